@@ -1,0 +1,1 @@
+"""Kafka consumer workers: run processors, persist to MinIO, publish outcomes, dead-letter; commit last."""

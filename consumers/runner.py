@@ -1,0 +1,71 @@
+"""Builds one consumer group member from settings and runs it: the only place the worker's clients are made.
+
+Owns and closes, in reverse order of creation: the process pool for image work (sized to the cores), the
+object store, the producer used for results and dead letters, and the Kafka consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from consumers.photo_task import PhotoVerdict, check_photo
+from consumers.pipeline import Pipeline
+from consumers.worker import RetryPolicy, Worker
+from intake.kafka import AIOKafkaSink, build_consumer, build_producer
+from intake.metrics import Metrics, build_metrics
+from intake.settings import Settings
+from intake.storage import build_store
+from intake.topics import topic_names
+
+log = logging.getLogger("intake.consumer")
+
+
+def pool_size(settings: Settings) -> int:
+    """Processes for image work: the setting, or one per core when it is 0."""
+    return settings.consumer.pool_workers or (os.cpu_count() or 1)
+
+
+def build_pool(settings: Settings) -> ProcessPoolExecutor:
+    """A process pool started with ``spawn`` (never fork an event loop with live sockets)."""
+    return ProcessPoolExecutor(max_workers=pool_size(settings), mp_context=multiprocessing.get_context("spawn"))
+
+
+async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None) -> None:
+    """Run one group member until ``stop`` is set; closes everything it built before returning."""
+    metrics = metrics or build_metrics()
+    names = topic_names(settings)
+    pool = build_pool(settings)
+    store = build_store(settings)
+    sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s)
+    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=5.0))
+    consumer = build_consumer(settings, names.submissions)
+    loop = asyncio.get_running_loop()
+    policy = settings.photo
+
+    async def photos(data: bytes) -> PhotoVerdict:
+        return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
+
+    try:
+        await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
+        await consumer.start()
+        pipeline = Pipeline(settings, store, photos, sink, metrics)
+        worker = Worker(consumer, pipeline, sink, names.dead_letter, metrics,
+                        RetryPolicy(cap_s=settings.consumer.storage_retry_max_s), settings.consumer.max_batch)
+        log.info("consumer started", extra={"topic": names.submissions, "pool": pool_size(settings)})
+        await worker.run(stop)
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        await sink.close()
+        store.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        log.info("consumer stopped")

@@ -1,0 +1,1 @@
+"""The aiohttp front: accepts registrations with KTP photos and appends them durably to Kafka."""

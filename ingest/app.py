@@ -1,0 +1,118 @@
+"""The application factory: ``create_app(settings)`` wires routes, middlewares and the long-lived clients.
+
+Nothing is created at import time. The Kafka producer and the object store are built in ``cleanup_ctx``
+(closed on shutdown, after in-flight requests finished and the producer flushed), unless a test passes
+fakes. On shutdown readiness turns false first, so a load balancer stops sending new requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ingest import handlers
+from ingest.admission import Admission, Handler
+from ingest.errors import error_response
+from ingest.keys import METRICS, SETTINGS, SINK, STORE
+from intake.kafka import AIOKafkaSink, RecordSink, build_producer
+from intake.metrics import Metrics, build_metrics
+from intake.settings import Settings
+from intake.storage import ObjectStore, build_store
+
+log = logging.getLogger("intake.ingest")
+
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
+
+
+def _route_label(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer is counted, and every error is JSON with a code (aiohttp's own errors and bugs too)."""
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    route = _route_label(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        code = _HTTP_ERRORS.get(exc.status, "malformed_multipart" if exc.status == 400 else "internal_error")
+        response = error_response(code, request, status=exc.status)
+    except Exception:
+        log.exception("unhandled error", extra={"route": route})
+        response = error_response("internal_error", request)
+    code = "ok" if response.status < 400 else _code_of(response)
+    metrics.http_requests.labels(route, str(response.status), code).inc()
+    metrics.http_duration.labels(route).observe(time.perf_counter() - started)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def _code_of(response: web.StreamResponse) -> str:
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes) and body.startswith(b'{"error"'):
+        import json
+
+        try:
+            return str(json.loads(body)["error"]["code"])
+        except (ValueError, KeyError, TypeError):
+            return "unknown"
+    return "none"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sink: RecordSink | None = None,
+    store: ObjectStore | None = None,
+    metrics: Metrics | None = None,
+) -> web.Application:
+    """Build the API. Pass ``sink``/``store`` fakes in unit tests; otherwise real clients are built at start-up."""
+    metrics = metrics or build_metrics()
+    admission = Admission(settings.http.max_in_flight, settings.http.retry_after_s, metrics)
+    app = web.Application(
+        middlewares=[errors_middleware, admission.middleware],
+        client_max_size=settings.limits.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    if sink is not None:
+        app[SINK] = sink
+    else:
+        app.cleanup_ctx.append(_kafka_sink)
+    if store is not None:
+        app[STORE] = store
+    else:
+        app.cleanup_ctx.append(_object_store)
+    app.router.add_post("/v1/registrations", handlers.post_registration)
+    app.router.add_get("/v1/submissions/{submission_id}", handlers.get_status)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/metrics", handlers.metrics)
+    return app
+
+
+async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s)
+    app[SINK] = sink
+    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=min(5.0, settings.http.readiness_max_age_s / 3)))
+    yield
+    keeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeper
+    await sink.close()
+
+
+async def _object_store(app: web.Application) -> AsyncIterator[None]:
+    store = build_store(app[SETTINGS])
+    app[STORE] = store
+    yield
+    store.close()

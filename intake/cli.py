@@ -1,0 +1,170 @@
+"""The ``intake`` command line.
+
+    intake up                 start the local stack, create topics and buckets, run the API and a consumer;
+                              Ctrl-C stops everything it started (children, then the stack)
+    intake serve              run the API only (INTAKE_HTTP_HOST/PORT)
+    intake consume            run one consumer group member
+    intake topics create      create the topics (idempotent)
+    intake topics describe    print partitions and limits of the topics, as the broker reports them
+    intake settings           print every environment variable with its default and meaning
+
+Settings are read from the environment once, at start, and validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from intake.logs import configure_logging
+from intake.settings import Settings, SettingsError, documented, load_settings, markdown_table
+
+REPO = Path(__file__).resolve().parents[1]
+STACK = REPO / "deploy" / "local" / "stack.sh"
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"intake: invalid settings: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    return settings
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(markdown_table())
+    else:
+        for d in documented():
+            print(f"{d.env}={d.default}\n    {d.doc}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from intake.kafka import describe_topics, ensure_topics
+
+    settings = _settings()
+    if args.action == "create":
+        created = asyncio.run(ensure_topics(settings))
+        print(json.dumps({"created": created}))
+    else:
+        print(json.dumps(asyncio.run(describe_topics(settings)), indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from ingest.app import create_app
+
+    settings = _settings()
+    web.run_app(create_app(settings), host=settings.http.host, port=settings.http.port, reuse_port=True,
+                shutdown_timeout=settings.http.produce_timeout_s + 5, print=None, access_log=None,
+                handle_signals=True)
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from consumers.runner import run_consumer
+
+    settings = _settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_consumer(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _stack(*argv: str) -> str:
+    return subprocess.run([str(STACK), *argv], check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def _stack_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in _stack("env").splitlines():
+        if line.startswith("export ") and "=" in line:
+            name, _, value = line[len("export "):].partition("=")
+            env[name] = value
+    return env
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run everything locally until Ctrl-C; leaves no process behind."""
+    _stack("start")
+    env = {**_stack_env(), **os.environ} if args.keep_env else {**os.environ, **_stack_env()}
+    os.environ.update(env)
+    settings = _settings()
+    from intake.kafka import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    exe = [sys.executable, "-m", "intake.cli"]
+    children = [subprocess.Popen([*exe, "serve"], env=env)]
+    children += [subprocess.Popen([*exe, "consume"], env=env) for _ in range(args.consumers)]
+    print(f"intake: API on http://{settings.http.host}:{settings.http.port} with {args.consumers} consumer(s); "
+          "Ctrl-C stops everything", file=sys.stderr)
+    stopping = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)  # supervision poll; a signal interrupts it
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+        for c in children:
+            try:
+                c.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                c.kill()
+                c.wait()
+        if not args.keep_stack:
+            _stack("stop")
+    return 0 if stopping else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="intake", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the stack, the API and consumers locally")
+    up.add_argument("--consumers", type=int, default=1, help="consumer processes (default 1)")
+    up.add_argument("--keep-stack", action="store_true", help="leave Kafka and MinIO running on exit")
+    up.add_argument("--keep-env", action="store_true", help="let INTAKE_* variables already set win over the stack's")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("serve", help="run the API").set_defaults(func=cmd_serve)
+    sub.add_parser("consume", help="run one consumer group member").set_defaults(func=cmd_consume)
+    topics = sub.add_parser("topics", help="create or describe the topics")
+    topics.add_argument("action", choices=["create", "describe"])
+    topics.set_defaults(func=cmd_topics)
+    st = sub.add_parser("settings", help="print the environment variables")
+    st.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
+    st.set_defaults(func=cmd_settings)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Kafka adapters: the narrow interfaces the edges use, and the one place concrete clients are built.
+
+* :class:`RecordSink` is all ingest needs: append one record and wait for the broker's acknowledgement.
+* :func:`build_producer`, :func:`build_consumer` and :func:`ensure_topics` build aiokafka clients from settings,
+  with the size chain of :class:`intake.settings.Limits` applied.
+
+Contracts: ``AIOKafkaSink.send`` blocks (awaits) until the record is acknowledged by all in-sync replicas
+(``acks="all"``, idempotent producer) or raises :class:`QueueUnavailable`; it never reports success for an
+unacknowledged record. Whoever calls ``start()`` closes with ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from intake.settings import Settings
+from intake.topics import TopicSpec, topic_specs
+
+
+Headers = Sequence[tuple[str, bytes]]
+"""Kafka record headers."""
+
+
+class QueueUnavailable(Exception):
+    """Kafka did not acknowledge the record in time; the caller answers 503 and nothing was accepted."""
+
+
+class RecordSink(Protocol):
+    """Appends records durably. Implemented by :class:`AIOKafkaSink` and by test fakes."""
+
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
+        """Return once the record is acknowledged; raise :class:`QueueUnavailable` otherwise."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether the sink currently has fresh contact with the cluster."""
+        ...
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """aiokafka producer options (acks=all, idempotence, the size chain)."""
+    k = settings.kafka
+    return {
+        "bootstrap_servers": k.bootstrap,
+        "client_id": k.client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_request_size": settings.limits.max_message_bytes,
+        "linger_ms": k.linger_ms,
+        "request_timeout_ms": k.request_timeout_ms,
+        "compression_type": None,
+    }
+
+
+def build_producer(settings: Settings) -> AIOKafkaProducer:
+    """A new, unstarted producer. The caller starts and stops it."""
+    return AIOKafkaProducer(**producer_config(settings))
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """aiokafka consumer options: manual commits, the size chain, bounded polls."""
+    k, c = settings.kafka, settings.consumer
+    return {
+        "bootstrap_servers": k.bootstrap,
+        "client_id": f"{k.client_id}-worker",
+        "group_id": k.group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": settings.limits.max_message_bytes,
+        "fetch_max_bytes": max(settings.limits.max_message_bytes, 52_428_800),
+        "max_poll_records": c.max_batch,
+        "max_poll_interval_ms": c.max_poll_interval_ms,
+        "request_timeout_ms": max(k.request_timeout_ms, 40_000),
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
+        "isolation_level": "read_committed",
+    }
+
+
+def build_consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
+    """A new, unstarted consumer subscribed to ``topics``. The caller starts and stops it."""
+    return AIOKafkaConsumer(*topics, **consumer_config(settings))
+
+
+class AIOKafkaSink:
+    """:class:`RecordSink` over one aiokafka producer per process.
+
+    :meth:`keep_connected` (run as a task by the owner) starts the producer, retrying while Kafka is down, and
+    then probes the cluster periodically so readiness reflects reality; until the producer has started,
+    :meth:`send` raises :class:`QueueUnavailable` at once. The owner cancels that task and calls :meth:`close`.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer, timeout_s: float, readiness_max_age_s: float) -> None:
+        self._producer = producer
+        self._timeout_s = timeout_s
+        self._readiness_max_age_s = readiness_max_age_s
+        self._last_ok = 0.0
+        self._last_error = 0.0
+        self._started = asyncio.Event()
+
+    async def keep_connected(self, probe_interval_s: float) -> None:
+        """Start the producer (retrying with capped backoff), then probe every ``probe_interval_s``. Runs until
+        cancelled."""
+        delay = 0.5
+        while not self._started.is_set():
+            try:
+                await asyncio.wait_for(self._producer.start(), self._timeout_s)
+                self._started.set()
+                self._last_ok = time.monotonic()
+            except (KafkaError, TimeoutError, OSError):
+                self._last_error = time.monotonic()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        while True:
+            await asyncio.sleep(probe_interval_s)
+            await self.probe()
+
+    async def close(self) -> None:
+        """Flush what is pending and stop the producer (if it ever started)."""
+        if self._started.is_set():
+            await self._producer.stop()
+
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
+        if not self._started.is_set():
+            self._last_error = time.monotonic()
+            raise QueueUnavailable("producer not connected")
+        try:
+            fut = await asyncio.wait_for(self._producer.send(topic, value=value, key=key,
+                                                                       headers=list(headers) or None), self._timeout_s)
+            await asyncio.wait_for(fut, self._timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            self._last_error = time.monotonic()
+            raise QueueUnavailable(type(exc).__name__) from exc
+        self._last_ok = time.monotonic()
+
+    def ready(self) -> bool:
+        """True when the last contact with the cluster (an acknowledgement or a :meth:`probe`) succeeded and is
+        younger than the readiness age. Never blocks."""
+        last_ok = self._last_ok
+        return last_ok > self._last_error and time.monotonic() - last_ok < self._readiness_max_age_s
+
+    async def probe(self) -> bool:
+        """Send a real metadata request now; True when the cluster answered. Blocks at most the send timeout."""
+        try:
+            ok = await asyncio.wait_for(self._producer.client.force_metadata_update(), self._timeout_s)
+        except (KafkaError, TimeoutError, OSError):
+            ok = False
+        if ok:
+            self._last_ok = time.monotonic()
+        else:
+            self._last_error = time.monotonic()
+        return bool(ok)
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the project's topics if absent (idempotent). Returns the names created now."""
+    specs = topic_specs(settings) if specs is None else specs
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap,
+                                request_timeout_ms=settings.kafka.request_timeout_ms)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config)
+               for s in specs if s.name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
+    """Partitions and configuration of the project's topics, as the broker reports them."""
+    names = [s.name for s in topic_specs(settings)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap,
+                                request_timeout_ms=settings.kafka.request_timeout_ms)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+        from aiokafka.admin import ConfigResource, ConfigResourceType
+
+        configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+        out: list[dict[str, Any]] = []
+        conf_by_name: dict[str, dict[str, str]] = {}
+        for resp in configs:
+            for res in resp.resources:
+                _err, _msg, _rtype, rname, entries = res[:5]
+                conf_by_name[rname] = {e[0]: e[1] for e in entries if e[0] in
+                                       ("max.message.bytes", "retention.ms", "min.insync.replicas")}
+        for t in described:
+            out.append({"topic": t["topic"], "partitions": len(t["partitions"]),
+                        "error_code": t["error_code"], "config": conf_by_name.get(t["topic"], {})})
+        return out
+    finally:
+        await admin.close()

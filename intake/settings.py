@@ -1,0 +1,325 @@
+"""Settings: one frozen, typed tree, read from the environment once.
+
+Every field is declared here with :func:`setting`, which names its environment variable and documents it;
+``intake settings`` prints the table (name, default, meaning) generated from these declarations, and the
+README's table is generated from the same. :func:`load_settings` reads ``os.environ`` (or a given mapping)
+once and validates everything: a bad value raises :class:`SettingsError` naming the variable, before any
+server or consumer starts.
+
+The message-size chain lives in :class:`Limits` and nowhere else:
+HTTP body limit < producer ``max_request_size`` <= topic ``max.message.bytes`` <= consumer
+``max_partition_fetch_bytes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from processors.photo import PhotoPolicy
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid. The message names the environment variable, never a secret value."""
+
+
+def setting(env: str, doc: str, default: Any = dataclasses.MISSING, secret: bool = False) -> Any:
+    """Declare a settings field bound to environment variable ``env`` with its documentation."""
+    meta = {"env": env, "doc": doc, "secret": secret}
+    if default is dataclasses.MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+MiB = 1024 * 1024
+KiB = 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every size limit of the upload path, defined in one place."""
+
+    max_photo_bytes: int = setting(
+        "INTAKE_MAX_PHOTO_BYTES", "Largest KTP photo file accepted, in bytes (the browser client shrinks photos).",
+        8 * MiB)
+    max_registration_bytes: int = setting(
+        "INTAKE_MAX_REGISTRATION_BYTES", "Largest registration JSON part accepted, in bytes.", 16 * KiB)
+    multipart_overhead_bytes: int = setting(
+        "INTAKE_MULTIPART_OVERHEAD_BYTES", "Allowance for multipart boundaries and part headers, in bytes.", 16 * KiB)
+    envelope_overhead_bytes: int = setting(
+        "INTAKE_ENVELOPE_OVERHEAD_BYTES",
+        "Allowance for the Kafka record's envelope header, key and record framing, in bytes.", 64 * KiB)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """HTTP request body limit, enforced while streaming (413 beyond it)."""
+        return self.max_photo_bytes + self.max_registration_bytes + self.multipart_overhead_bytes
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Producer ``max_request_size`` = topic ``max.message.bytes`` = consumer ``max_partition_fetch_bytes``.
+
+        Strictly larger than the body limit: any accepted body fits in one record with its envelope.
+        """
+        return self.max_body_bytes + self.envelope_overhead_bytes
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where Kafka is and how the topics are laid out."""
+
+    bootstrap: str = setting("INTAKE_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated host:port.",
+                             "127.0.0.1:19092")
+    client_id: str = setting("INTAKE_KAFKA_CLIENT_ID", "Client id reported to Kafka.", "prakerja-intake")
+    topic_prefix: str = setting("INTAKE_TOPIC_PREFIX", "Prefix of every topic name (one per environment).",
+                                "intake")
+    partitions: int = setting("INTAKE_TOPIC_PARTITIONS", "Partitions of the submissions topic (consumer parallelism).",
+                              6)
+    replication_factor: int = setting("INTAKE_TOPIC_REPLICATION", "Replication factor of created topics (3 in production).",
+                                      1)
+    retention_ms: int = setting("INTAKE_TOPIC_RETENTION_MS", "Retention of the submissions topic, in ms (7 days).",
+                                7 * 24 * 3600 * 1000)
+    request_timeout_ms: int = setting("INTAKE_KAFKA_REQUEST_TIMEOUT_MS", "Kafka request timeout, in ms.", 10_000)
+    linger_ms: int = setting("INTAKE_KAFKA_LINGER_MS", "Producer linger, in ms: batches records under load.", 5)
+    group_id: str = setting("INTAKE_CONSUMER_GROUP", "Consumer group of the photo/registration workers.",
+                            "intake-workers")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where MinIO (or any S3 API) is, and the buckets the service owns."""
+
+    access_key: str = setting("INTAKE_S3_ACCESS_KEY", "S3 access key (from the environment, never from git).",
+                              secret=True)
+    secret_key: str = setting("INTAKE_S3_SECRET_KEY", "S3 secret key (from the environment, never from git).",
+                              secret=True)
+    endpoint: str = setting("INTAKE_S3_ENDPOINT", "S3/MinIO endpoint host:port.", "127.0.0.1:19000")
+    secure: bool = setting("INTAKE_S3_SECURE", "Use HTTPS to reach the S3 endpoint.", False)
+    region: str = setting("INTAKE_S3_REGION", "S3 region name.", "us-east-1")
+    bucket_photos: str = setting("INTAKE_BUCKET_PHOTOS", "Private bucket for normalised KTP images.", "intake-ktp")
+    bucket_status: str = setting("INTAKE_BUCKET_STATUS", "Private bucket for submission status records.",
+                                 "intake-status")
+    io_threads: int = setting("INTAKE_S3_IO_THREADS", "Threads doing blocking S3 calls per process.", 8)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The ingest front: listening address, admission control and deadlines."""
+
+    host: str = setting("INTAKE_HTTP_HOST", "Address the API listens on.", "127.0.0.1")
+    port: int = setting("INTAKE_HTTP_PORT", "Port the API listens on.", 8080)
+    max_in_flight: int = setting("INTAKE_MAX_IN_FLIGHT", "Requests admitted at once per process; more get 503.", 256)
+    produce_timeout_s: float = setting(
+        "INTAKE_PRODUCE_TIMEOUT_S", "Longest wait for Kafka's acknowledgement before answering 503, in s.", 10.0)
+    body_read_timeout_s: float = setting(
+        "INTAKE_BODY_READ_TIMEOUT_S", "Longest time a client may take to send the body, in s (slowloris).", 30.0)
+    retry_after_s: int = setting("INTAKE_RETRY_AFTER_S", "Retry-After sent with 503/429 answers, in s.", 5)
+    poll_after_s: int = setting("INTAKE_POLL_AFTER_S", "Polling hint returned with a status, in s.", 10)
+    readiness_max_age_s: float = setting(
+        "INTAKE_READINESS_MAX_AGE_S", "Kafka metadata older than this makes /readyz fail, in s.", 15.0)
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """The workers that turn submissions into stored results."""
+
+    pool_workers: int = setting("INTAKE_POOL_WORKERS", "Processes doing image work per consumer (0 = one per core).",
+                                0)
+    max_batch: int = setting("INTAKE_CONSUMER_MAX_BATCH", "Records fetched and processed per poll.", 16)
+    max_poll_interval_ms: int = setting("INTAKE_MAX_POLL_INTERVAL_MS", "Kafka max.poll.interval.ms, in ms.", 300_000)
+    storage_retry_max_s: float = setting(
+        "INTAKE_STORAGE_RETRY_MAX_S", "Cap of the exponential backoff between storage retries, in s.", 10.0)
+
+
+@dataclass(frozen=True)
+class WaveSettings:
+    """The registration wave open now. Age is checked on the opening date; the quota applies at close."""
+
+    number: int = setting("INTAKE_WAVE_NUMBER", "Number of the wave accepting registrations.", 1)
+    opens_at: datetime = setting("INTAKE_WAVE_OPENS_AT", "Opening time (ISO 8601 with offset).",
+                                 datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=7))))
+    closes_at: datetime = setting("INTAKE_WAVE_CLOSES_AT", "Closing time (ISO 8601 with offset).",
+                                  datetime(2099, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=7))))
+    quota: int = setting("INTAKE_WAVE_QUOTA", "Places in the wave (600,000 in 2021).", 600_000)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Keys. All come from the environment; none has a default."""
+
+    status_token_key: str = setting(
+        "INTAKE_STATUS_TOKEN_KEY", "Key signing per-submission status tokens (>= 32 chars).", secret=True)
+    nik_pepper: str = setting(
+        "INTAKE_NIK_PEPPER", "Secret pepper of the keyed NIK hash used as Kafka key and record key (>= 32 chars).",
+        secret=True)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole tree. Build it with :func:`load_settings`; tests may construct it directly."""
+
+    security: SecuritySettings
+    s3: S3Settings
+    limits: Limits = field(default_factory=Limits)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
+    wave: WaveSettings = field(default_factory=WaveSettings)
+    photo: PhotoPolicy = field(default_factory=PhotoPolicy)
+    log_level: str = setting("INTAKE_LOG_LEVEL", "Log level: DEBUG, INFO, WARNING, ERROR.", "INFO")
+
+
+_SECTIONS: tuple[tuple[str, type[Any]], ...] = (
+    ("security", SecuritySettings),
+    ("s3", S3Settings),
+    ("limits", Limits),
+    ("kafka", KafkaSettings),
+    ("http", HttpSettings),
+    ("consumer", ConsumerSettings),
+    ("wave", WaveSettings),
+)
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """One documented environment variable."""
+
+    env: str
+    default: str
+    doc: str
+
+
+def _fields_with_env(cls: type[Any]) -> Iterator[dataclasses.Field[Any]]:
+    for f in dataclasses.fields(cls):
+        if "env" in f.metadata:
+            yield f
+
+
+def _convert(env: str, raw: str, typ: Any) -> Any:
+    try:
+        if typ is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        if typ is int:
+            return int(raw)
+        if typ is float:
+            return float(raw)
+        if typ is str:
+            return raw
+        if typ is datetime:
+            value = datetime.fromisoformat(raw)
+            if value.tzinfo is None:
+                raise ValueError("a time zone offset is required")
+            return value
+    except ValueError as exc:
+        raise SettingsError(f"{env}: {exc}") from None
+    raise SettingsError(f"{env}: unsupported type {typ!r}")  # pragma: no cover - a bug in the declarations
+
+
+def _build(cls: type[Any], environ: Mapping[str, str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in _fields_with_env(cls):
+        env = f.metadata["env"]
+        if env in environ:
+            kwargs[f.name] = _convert(env, environ[env], hints[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SettingsError(f"{env} must be set: {f.metadata['doc']}")
+    return cls(**kwargs)
+
+
+def _validate(s: Settings) -> None:
+    checks: list[tuple[bool, str]] = [
+        (len(s.security.status_token_key) >= 32, "INTAKE_STATUS_TOKEN_KEY must be at least 32 characters"),
+        (len(s.security.nik_pepper) >= 32, "INTAKE_NIK_PEPPER must be at least 32 characters"),
+        (s.limits.max_photo_bytes > 0, "INTAKE_MAX_PHOTO_BYTES must be positive"),
+        (s.limits.max_registration_bytes > 0, "INTAKE_MAX_REGISTRATION_BYTES must be positive"),
+        (s.limits.envelope_overhead_bytes >= s.limits.max_registration_bytes + 4 * KiB,
+         "INTAKE_ENVELOPE_OVERHEAD_BYTES must exceed the registration limit by at least 4 KiB"),
+        (s.kafka.partitions >= 1, "INTAKE_TOPIC_PARTITIONS must be >= 1"),
+        (s.kafka.replication_factor >= 1, "INTAKE_TOPIC_REPLICATION must be >= 1"),
+        (1 <= s.http.port <= 65535, "INTAKE_HTTP_PORT must be a TCP port"),
+        (s.http.max_in_flight >= 1, "INTAKE_MAX_IN_FLIGHT must be >= 1"),
+        (s.http.produce_timeout_s > 0, "INTAKE_PRODUCE_TIMEOUT_S must be positive"),
+        (s.http.body_read_timeout_s > 0, "INTAKE_BODY_READ_TIMEOUT_S must be positive"),
+        (s.consumer.pool_workers >= 0, "INTAKE_POOL_WORKERS must be >= 0"),
+        (s.consumer.max_batch >= 1, "INTAKE_CONSUMER_MAX_BATCH must be >= 1"),
+        (s.wave.opens_at < s.wave.closes_at, "INTAKE_WAVE_OPENS_AT must be before INTAKE_WAVE_CLOSES_AT"),
+        (s.wave.quota >= 0, "INTAKE_WAVE_QUOTA must be >= 0"),
+        (s.photo.max_bytes <= s.limits.max_photo_bytes,
+         "the photo policy's max_bytes must not exceed INTAKE_MAX_PHOTO_BYTES"),
+        (s.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "INTAKE_LOG_LEVEL must be a log level"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SettingsError(message)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the whole tree from ``environ`` (default: ``os.environ``), once.
+
+    Raises :class:`SettingsError` for a missing required variable or an invalid value.
+    """
+    env = os.environ if environ is None else environ
+    sections = {name: _build(cls, env) for name, cls in _SECTIONS}
+    top = _build_top(env)
+    photo = dataclasses.replace(PhotoPolicy(), max_bytes=sections["limits"].max_photo_bytes)
+    settings = Settings(photo=photo, **sections, **top)
+    _validate(settings)
+    return settings
+
+
+def _build_top(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in _fields_with_env(Settings):
+        env = f.metadata["env"]
+        if env in environ:
+            out[f.name] = _convert(env, environ[env], str)
+    return out
+
+
+def documented() -> list[SettingDoc]:
+    """Every environment variable with its default and meaning, in declaration order."""
+    docs: list[SettingDoc] = []
+    for _, cls in (*_SECTIONS, ("", Settings)):
+        for f in _fields_with_env(cls):
+            if f.default is not dataclasses.MISSING:
+                default = f.default if isinstance(f.default, str) else (
+                    f.default.isoformat() if isinstance(f.default, datetime) else repr(f.default))
+            else:
+                default = "(required)"
+            docs.append(SettingDoc(f.metadata["env"], default, f.metadata["doc"]))
+    return docs
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated from the declarations above."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{d.env}` | `{d.default}` | {d.doc} |" for d in documented()]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "ConsumerSettings",
+    "HttpSettings",
+    "KafkaSettings",
+    "Limits",
+    "S3Settings",
+    "SecuritySettings",
+    "SettingDoc",
+    "Settings",
+    "SettingsError",
+    "WaveSettings",
+    "documented",
+    "load_settings",
+    "markdown_table",
+]

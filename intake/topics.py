@@ -1,0 +1,57 @@
+"""Topic names and their specifications, derived from settings in one place.
+
+The submissions topic carries one record per accepted upload (key: keyed NIK hash, so one partition owns each
+applicant); the results topic carries outcomes for downstream notification; the dead-letter topic carries
+records that can never succeed, with the error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intake.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as the project creates it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The names of every topic the service uses."""
+
+    submissions: str
+    results: str
+    dead_letter: str
+
+
+def topic_names(settings: Settings) -> Topics:
+    """Names of the topics for this environment (``INTAKE_TOPIC_PREFIX``)."""
+    p = settings.kafka.topic_prefix
+    return Topics(submissions=f"{p}.submissions.v1", results=f"{p}.results.v1", dead_letter=f"{p}.dead-letter.v1")
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic with explicit partitions, retention and ``max.message.bytes`` consistent with the upload limit."""
+    names = topic_names(settings)
+    k = settings.kafka
+    max_message = str(settings.limits.max_message_bytes)
+    common = {
+        "max.message.bytes": max_message,
+        "min.insync.replicas": str(min(2, k.replication_factor)),
+        "cleanup.policy": "delete",
+    }
+    return [
+        TopicSpec(names.submissions, k.partitions, k.replication_factor,
+                  {**common, "retention.ms": str(k.retention_ms)}),
+        TopicSpec(names.results, k.partitions, k.replication_factor,
+                  {**common, "retention.ms": str(k.retention_ms)}),
+        TopicSpec(names.dead_letter, 1, k.replication_factor,
+                  {**common, "retention.ms": str(4 * k.retention_ms)}),
+    ]

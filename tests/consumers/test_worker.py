@@ -1,0 +1,164 @@
+"""The worker with fakes: commit after the write, idempotent redelivery, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumers.photo_task import PhotoVerdict
+from consumers.pipeline import Pipeline
+from consumers.worker import RetryPolicy, Worker
+from intake.envelope import Submission, encode
+from intake.metrics import build_metrics
+from intake.status import StatusRecord, photo_key, status_key
+from intake.storage import MemoryStore
+from processors.photo import PhotoResult
+from tests.support import FakeSink, unit_settings
+
+
+@dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+@dataclass
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class FakeConsumer:
+    """Records the calls the worker makes; serves no records itself (tests call process_batch)."""
+
+    commits: list[dict[Any, int]] = field(default_factory=list)
+    seeks: list[tuple[Any, int]] = field(default_factory=list)
+    paused: set[Any] = field(default_factory=set)
+    assigned: set[Any] = field(default_factory=set)
+
+    async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None) -> Any:
+        await asyncio.sleep(0)
+        return {}
+
+    async def commit(self, offsets: Any = None) -> None:
+        self.commits.append(dict(offsets))
+
+    def seek(self, partition: Any, offset: int) -> None:
+        self.seeks.append((partition, offset))
+
+    def pause(self, *partitions: Any) -> None:
+        self.paused.update(partitions)
+
+    def resume(self, *partitions: Any) -> None:
+        self.paused.difference_update(partitions)
+
+    def assignment(self) -> Any:
+        return self.assigned
+
+
+def _sub(n: int) -> Submission:
+    return Submission(f"{'a' * 24}{n:02d}"[:26], "2026-11-28T00:00:00+00:00", "web", {}, b"photo-%d" % n, "ab" * 32)
+
+
+ACCEPTED = PhotoVerdict(PhotoResult(b"card", b"frame", True, 10, 20, "JPEG", "00" * 32, {"blur": 100.0}))
+
+
+async def _accept(data: bytes) -> PhotoVerdict:
+    if data.endswith(b"-7"):
+        return PhotoVerdict(None, "blurry", 10.0, 60.0)
+    if data.endswith(b"-9"):
+        raise RuntimeError("bug in a processor")
+    return ACCEPTED
+
+
+def _worker(store: MemoryStore, consumer: FakeConsumer, sink: FakeSink, attempts: int = 3) -> Worker:
+    settings = unit_settings()
+    metrics = build_metrics()
+    pipeline = Pipeline(settings, store, _accept, sink, metrics)
+    return Worker(consumer, pipeline, sink, "intake.dead-letter.v1", metrics,
+                  RetryPolicy(attempts=attempts, base_s=0.001, cap_s=0.01), max_batch=16)
+
+
+async def _store() -> MemoryStore:
+    store = MemoryStore()
+    await store.ensure_buckets(["intake-ktp", "intake-status"])
+    return store
+
+
+def _records(tp: TP, subs: list[Submission], first: int = 0) -> list[Rec]:
+    return [Rec(tp.topic, tp.partition, first + i, s.nik_hash.encode(), encode(s)) for i, s in enumerate(subs)]
+
+
+async def test_writes_then_commits() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    subs = [_sub(1), _sub(2), _sub(7)]
+    await _worker(store, consumer, sink).process_batch({tp: _records(tp, subs, first=40)})
+    assert consumer.commits == [{tp: 43}]
+    ok = StatusRecord.from_json(store.objects[("intake-status", status_key(subs[0].submission_id))].data)
+    assert ok.state == "processed" and ok.objects["card"] == photo_key(subs[0].submission_id, "card")
+    assert store.objects[("intake-ktp", photo_key(subs[0].submission_id, "frame"))].data == b"frame"
+    bad = StatusRecord.from_json(store.objects[("intake-status", status_key(subs[2].submission_id))].data)
+    assert (bad.state, bad.reason, bad.measured, bad.threshold) == ("rejected", "blurry", 10.0, 60.0)
+    assert ("intake-ktp", photo_key(subs[2].submission_id, "frame")) not in store.objects
+    results = [r for r in sink.records if r[0] == "intake.results.v1"]
+    assert len(results) == 3
+
+
+async def test_redelivery_is_idempotent() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 1)
+    recs = _records(tp, [_sub(1), _sub(2)])
+    worker = _worker(store, consumer, sink)
+    await worker.process_batch({tp: recs})
+    keys_once = set(store.objects)
+    await worker.process_batch({tp: recs})
+    assert set(store.objects) == keys_once
+    assert len(store.objects) == 6  # 2 x (card, frame, status)
+
+
+async def test_storage_outage_retries_then_seeks_back_without_commit() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 2)
+    consumer.assigned.add(tp)
+    store.fail_next = 10_000
+    await _worker(store, consumer, sink, attempts=3).process_batch({tp: _records(tp, [_sub(1), _sub(2)], first=5)})
+    assert consumer.commits == []
+    assert consumer.seeks == [(tp, 5)]
+    assert tp in consumer.paused
+
+
+async def test_transient_failure_recovers_within_budget() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    store.fail_next = 2
+    await _worker(store, consumer, sink, attempts=4).process_batch({tp: _records(tp, [_sub(1)])})
+    assert consumer.commits == [{tp: 1}]
+    assert consumer.seeks == []
+
+
+async def test_partial_failure_commits_the_finished_prefix() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp_a, tp_b = TP("intake.submissions.v1", 0), TP("intake.submissions.v1", 1)
+    worker = _worker(store, consumer, sink, attempts=1)
+    sink.down = True  # results cannot be published: transient for every record
+    await worker.process_batch({tp_a: _records(tp_a, [_sub(1)]), tp_b: _records(tp_b, [_sub(2)], first=9)})
+    assert consumer.commits == []
+    assert sorted(o for _, o in consumer.seeks) == [0, 9]
+
+
+async def test_garbage_and_bugs_go_to_dead_letter_and_do_not_block() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    recs = [Rec(tp.topic, 0, 0, b"k", b"not an envelope"), *_records(tp, [_sub(9), _sub(1)], first=1)]
+    await _worker(store, consumer, sink).process_batch({tp: recs})
+    assert consumer.commits == [{tp: 3}]
+    dlq = [r for r in sink.records if r[0] == "intake.dead-letter.v1"]
+    assert [dict(h)["intake.error"] for _, _, _, h in dlq] == [b"envelope_invalid", b"bug:RuntimeError"]
+    assert dlq[0][2] == b"not an envelope"  # the original value travels with the error
+    assert ("intake-status", status_key(_sub(1).submission_id)) in store.objects

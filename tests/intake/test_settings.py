@@ -1,0 +1,79 @@
+"""Settings: read once from the environment, validated, documented; the size chain holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from intake.kafka import consumer_config, producer_config
+from intake.settings import SettingsError, documented, load_settings, markdown_table
+from intake.topics import topic_specs
+
+ENV = {
+    "INTAKE_S3_ACCESS_KEY": "a",
+    "INTAKE_S3_SECRET_KEY": "b",
+    "INTAKE_STATUS_TOKEN_KEY": "x" * 32,
+    "INTAKE_NIK_PEPPER": "y" * 32,
+}
+
+
+def test_defaults_load() -> None:
+    s = load_settings(ENV)
+    assert s.http.port == 8080
+    assert s.kafka.bootstrap == "127.0.0.1:19092"
+    assert s.photo.max_bytes == s.limits.max_photo_bytes
+
+
+def test_values_are_typed() -> None:
+    s = load_settings({**ENV, "INTAKE_HTTP_PORT": "9000", "INTAKE_S3_SECURE": "true",
+                       "INTAKE_PRODUCE_TIMEOUT_S": "2.5", "INTAKE_WAVE_OPENS_AT": "2026-03-01T08:00:00+07:00"})
+    assert s.http.port == 9000
+    assert s.s3.secure is True
+    assert s.http.produce_timeout_s == 2.5
+    assert s.wave.opens_at.isoformat() == "2026-03-01T08:00:00+07:00"
+
+
+@pytest.mark.parametrize("name", ["INTAKE_S3_ACCESS_KEY", "INTAKE_STATUS_TOKEN_KEY", "INTAKE_NIK_PEPPER"])
+def test_required_variables(name: str) -> None:
+    env = {k: v for k, v in ENV.items() if k != name}
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("INTAKE_HTTP_PORT", "eighty"),
+    ("INTAKE_HTTP_PORT", "70000"),
+    ("INTAKE_S3_SECURE", "maybe"),
+    ("INTAKE_NIK_PEPPER", "short"),
+    ("INTAKE_MAX_IN_FLIGHT", "0"),
+    ("INTAKE_WAVE_OPENS_AT", "2026-03-01T08:00:00"),
+    ("INTAKE_LOG_LEVEL", "LOUD"),
+])
+def test_invalid_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({**ENV, name: value})
+
+
+def test_secret_values_never_in_errors() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({**ENV, "INTAKE_NIK_PEPPER": "tiny-secret"})
+    assert "tiny-secret" not in str(info.value)
+
+
+def test_size_chain_is_consistent() -> None:
+    """HTTP body limit < producer max_request_size <= topic max.message.bytes <= consumer fetch size."""
+    s = load_settings({**ENV, "INTAKE_MAX_PHOTO_BYTES": str(3 * 1024 * 1024)})
+    body = s.limits.max_body_bytes
+    producer = producer_config(s)["max_request_size"]
+    topic = min(int(t.config["max.message.bytes"]) for t in topic_specs(s))
+    fetch = consumer_config(s)["max_partition_fetch_bytes"]
+    assert body > s.limits.max_photo_bytes
+    assert body < producer <= topic <= fetch
+
+
+def test_every_variable_documented() -> None:
+    docs = documented()
+    names = [d.env for d in docs]
+    assert len(names) == len(set(names))
+    assert all(d.doc and d.env.startswith("INTAKE_") for d in docs)
+    table = markdown_table()
+    assert all(f"`{n}`" in table for n in names)

@@ -1,0 +1,84 @@
+"""One contract suite for object stores, run against the in-memory fake and against the real MinIO."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from intake.storage import MemoryStore, MinioStore, ObjectStore
+
+BUCKET = "intake-status"
+
+
+@pytest.fixture(params=["memory", pytest.param("minio", marks=pytest.mark.integration)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
+    if request.param == "memory":
+        fake = MemoryStore()
+        await fake.ensure_buckets([BUCKET, "intake-ktp"])
+        yield fake
+    else:
+        real: MinioStore = request.getfixturevalue("minio_store")
+        yield real
+
+
+def _key(name: str) -> str:
+    return f"contract/{uuid.uuid4().hex}/{name}"
+
+
+async def test_put_then_get(store: ObjectStore) -> None:
+    key = _key("a.json")
+    await store.put(BUCKET, key, b'{"x":1}', "application/json")
+    got = await store.get(BUCKET, key)
+    assert got is not None
+    assert got.data == b'{"x":1}'
+    assert got.content_type == "application/json"
+
+
+async def test_missing_is_none(store: ObjectStore) -> None:
+    assert await store.get(BUCKET, _key("missing")) is None
+
+
+async def test_put_is_idempotent(store: ObjectStore) -> None:
+    key = _key("same")
+    for _ in range(3):
+        await store.put(BUCKET, key, b"same bytes", "application/octet-stream")
+    prefix = key.rsplit("/", 1)[0] + "/"
+    assert await store.list_keys(BUCKET, prefix) == [key]
+
+
+async def test_overwrite_replaces(store: ObjectStore) -> None:
+    key = _key("v")
+    await store.put(BUCKET, key, b"one", "text/plain")
+    await store.put(BUCKET, key, b"two", "text/plain")
+    got = await store.get(BUCKET, key)
+    assert got is not None and got.data == b"two"
+
+
+async def test_delete(store: ObjectStore) -> None:
+    key = _key("d")
+    await store.put(BUCKET, key, b"x", "text/plain")
+    await store.delete(BUCKET, key)
+    assert await store.get(BUCKET, key) is None
+    await store.delete(BUCKET, key)  # deleting again is not an error
+
+
+async def test_list_by_prefix(store: ObjectStore) -> None:
+    base = f"contract/{uuid.uuid4().hex}/"
+    for name in ("b", "a", "c/d"):
+        await store.put(BUCKET, base + name, b"x", "text/plain")
+    assert await store.list_keys(BUCKET, base) == [base + "a", base + "b", base + "c/d"]
+
+
+async def test_binary_round_trip(store: ObjectStore) -> None:
+    key = _key("bin")
+    data = bytes(range(256)) * 4096
+    await store.put(BUCKET, key, data, "image/jpeg")
+    got = await store.get(BUCKET, key)
+    assert got is not None and got.data == data
+
+
+async def test_ensure_buckets_is_idempotent(store: ObjectStore) -> None:
+    await store.ensure_buckets([BUCKET, BUCKET])
+    await store.ensure_buckets([BUCKET])

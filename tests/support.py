@@ -1,0 +1,78 @@
+"""Shared helpers for tests: settings, synthetic applicants (never real NIKs) and multipart bodies."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from aiohttp import FormData
+
+from intake.settings import S3Settings, SecuritySettings, Settings
+
+TEST_KEY = "k" * 40
+TEST_PEPPER = "p" * 40
+
+
+def unit_settings(**sections: Any) -> Settings:
+    """Settings for unit tests: no environment, fixed keys, a small topic prefix."""
+    base = Settings(
+        security=SecuritySettings(status_token_key=TEST_KEY, nik_pepper=TEST_PEPPER),
+        s3=S3Settings(access_key="unit", secret_key="unit-secret"),
+    )
+    return replace(base, **sections) if sections else base
+
+
+def make_nik(birth: date, *, female: bool = False, province: str = "31", regency: str = "71",
+             district: str = "01", serial: int = 1) -> str:
+    """A structurally valid synthetic NIK: PP RR DD ddmmyy SSSS (day + 40 for women)."""
+    day = birth.day + (40 if female else 0)
+    return f"{province}{regency}{district}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
+
+
+def make_registration(wave: int = 1, serial: int | None = None, birth: date = date(1995, 5, 17)) -> dict[str, Any]:
+    """A valid registration for ``wave``; a random serial gives a distinct applicant per call."""
+    serial = serial if serial is not None else 1 + uuid.uuid4().int % 9998
+    return {
+        "full_name": "Siti Nurhaliza",
+        "email": "siti@example.co.id",
+        "nik": make_nik(birth, female=True, serial=serial),
+        "birth_date": birth.isoformat(),
+        "ktp_address": "Jl. Merdeka No. 1, Jakarta Pusat",
+        "domicile_address": "Jl. Merdeka No. 1, Jakarta Pusat",
+        "education": "S1",
+        "employment_status": "pencari_kerja",
+        "phone": "081234567890",
+        "wave": wave,
+    }
+
+
+def multipart(registration: dict[str, Any] | bytes, photo: bytes, photo_name: str = "ktp.jpg") -> FormData:
+    """A registration upload as the front end sends it."""
+    import json
+
+    form = FormData()
+    raw = registration if isinstance(registration, bytes) else json.dumps(registration).encode()
+    form.add_field("registration", raw.decode("utf-8", "replace"), content_type="application/json")
+    form.add_field("ktp_photo", io.BytesIO(photo), filename=photo_name, content_type="image/jpeg")
+    return form
+
+
+class FakeSink:
+    """A :class:`intake.kafka.RecordSink` that records sends; ``down`` makes it refuse like an absent broker."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
+        self.down = False
+
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Any = ()) -> None:
+        from intake.kafka import QueueUnavailable
+
+        if self.down:
+            raise QueueUnavailable("fake broker down")
+        self.records.append((topic, key, value, list(headers)))
+
+    def ready(self) -> bool:
+        return not self.down

@@ -44,8 +44,9 @@ class Outcome:
 class Pipeline:
     """The steps for one record. Holds no per-record state; safe to run concurrently for many records."""
 
-    def __init__(self, settings: Settings, store: ObjectStore, photos: PhotoRunner, results: RecordSink,
-                 metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, store: ObjectStore, photos: PhotoRunner, results: RecordSink, metrics: Metrics
+    ) -> None:
         self._settings = settings
         self._store = store
         self._photos = photos
@@ -68,8 +69,14 @@ class Pipeline:
         now = datetime.now(UTC).isoformat()
         started = time.perf_counter()
         if verdict.result is None:
-            record = StatusRecord(sub.submission_id, "rejected", now, reason=verdict.reason,
-                                  measured=verdict.measured, threshold=verdict.threshold)
+            record = StatusRecord(
+                sub.submission_id,
+                "rejected",
+                now,
+                reason=verdict.reason,
+                measured=verdict.measured,
+                threshold=verdict.threshold,
+            )
         else:
             res = verdict.result
             objects = {"frame": photo_key(sub.submission_id, "frame")}
@@ -77,8 +84,14 @@ class Pipeline:
             if res.card_jpeg is not None:
                 objects["card"] = photo_key(sub.submission_id, "card")
                 await self._put(s3.bucket_photos, objects["card"], res.card_jpeg, "image/jpeg")
-            facts = {"width": res.width, "height": res.height, "sha256": res.sha256, "card_found": res.card_found,
-                     "source_format": res.source_format, "quality": res.quality}
+            facts = {
+                "width": res.width,
+                "height": res.height,
+                "sha256": res.sha256,
+                "card_found": res.card_found,
+                "source_format": res.source_format,
+                "quality": res.quality,
+            }
             record = StatusRecord(sub.submission_id, "processed", now, objects=objects, facts=facts)
         await self._put(s3.bucket_status, status_key(sub.submission_id), record.to_json(), "application/json")
         self._metrics.step_duration.labels("persist").observe(time.perf_counter() - started)
@@ -94,8 +107,12 @@ class Pipeline:
         self._metrics.storage_duration.observe(time.perf_counter() - started)
 
     async def _publish(self, sub: Submission, record: StatusRecord) -> None:
-        body = {"submission_id": sub.submission_id, "state": record.state, "reason": record.reason,
-                "updated_at": record.updated_at}
+        body = {
+            "submission_id": sub.submission_id,
+            "state": record.state,
+            "reason": record.reason,
+            "updated_at": record.updated_at,
+        }
         started = time.perf_counter()
         await self._results.send(self._results_topic, sub.nik_hash.encode(), json.dumps(body).encode())
         self._metrics.step_duration.labels("publish").observe(time.perf_counter() - started)

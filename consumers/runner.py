@@ -55,8 +55,15 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
         await consumer.start()
         pipeline = Pipeline(settings, store, photos, sink, metrics)
-        worker = Worker(consumer, pipeline, sink, names.dead_letter, metrics,
-                        RetryPolicy(cap_s=settings.consumer.storage_retry_max_s), settings.consumer.max_batch)
+        worker = Worker(
+            consumer=consumer,
+            pipeline=pipeline,
+            dead_letters=sink,
+            dlq_topic=names.dead_letter,
+            metrics=metrics,
+            retry=RetryPolicy(cap_s=settings.consumer.storage_retry_max_s),
+            max_batch=settings.consumer.max_batch,
+        )
         log.info("consumer started", extra={"topic": names.submissions, "pool": pool_size(settings)})
         await worker.run(stop)
     finally:

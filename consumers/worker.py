@@ -65,9 +65,18 @@ class RetryPolicy:
 class Worker:
     """Drives one consumer group member. See the module docstring for the commit and retry contract."""
 
-    def __init__(self, consumer: ConsumerLike, pipeline: Pipeline, dead_letters: RecordSink, dlq_topic: str,
-                 metrics: Metrics, retry: RetryPolicy, max_batch: int,
-                 on_outcome: Callable[[Outcome], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        consumer: ConsumerLike,
+        pipeline: Pipeline,
+        dead_letters: RecordSink,
+        dlq_topic: str,
+        metrics: Metrics,
+        retry: RetryPolicy,
+        max_batch: int,
+        on_outcome: Callable[[Outcome], Awaitable[None]] | None = None,
+    ) -> None:
         self._consumer = consumer
         self._pipeline = pipeline
         self._dead_letters = dead_letters
@@ -153,9 +162,12 @@ class Worker:
         return False
 
     async def _dead_letter(self, record: Any, error: str) -> bool:
-        headers = [("intake.error", error.encode()), ("intake.source.topic", record.topic.encode()),
-                   ("intake.source.partition", str(record.partition).encode()),
-                   ("intake.source.offset", str(record.offset).encode())]
+        headers = [
+            ("intake.error", error.encode()),
+            ("intake.source.topic", record.topic.encode()),
+            ("intake.source.partition", str(record.partition).encode()),
+            ("intake.source.offset", str(record.offset).encode()),
+        ]
         try:
             await self._dead_letters.send(self._dlq_topic, record.key or b"", record.value or b"", headers)
         except QueueUnavailable:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -58,8 +59,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def _code_of(response: web.StreamResponse) -> str:
     body = getattr(response, "body", None)
     if isinstance(body, bytes) and body.startswith(b'{"error"'):
-        import json
-
         try:
             return str(json.loads(body)["error"]["code"])
         except (ValueError, KeyError, TypeError):

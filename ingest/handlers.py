@@ -38,8 +38,12 @@ CLIENT_ID = "web"
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body, ensure_ascii=False).encode(),
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        status=status,
+        body=json.dumps(body, ensure_ascii=False).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 async def post_registration(request: web.Request) -> web.StreamResponse:
@@ -65,14 +69,16 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
         return error_response("wave_not_open", request, extra={"open_wave": wave.number})
 
     digest = nik_hash(registration.nik, settings.security.nik_pepper.encode()).hex()
-    record = encode(Submission(
-        submission_id=submission_id,
-        received_at=now.isoformat(),
-        client_id=CLIENT_ID,
-        registration=registration.model_dump(mode="json"),
-        photo=upload.photo,
-        nik_hash=digest,
-    ))
+    record = encode(
+        Submission(
+            submission_id=submission_id,
+            received_at=now.isoformat(),
+            client_id=CLIENT_ID,
+            registration=registration.model_dump(mode="json"),
+            photo=upload.photo,
+            nik_hash=digest,
+        )
+    )
     started = time.perf_counter()
     try:
         await request.app[SINK].send(topic_names(settings).submissions, digest.encode(), record)
@@ -84,13 +90,17 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     metrics.http_body_bytes.labels("registrations").observe(upload.body_bytes)
     log.info("accepted", extra={"submission_id": submission_id, "nik_hash": digest[:16]})
     status_url = f"/v1/submissions/{submission_id}"
-    return _json(202, {
-        "submission_id": submission_id,
-        "state": "received",
-        "status_url": status_url,
-        "status_token": status_token(key, submission_id),
-        "poll_after_seconds": settings.http.poll_after_s,
-    }, headers={"Location": status_url, "Cache-Control": "no-store"})
+    return _json(
+        202,
+        {
+            "submission_id": submission_id,
+            "state": "received",
+            "status_url": status_url,
+            "status_token": status_token(key, submission_id),
+            "poll_after_seconds": settings.http.poll_after_s,
+        },
+        headers={"Location": status_url, "Cache-Control": "no-store"},
+    )
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -102,8 +112,7 @@ def _bearer(request: web.Request) -> str | None:
 def status_body(record: StatusRecord | None, submission_id: str, poll_after_s: int) -> dict[str, Any]:
     """The applicant-facing view of a status record (``received`` when none is stored yet)."""
     if record is None:
-        return {"submission_id": submission_id, "state": "received", "reason": None,
-                "poll_after_seconds": poll_after_s}
+        return {"submission_id": submission_id, "state": "received", "reason": None, "poll_after_seconds": poll_after_s}
     body: dict[str, Any] = {
         "submission_id": submission_id,
         "state": record.state,
@@ -114,8 +123,13 @@ def status_body(record: StatusRecord | None, submission_id: str, poll_after_s: i
     }
     if record.reason is not None:
         row = reason(record.reason)
-        body["reason"] = {"code": row.code, "message_id": row.message_id, "message_en": row.message_en,
-                          "measured": record.measured, "threshold": record.threshold}
+        body["reason"] = {
+            "code": row.code,
+            "message_id": row.message_id,
+            "message_en": row.message_en,
+            "measured": record.measured,
+            "threshold": record.threshold,
+        }
     if record.state in ("received", "processed", "eligible"):
         body["poll_after_seconds"] = poll_after_s
     return body
@@ -135,8 +149,9 @@ async def get_status(request: web.Request) -> web.StreamResponse:
     except StorageUnavailable:
         return error_response("storage_unavailable", request, retry_after_s=settings.http.retry_after_s)
     record = StatusRecord.from_json(stored.data) if stored is not None else None
-    raw = json.dumps(status_body(record, submission_id, settings.http.poll_after_s), ensure_ascii=False,
-                     sort_keys=True).encode()
+    raw = json.dumps(
+        status_body(record, submission_id, settings.http.poll_after_s), ensure_ascii=False, sort_keys=True
+    ).encode()
     etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
     if settings.http.poll_after_s and (record is None or record.state in ("processed", "eligible")):
@@ -160,5 +175,6 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     """Prometheus exposition."""
-    return web.Response(body=request.app[METRICS].render(),
-                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    return web.Response(
+        body=request.app[METRICS].render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )

@@ -67,9 +67,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ingest.app import create_app
 
     settings = _settings()
-    web.run_app(create_app(settings), host=settings.http.host, port=settings.http.port, reuse_port=True,
-                shutdown_timeout=settings.http.produce_timeout_s + 5, print=None, access_log=None,
-                handle_signals=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.http.host,
+        port=settings.http.port,
+        reuse_port=True,
+        shutdown_timeout=settings.http.produce_timeout_s + 5,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )
     return 0
 
 
@@ -97,7 +104,7 @@ def _stack_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for line in _stack("env").splitlines():
         if line.startswith("export ") and "=" in line:
-            name, _, value = line[len("export "):].partition("=")
+            name, _, value = line[len("export ") :].partition("=")
             env[name] = value
     return env
 
@@ -114,8 +121,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     exe = [sys.executable, "-m", "intake.cli"]
     children = [subprocess.Popen([*exe, "serve"], env=env)]
     children += [subprocess.Popen([*exe, "consume"], env=env) for _ in range(args.consumers)]
-    print(f"intake: API on http://{settings.http.host}:{settings.http.port} with {args.consumers} consumer(s); "
-          "Ctrl-C stops everything", file=sys.stderr)
+    print(
+        f"intake: API on http://{settings.http.host}:{settings.http.port} with {args.consumers} consumer(s); "
+        "Ctrl-C stops everything",
+        file=sys.stderr,
+    )
     stopping = False
 
     def _stop(signum: int, frame: object) -> None:

@@ -12,17 +12,18 @@ unacknowledged record. Whoever calls ``start()`` closes with ``stop()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from intake.settings import Settings
 from intake.topics import TopicSpec, topic_specs
-
 
 Headers = Sequence[tuple[str, bytes]]
 """Kafka record headers."""
@@ -132,8 +133,9 @@ class AIOKafkaSink:
             self._last_error = time.monotonic()
             raise QueueUnavailable("producer not connected")
         try:
-            fut = await asyncio.wait_for(self._producer.send(topic, value=value, key=key,
-                                                                       headers=list(headers) or None), self._timeout_s)
+            fut = await asyncio.wait_for(
+                self._producer.send(topic, value=value, key=key, headers=list(headers) or None), self._timeout_s
+            )
             await asyncio.wait_for(fut, self._timeout_s)
         except (KafkaError, TimeoutError) as exc:
             self._last_error = time.monotonic()
@@ -162,18 +164,20 @@ class AIOKafkaSink:
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create the project's topics if absent (idempotent). Returns the names created now."""
     specs = topic_specs(settings) if specs is None else specs
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap,
-                                request_timeout_ms=settings.kafka.request_timeout_ms)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config)
-               for s in specs if s.name not in existing]
+        new = [
+            NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config)
+            for s in specs
+            if s.name not in existing
+        ]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created it meanwhile
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
         return [t.name for t in new]
     finally:
         await admin.close()
@@ -182,24 +186,30 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
 async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
     """Partitions and configuration of the project's topics, as the broker reports them."""
     names = [s.name for s in topic_specs(settings)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap,
-                                request_timeout_ms=settings.kafka.request_timeout_ms)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
+    )
     await admin.start()
     try:
         described = await admin.describe_topics(names)
-        from aiokafka.admin import ConfigResource, ConfigResourceType
-
         configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
         out: list[dict[str, Any]] = []
         conf_by_name: dict[str, dict[str, str]] = {}
         for resp in configs:
             for res in resp.resources:
                 _err, _msg, _rtype, rname, entries = res[:5]
-                conf_by_name[rname] = {e[0]: e[1] for e in entries if e[0] in
-                                       ("max.message.bytes", "retention.ms", "min.insync.replicas")}
+                conf_by_name[rname] = {
+                    e[0]: e[1] for e in entries if e[0] in ("max.message.bytes", "retention.ms", "min.insync.replicas")
+                }
         for t in described:
-            out.append({"topic": t["topic"], "partitions": len(t["partitions"]),
-                        "error_code": t["error_code"], "config": conf_by_name.get(t["topic"], {})})
+            out.append(
+                {
+                    "topic": t["topic"],
+                    "partitions": len(t["partitions"]),
+                    "error_code": t["error_code"],
+                    "config": conf_by_name.get(t["topic"], {}),
+                }
+            )
         return out
     finally:
         await admin.close()

@@ -51,30 +51,61 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
     r = CollectorRegistry() if registry is None else registry
     return Metrics(
         registry=r,
-        http_requests=Counter("intake_http_requests_total", "HTTP requests answered, by route, status and code.",
-                              ["route", "status", "code"], registry=r),
-        http_duration=Histogram("intake_http_request_duration_seconds", "Time to answer an HTTP request.",
-                                ["route"], buckets=_LATENCY_BUCKETS, registry=r),
-        http_body_bytes=Histogram("intake_http_request_body_bytes", "Size of accepted request bodies.",
-                                  ["route"], buckets=_SIZE_BUCKETS, registry=r),
-        http_in_flight=Gauge("intake_http_in_flight_requests", "Requests being handled now.",
-                             multiprocess_mode="livesum", registry=r),
-        shed=Counter("intake_shed_total", "Requests refused to protect the service, by reason code.",
-                     ["code"], registry=r),
-        produce_duration=Histogram("intake_kafka_produce_duration_seconds",
-                                   "Time from send to Kafka acknowledgement (acks=all).",
-                                   buckets=_LATENCY_BUCKETS, registry=r),
-        consumer_messages=Counter("intake_consumer_messages_total",
-                                  "Records handled by workers, by topic, outcome and reason code.",
-                                  ["topic", "outcome", "reason"], registry=r),
-        step_duration=Histogram("intake_consumer_step_duration_seconds", "Time per processing step.",
-                                ["step"], buckets=_LATENCY_BUCKETS, registry=r),
-        storage_duration=Histogram("intake_storage_put_duration_seconds", "Time of an object store put.",
-                                   buckets=_LATENCY_BUCKETS, registry=r),
-        storage_errors=Counter("intake_storage_errors_total", "Failed object store calls, by operation.",
-                               ["operation"], registry=r),
-        retries=Counter("intake_consumer_retries_total", "Retried processing attempts, by reason.",
-                        ["reason"], registry=r),
-        dead_letters=Counter("intake_dead_letters_total", "Records sent to the dead-letter topic, by reason.",
-                             ["reason"], registry=r),
+        http_requests=Counter(
+            "intake_http_requests_total",
+            "HTTP requests answered, by route, status and code.",
+            ["route", "status", "code"],
+            registry=r,
+        ),
+        http_duration=Histogram(
+            "intake_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        ),
+        http_body_bytes=Histogram(
+            "intake_http_request_body_bytes",
+            "Size of accepted request bodies.",
+            ["route"],
+            buckets=_SIZE_BUCKETS,
+            registry=r,
+        ),
+        http_in_flight=Gauge(
+            "intake_http_in_flight_requests", "Requests being handled now.", multiprocess_mode="livesum", registry=r
+        ),
+        shed=Counter(
+            "intake_shed_total", "Requests refused to protect the service, by reason code.", ["code"], registry=r
+        ),
+        produce_duration=Histogram(
+            "intake_kafka_produce_duration_seconds",
+            "Time from send to Kafka acknowledgement (acks=all).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        ),
+        consumer_messages=Counter(
+            "intake_consumer_messages_total",
+            "Records handled by workers, by topic, outcome and reason code.",
+            ["topic", "outcome", "reason"],
+            registry=r,
+        ),
+        step_duration=Histogram(
+            "intake_consumer_step_duration_seconds",
+            "Time per processing step.",
+            ["step"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        ),
+        storage_duration=Histogram(
+            "intake_storage_put_duration_seconds", "Time of an object store put.", buckets=_LATENCY_BUCKETS, registry=r
+        ),
+        storage_errors=Counter(
+            "intake_storage_errors_total", "Failed object store calls, by operation.", ["operation"], registry=r
+        ),
+        retries=Counter(
+            "intake_consumer_retries_total", "Retried processing attempts, by reason.", ["reason"], registry=r
+        ),
+        dead_letters=Counter(
+            "intake_dead_letters_total", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=r
+        ),
     )

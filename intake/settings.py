@@ -45,15 +45,21 @@ class Limits:
     """Every size limit of the upload path, defined in one place."""
 
     max_photo_bytes: int = setting(
-        "INTAKE_MAX_PHOTO_BYTES", "Largest KTP photo file accepted, in bytes (the browser client shrinks photos).",
-        8 * MiB)
+        "INTAKE_MAX_PHOTO_BYTES",
+        "Largest KTP photo file accepted, in bytes (the browser client shrinks photos).",
+        8 * MiB,
+    )
     max_registration_bytes: int = setting(
-        "INTAKE_MAX_REGISTRATION_BYTES", "Largest registration JSON part accepted, in bytes.", 16 * KiB)
+        "INTAKE_MAX_REGISTRATION_BYTES", "Largest registration JSON part accepted, in bytes.", 16 * KiB
+    )
     multipart_overhead_bytes: int = setting(
-        "INTAKE_MULTIPART_OVERHEAD_BYTES", "Allowance for multipart boundaries and part headers, in bytes.", 16 * KiB)
+        "INTAKE_MULTIPART_OVERHEAD_BYTES", "Allowance for multipart boundaries and part headers, in bytes.", 16 * KiB
+    )
     envelope_overhead_bytes: int = setting(
         "INTAKE_ENVELOPE_OVERHEAD_BYTES",
-        "Allowance for the Kafka record's envelope header, key and record framing, in bytes.", 64 * KiB)
+        "Allowance for the Kafka record's envelope header, key and record framing, in bytes.",
+        64 * KiB,
+    )
 
     @property
     def max_body_bytes(self) -> int:
@@ -73,37 +79,44 @@ class Limits:
 class KafkaSettings:
     """Where Kafka is and how the topics are laid out."""
 
-    bootstrap: str = setting("INTAKE_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated host:port.",
-                             "127.0.0.1:19092")
+    bootstrap: str = setting(
+        "INTAKE_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated host:port.", "127.0.0.1:19092"
+    )
     client_id: str = setting("INTAKE_KAFKA_CLIENT_ID", "Client id reported to Kafka.", "prakerja-intake")
-    topic_prefix: str = setting("INTAKE_TOPIC_PREFIX", "Prefix of every topic name (one per environment).",
-                                "intake")
-    partitions: int = setting("INTAKE_TOPIC_PARTITIONS", "Partitions of the submissions topic (consumer parallelism).",
-                              6)
-    replication_factor: int = setting("INTAKE_TOPIC_REPLICATION", "Replication factor of created topics (3 in production).",
-                                      1)
-    retention_ms: int = setting("INTAKE_TOPIC_RETENTION_MS", "Retention of the submissions topic, in ms (7 days).",
-                                7 * 24 * 3600 * 1000)
+    topic_prefix: str = setting("INTAKE_TOPIC_PREFIX", "Prefix of every topic name (one per environment).", "intake")
+    partitions: int = setting(
+        "INTAKE_TOPIC_PARTITIONS", "Partitions of the submissions topic (consumer parallelism).", 6
+    )
+    replication_factor: int = setting(
+        "INTAKE_TOPIC_REPLICATION", "Replication factor of created topics (3 in production).", 1
+    )
+    retention_ms: int = setting(
+        "INTAKE_TOPIC_RETENTION_MS", "Retention of the submissions topic, in ms (7 days).", 7 * 24 * 3600 * 1000
+    )
     request_timeout_ms: int = setting("INTAKE_KAFKA_REQUEST_TIMEOUT_MS", "Kafka request timeout, in ms.", 10_000)
     linger_ms: int = setting("INTAKE_KAFKA_LINGER_MS", "Producer linger, in ms: batches records under load.", 5)
-    group_id: str = setting("INTAKE_CONSUMER_GROUP", "Consumer group of the photo/registration workers.",
-                            "intake-workers")
+    group_id: str = setting(
+        "INTAKE_CONSUMER_GROUP", "Consumer group of the photo/registration workers.", "intake-workers"
+    )
 
 
 @dataclass(frozen=True)
 class S3Settings:
     """Where MinIO (or any S3 API) is, and the buckets the service owns."""
 
-    access_key: str = setting("INTAKE_S3_ACCESS_KEY", "S3 access key (from the environment, never from git).",
-                              secret=True)
-    secret_key: str = setting("INTAKE_S3_SECRET_KEY", "S3 secret key (from the environment, never from git).",
-                              secret=True)
+    access_key: str = setting(
+        "INTAKE_S3_ACCESS_KEY", "S3 access key (from the environment, never from git).", secret=True
+    )
+    secret_key: str = setting(
+        "INTAKE_S3_SECRET_KEY", "S3 secret key (from the environment, never from git).", secret=True
+    )
     endpoint: str = setting("INTAKE_S3_ENDPOINT", "S3/MinIO endpoint host:port.", "127.0.0.1:19000")
     secure: bool = setting("INTAKE_S3_SECURE", "Use HTTPS to reach the S3 endpoint.", False)
     region: str = setting("INTAKE_S3_REGION", "S3 region name.", "us-east-1")
     bucket_photos: str = setting("INTAKE_BUCKET_PHOTOS", "Private bucket for normalised KTP images.", "intake-ktp")
-    bucket_status: str = setting("INTAKE_BUCKET_STATUS", "Private bucket for submission status records.",
-                                 "intake-status")
+    bucket_status: str = setting(
+        "INTAKE_BUCKET_STATUS", "Private bucket for submission status records.", "intake-status"
+    )
     io_threads: int = setting("INTAKE_S3_IO_THREADS", "Threads doing blocking S3 calls per process.", 8)
 
 
@@ -115,25 +128,28 @@ class HttpSettings:
     port: int = setting("INTAKE_HTTP_PORT", "Port the API listens on.", 8080)
     max_in_flight: int = setting("INTAKE_MAX_IN_FLIGHT", "Requests admitted at once per process; more get 503.", 256)
     produce_timeout_s: float = setting(
-        "INTAKE_PRODUCE_TIMEOUT_S", "Longest wait for Kafka's acknowledgement before answering 503, in s.", 10.0)
+        "INTAKE_PRODUCE_TIMEOUT_S", "Longest wait for Kafka's acknowledgement before answering 503, in s.", 10.0
+    )
     body_read_timeout_s: float = setting(
-        "INTAKE_BODY_READ_TIMEOUT_S", "Longest time a client may take to send the body, in s (slowloris).", 30.0)
+        "INTAKE_BODY_READ_TIMEOUT_S", "Longest time a client may take to send the body, in s (slowloris).", 30.0
+    )
     retry_after_s: int = setting("INTAKE_RETRY_AFTER_S", "Retry-After sent with 503/429 answers, in s.", 5)
     poll_after_s: int = setting("INTAKE_POLL_AFTER_S", "Polling hint returned with a status, in s.", 10)
     readiness_max_age_s: float = setting(
-        "INTAKE_READINESS_MAX_AGE_S", "Kafka metadata older than this makes /readyz fail, in s.", 15.0)
+        "INTAKE_READINESS_MAX_AGE_S", "Kafka metadata older than this makes /readyz fail, in s.", 15.0
+    )
 
 
 @dataclass(frozen=True)
 class ConsumerSettings:
     """The workers that turn submissions into stored results."""
 
-    pool_workers: int = setting("INTAKE_POOL_WORKERS", "Processes doing image work per consumer (0 = one per core).",
-                                0)
+    pool_workers: int = setting("INTAKE_POOL_WORKERS", "Processes doing image work per consumer (0 = one per core).", 0)
     max_batch: int = setting("INTAKE_CONSUMER_MAX_BATCH", "Records fetched and processed per poll.", 16)
     max_poll_interval_ms: int = setting("INTAKE_MAX_POLL_INTERVAL_MS", "Kafka max.poll.interval.ms, in ms.", 300_000)
     storage_retry_max_s: float = setting(
-        "INTAKE_STORAGE_RETRY_MAX_S", "Cap of the exponential backoff between storage retries, in s.", 10.0)
+        "INTAKE_STORAGE_RETRY_MAX_S", "Cap of the exponential backoff between storage retries, in s.", 10.0
+    )
 
 
 @dataclass(frozen=True)
@@ -141,10 +157,16 @@ class WaveSettings:
     """The registration wave open now. Age is checked on the opening date; the quota applies at close."""
 
     number: int = setting("INTAKE_WAVE_NUMBER", "Number of the wave accepting registrations.", 1)
-    opens_at: datetime = setting("INTAKE_WAVE_OPENS_AT", "Opening time (ISO 8601 with offset).",
-                                 datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=7))))
-    closes_at: datetime = setting("INTAKE_WAVE_CLOSES_AT", "Closing time (ISO 8601 with offset).",
-                                  datetime(2099, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=7))))
+    opens_at: datetime = setting(
+        "INTAKE_WAVE_OPENS_AT",
+        "Opening time (ISO 8601 with offset).",
+        datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=7))),
+    )
+    closes_at: datetime = setting(
+        "INTAKE_WAVE_CLOSES_AT",
+        "Closing time (ISO 8601 with offset).",
+        datetime(2099, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=7))),
+    )
     quota: int = setting("INTAKE_WAVE_QUOTA", "Places in the wave (600,000 in 2021).", 600_000)
 
 
@@ -153,10 +175,13 @@ class SecuritySettings:
     """Keys. All come from the environment; none has a default."""
 
     status_token_key: str = setting(
-        "INTAKE_STATUS_TOKEN_KEY", "Key signing per-submission status tokens (>= 32 chars).", secret=True)
+        "INTAKE_STATUS_TOKEN_KEY", "Key signing per-submission status tokens (>= 32 chars).", secret=True
+    )
     nik_pepper: str = setting(
-        "INTAKE_NIK_PEPPER", "Secret pepper of the keyed NIK hash used as Kafka key and record key (>= 32 chars).",
-        secret=True)
+        "INTAKE_NIK_PEPPER",
+        "Secret pepper of the keyed NIK hash used as Kafka key and record key (>= 32 chars).",
+        secret=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -243,8 +268,10 @@ def _validate(s: Settings) -> None:
         (len(s.security.nik_pepper) >= 32, "INTAKE_NIK_PEPPER must be at least 32 characters"),
         (s.limits.max_photo_bytes > 0, "INTAKE_MAX_PHOTO_BYTES must be positive"),
         (s.limits.max_registration_bytes > 0, "INTAKE_MAX_REGISTRATION_BYTES must be positive"),
-        (s.limits.envelope_overhead_bytes >= s.limits.max_registration_bytes + 4 * KiB,
-         "INTAKE_ENVELOPE_OVERHEAD_BYTES must exceed the registration limit by at least 4 KiB"),
+        (
+            s.limits.envelope_overhead_bytes >= s.limits.max_registration_bytes + 4 * KiB,
+            "INTAKE_ENVELOPE_OVERHEAD_BYTES must exceed the registration limit by at least 4 KiB",
+        ),
         (s.kafka.partitions >= 1, "INTAKE_TOPIC_PARTITIONS must be >= 1"),
         (s.kafka.replication_factor >= 1, "INTAKE_TOPIC_REPLICATION must be >= 1"),
         (1 <= s.http.port <= 65535, "INTAKE_HTTP_PORT must be a TCP port"),
@@ -255,8 +282,10 @@ def _validate(s: Settings) -> None:
         (s.consumer.max_batch >= 1, "INTAKE_CONSUMER_MAX_BATCH must be >= 1"),
         (s.wave.opens_at < s.wave.closes_at, "INTAKE_WAVE_OPENS_AT must be before INTAKE_WAVE_CLOSES_AT"),
         (s.wave.quota >= 0, "INTAKE_WAVE_QUOTA must be >= 0"),
-        (s.photo.max_bytes <= s.limits.max_photo_bytes,
-         "the photo policy's max_bytes must not exceed INTAKE_MAX_PHOTO_BYTES"),
+        (
+            s.photo.max_bytes <= s.limits.max_photo_bytes,
+            "the photo policy's max_bytes must not exceed INTAKE_MAX_PHOTO_BYTES",
+        ),
         (s.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "INTAKE_LOG_LEVEL must be a log level"),
     ]
     for ok, message in checks:
@@ -290,11 +319,15 @@ def _build_top(environ: Mapping[str, str]) -> dict[str, Any]:
 def documented() -> list[SettingDoc]:
     """Every environment variable with its default and meaning, in declaration order."""
     docs: list[SettingDoc] = []
-    for _, cls in (*_SECTIONS, ("", Settings)):
+    classes: list[type[Any]] = [cls for _, cls in _SECTIONS] + [Settings]
+    for cls in classes:
         for f in _fields_with_env(cls):
             if f.default is not dataclasses.MISSING:
-                default = f.default if isinstance(f.default, str) else (
-                    f.default.isoformat() if isinstance(f.default, datetime) else repr(f.default))
+                default = (
+                    f.default
+                    if isinstance(f.default, str)
+                    else (f.default.isoformat() if isinstance(f.default, datetime) else repr(f.default))
+                )
             else:
                 default = "(required)"
             docs.append(SettingDoc(f.metadata["env"], default, f.metadata["doc"]))

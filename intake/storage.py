@@ -28,7 +28,6 @@ from minio.error import S3Error
 
 from intake.settings import Settings
 
-
 T = TypeVar("T")
 
 
@@ -101,8 +100,17 @@ class MemoryStore:
         self.buckets.update(buckets)
 
 
-_TRANSIENT_S3_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout",
-                                 "XMinioServerNotInitialized", "XMinioStorageFull", "OperationTimedOut"})
+_TRANSIENT_S3_CODES = frozenset(
+    {
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "XMinioServerNotInitialized",
+        "XMinioStorageFull",
+        "OperationTimedOut",
+    }
+)
 
 
 class MinioStore:
@@ -128,8 +136,9 @@ class MinioStore:
             raise StorageUnavailable(f"{op}: {type(exc).__name__}") from exc
 
     async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        await self._run("put", partial(self._client.put_object, bucket, key, io.BytesIO(data), len(data),
-                                       content_type=content_type))
+        await self._run(
+            "put", partial(self._client.put_object, bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+        )
 
     async def get(self, bucket: str, key: str) -> StoredObject | None:
         def _get() -> StoredObject | None:
@@ -152,8 +161,11 @@ class MinioStore:
 
     async def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         def _list() -> list[str]:
-            return sorted(o.object_name for o in self._client.list_objects(bucket, prefix=prefix, recursive=True)
-                          if o.object_name is not None)
+            return sorted(
+                o.object_name
+                for o in self._client.list_objects(bucket, prefix=prefix, recursive=True)
+                if o.object_name is not None
+            )
 
         return await self._run("list", _list)
 
@@ -178,6 +190,12 @@ def build_store(settings: Settings) -> MinioStore:
         maxsize=s3.io_threads,
         retries=urllib3.Retry(total=0),
     )
-    client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=s3.secure,
-                   region=s3.region, http_client=http)
+    client = Minio(
+        s3.endpoint,
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        secure=s3.secure,
+        region=s3.region,
+        http_client=http,
+    )
     return MinioStore(client, s3.io_threads)

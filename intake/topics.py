@@ -48,10 +48,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         "cleanup.policy": "delete",
     }
     return [
-        TopicSpec(names.submissions, k.partitions, k.replication_factor,
-                  {**common, "retention.ms": str(k.retention_ms)}),
-        TopicSpec(names.results, k.partitions, k.replication_factor,
-                  {**common, "retention.ms": str(k.retention_ms)}),
-        TopicSpec(names.dead_letter, 1, k.replication_factor,
-                  {**common, "retention.ms": str(4 * k.retention_ms)}),
+        TopicSpec(
+            names.submissions, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}
+        ),
+        TopicSpec(names.results, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
+        TopicSpec(names.dead_letter, 1, k.replication_factor, {**common, "retention.ms": str(4 * k.retention_ms)}),
     ]

@@ -23,7 +23,9 @@ def live_settings() -> Settings:
     try:
         s = load_settings()
     except SettingsError as exc:
-        pytest.fail(f"integration tests need the real stack: run `./dev test` (or export `deploy/local/stack.sh env`): {exc}")
+        pytest.fail(
+            f"integration tests need the real stack: run `./dev test` (or export `deploy/local/stack.sh env`): {exc}"
+        )
     run = uuid.uuid4().hex[:8]
     return replace(
         s,
@@ -38,8 +40,9 @@ async def minio_store(live_settings: Settings) -> AsyncIterator[MinioStore]:
     """The real MinIO, with the service's buckets ensured. Fails when MinIO does not answer."""
     store = build_store(live_settings)
     try:
-        await asyncio.wait_for(store.ensure_buckets([live_settings.s3.bucket_photos, live_settings.s3.bucket_status]),
-                               20)
+        await asyncio.wait_for(
+            store.ensure_buckets([live_settings.s3.bucket_photos, live_settings.s3.bucket_status]), 20
+        )
     except Exception as exc:
         store.close()
         pytest.fail(f"MinIO at {live_settings.s3.endpoint} is not reachable: {exc!r}")

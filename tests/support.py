@@ -25,8 +25,15 @@ def unit_settings(**sections: Any) -> Settings:
     return replace(base, **sections) if sections else base
 
 
-def make_nik(birth: date, *, female: bool = False, province: str = "31", regency: str = "71",
-             district: str = "01", serial: int = 1) -> str:
+def make_nik(
+    birth: date,
+    *,
+    female: bool = False,
+    province: str = "31",
+    regency: str = "71",
+    district: str = "01",
+    serial: int = 1,
+) -> str:
     """A structurally valid synthetic NIK: PP RR DD ddmmyy SSSS (day + 40 for women)."""
     day = birth.day + (40 if female else 0)
     return f"{province}{regency}{district}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"

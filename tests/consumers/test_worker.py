@@ -80,8 +80,15 @@ def _worker(store: MemoryStore, consumer: FakeConsumer, sink: FakeSink, attempts
     settings = unit_settings()
     metrics = build_metrics()
     pipeline = Pipeline(settings, store, _accept, sink, metrics)
-    return Worker(consumer, pipeline, sink, "intake.dead-letter.v1", metrics,
-                  RetryPolicy(attempts=attempts, base_s=0.001, cap_s=0.01), max_batch=16)
+    return Worker(
+        consumer=consumer,
+        pipeline=pipeline,
+        dead_letters=sink,
+        dlq_topic="intake.dead-letter.v1",
+        metrics=metrics,
+        retry=RetryPolicy(attempts=attempts, base_s=0.001, cap_s=0.01),
+        max_batch=16,
+    )
 
 
 async def _store() -> MemoryStore:

@@ -97,8 +97,9 @@ async def test_idempotency_key_gives_same_submission(make_client: ClientFactory)
     reg = make_registration()
     ids = set()
     for _ in range(3):
-        resp = await client.post("/v1/registrations", data=multipart(reg, JPEG),
-                                 headers={"Idempotency-Key": "retry-key-0001"})
+        resp = await client.post(
+            "/v1/registrations", data=multipart(reg, JPEG), headers={"Idempotency-Key": "retry-key-0001"}
+        )
         assert resp.status == 202
         ids.add((await resp.json())["submission_id"])
     assert len(ids) == 1
@@ -108,8 +109,9 @@ async def test_idempotency_key_gives_same_submission(make_client: ClientFactory)
 
 async def test_bad_idempotency_key(make_client: ClientFactory) -> None:
     client = await make_client()
-    resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG),
-                             headers={"Idempotency-Key": "x"})
+    resp = await client.post(
+        "/v1/registrations", data=multipart(make_registration(), JPEG), headers={"Idempotency-Key": "x"}
+    )
     await _error(resp, 400, "idempotency_key_invalid")
 
 
@@ -121,9 +123,10 @@ async def test_wrong_content_type_is_415(make_client: ClientFactory) -> None:
 
 async def test_malformed_multipart_is_400(make_client: ClientFactory) -> None:
     client = await make_client()
-    body = b"--xyz\r\nContent-Disposition: form-data; name=\"registration\"\r\n\r\n{}"  # never terminated
-    resp = await client.post("/v1/registrations", data=body,
-                             headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    body = b'--xyz\r\nContent-Disposition: form-data; name="registration"\r\n\r\n{}'  # never terminated
+    resp = await client.post(
+        "/v1/registrations", data=body, headers={"Content-Type": "multipart/form-data; boundary=xyz"}
+    )
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] in ("malformed_multipart", "missing_part")
 
@@ -168,9 +171,14 @@ async def test_wrong_wave_is_409(make_client: ClientFactory) -> None:
 async def test_declared_oversize_body_refused_before_reading(make_client: ClientFactory, sink: FakeSink) -> None:
     settings = unit_settings(limits=Limits(max_photo_bytes=100_000))
     client = await make_client(settings)
-    resp = await client.post("/v1/registrations", data=b"x" * 10,
-                             headers={"Content-Type": "multipart/form-data; boundary=b",
-                                      "Content-Length": str(settings.limits.max_body_bytes + 1)})
+    resp = await client.post(
+        "/v1/registrations",
+        data=b"x" * 10,
+        headers={
+            "Content-Type": "multipart/form-data; boundary=b",
+            "Content-Length": str(settings.limits.max_body_bytes + 1),
+        },
+    )
     assert resp.status == 413
 
 
@@ -179,14 +187,17 @@ async def test_photo_over_limit_is_413_while_streaming(make_client: ClientFactor
     client = await make_client(settings)
 
     async def chunks() -> AsyncIterator[bytes]:
-        yield (b"--b\r\nContent-Disposition: form-data; name=\"registration\"\r\n"
-               b"Content-Type: application/json\r\n\r\n" + json.dumps(make_registration()).encode() + b"\r\n"
-               b"--b\r\nContent-Disposition: form-data; name=\"ktp_photo\"; filename=\"k.jpg\"\r\n\r\n")
+        yield (
+            b'--b\r\nContent-Disposition: form-data; name="registration"\r\n'
+            b"Content-Type: application/json\r\n\r\n" + json.dumps(make_registration()).encode() + b"\r\n"
+            b'--b\r\nContent-Disposition: form-data; name="ktp_photo"; filename="k.jpg"\r\n\r\n'
+        )
         for _ in range(50):  # 50 x 64 KiB > limit; no Content-Length, so only counting can stop it
             yield b"\xff" * 65536
 
-    resp = await client.post("/v1/registrations", data=chunks(),
-                             headers={"Content-Type": "multipart/form-data; boundary=b"})
+    resp = await client.post(
+        "/v1/registrations", data=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
     err = await _error(resp, 413, "photo_too_large")
     assert err["limit_bytes"] == 100_000
     assert sink.records == []
@@ -209,7 +220,7 @@ async def test_admission_sheds_with_503(make_client: ClientFactory) -> None:
     app = client.server.app
     assert app is not None
     admission_mw = app.middlewares[1]
-    admission = admission_mw.__self__  # type: ignore[attr-defined]
+    admission = admission_mw.__self__
     admission.in_flight = 1  # one request is being handled
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
     await _error(resp, 503, "overloaded")
@@ -230,8 +241,9 @@ async def test_status_received_then_stored(make_client: ClientFactory, store: Me
     resp = await client.get(body["status_url"], headers=auth)
     assert resp.status == 200
     assert (await resp.json())["state"] == "received"
-    record = StatusRecord(body["submission_id"], "rejected", "2026-11-28T00:00:00+00:00", reason="blurry",
-                          measured=12.5, threshold=60.0)
+    record = StatusRecord(
+        body["submission_id"], "rejected", "2026-11-28T00:00:00+00:00", reason="blurry", measured=12.5, threshold=60.0
+    )
     await store.put("intake-status", status_key(body["submission_id"]), record.to_json(), "application/json")
     resp = await client.get(body["status_url"], headers={**auth, "Accept-Language": "en"})
     status = await resp.json()
@@ -256,8 +268,7 @@ async def test_status_needs_the_token(make_client: ClientFactory) -> None:
 async def test_unknown_routes_are_json(make_client: ClientFactory) -> None:
     client = await make_client()
     await _error(await client.get("/nope"), 404, "not_found")
-    await _error(await client.get("/v1/submissions/NOT-AN-ID", headers={"Authorization": "Bearer x"}), 404,
-                 "not_found")
+    await _error(await client.get("/v1/submissions/NOT-AN-ID", headers={"Authorization": "Bearer x"}), 404, "not_found")
     await _error(await client.delete("/v1/registrations"), 405, "method_not_allowed")
 
 

@@ -21,8 +21,18 @@ def test_photo_bytes_are_not_inflated() -> None:
     assert len(encode(_sub(photo))) < len(photo) + 1024
 
 
-@pytest.mark.parametrize("value", [None, b"", b"PK", b"XYZ\x01\x00\x00\x00\x02{}", b"PKI\x02\x00\x00\x00\x02{}",
-                                   b"PKI\x01\xff\xff\xff\xff{}", b"PKI\x01\x00\x00\x00\x03{x}"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"",
+        b"PK",
+        b"XYZ\x01\x00\x00\x00\x02{}",
+        b"PKI\x02\x00\x00\x00\x02{}",
+        b"PKI\x01\xff\xff\xff\xff{}",
+        b"PKI\x01\x00\x00\x00\x03{x}",
+    ],
+)
 def test_garbage_is_refused(value: bytes | None) -> None:
     with pytest.raises(EnvelopeError):
         decode(value)

@@ -24,8 +24,15 @@ def test_defaults_load() -> None:
 
 
 def test_values_are_typed() -> None:
-    s = load_settings({**ENV, "INTAKE_HTTP_PORT": "9000", "INTAKE_S3_SECURE": "true",
-                       "INTAKE_PRODUCE_TIMEOUT_S": "2.5", "INTAKE_WAVE_OPENS_AT": "2026-03-01T08:00:00+07:00"})
+    s = load_settings(
+        {
+            **ENV,
+            "INTAKE_HTTP_PORT": "9000",
+            "INTAKE_S3_SECURE": "true",
+            "INTAKE_PRODUCE_TIMEOUT_S": "2.5",
+            "INTAKE_WAVE_OPENS_AT": "2026-03-01T08:00:00+07:00",
+        }
+    )
     assert s.http.port == 9000
     assert s.s3.secure is True
     assert s.http.produce_timeout_s == 2.5
@@ -39,15 +46,18 @@ def test_required_variables(name: str) -> None:
         load_settings(env)
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("INTAKE_HTTP_PORT", "eighty"),
-    ("INTAKE_HTTP_PORT", "70000"),
-    ("INTAKE_S3_SECURE", "maybe"),
-    ("INTAKE_NIK_PEPPER", "short"),
-    ("INTAKE_MAX_IN_FLIGHT", "0"),
-    ("INTAKE_WAVE_OPENS_AT", "2026-03-01T08:00:00"),
-    ("INTAKE_LOG_LEVEL", "LOUD"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("INTAKE_HTTP_PORT", "eighty"),
+        ("INTAKE_HTTP_PORT", "70000"),
+        ("INTAKE_S3_SECURE", "maybe"),
+        ("INTAKE_NIK_PEPPER", "short"),
+        ("INTAKE_MAX_IN_FLIGHT", "0"),
+        ("INTAKE_WAVE_OPENS_AT", "2026-03-01T08:00:00"),
+        ("INTAKE_LOG_LEVEL", "LOUD"),
+    ],
+)
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings({**ENV, name: value})
@@ -77,3 +87,11 @@ def test_every_variable_documented() -> None:
     assert all(d.doc and d.env.startswith("INTAKE_") for d in docs)
     table = markdown_table()
     assert all(f"`{n}`" in table for n in names)
+
+
+def test_readme_table_is_current() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- settings:begin -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
+    assert block.strip() == markdown_table().strip(), "regenerate with: intake settings --markdown"

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from intake.storage import MemoryStore, MinioStore, ObjectStore
+from intake.settings import Settings
+from intake.storage import MemoryStore, MinioStore, ObjectStore, build_store
 
 BUCKET = "intake-status"
 
@@ -19,8 +20,13 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
         await fake.ensure_buckets([BUCKET, "intake-ktp"])
         yield fake
     else:
-        real: MinioStore = request.getfixturevalue("minio_store")
-        yield real
+        settings: Settings = request.getfixturevalue("live_settings")
+        real: MinioStore = build_store(settings)
+        try:
+            await real.ensure_buckets([BUCKET, "intake-ktp"])
+            yield real
+        finally:
+            real.close()
 
 
 def _key(name: str) -> str:

@@ -1,0 +1,98 @@
+"""Integration fixtures: the real Kafka and MinIO of deploy/local/stack.sh, the real API and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from consumers.runner import run_consumer
+from ingest.app import create_app
+from intake.kafka import ensure_topics
+from intake.settings import Settings
+from intake.status import StatusRecord, status_key
+from intake.storage import MinioStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def topics_ready(live_settings: Settings) -> Settings:
+    """Creates this session's topics on the real broker; fails if Kafka does not answer."""
+    try:
+        asyncio.run(asyncio.wait_for(ensure_topics(live_settings), 60))
+    except Exception as exc:
+        pytest.fail(f"Kafka at {live_settings.kafka.bootstrap} is not reachable: {exc!r}")
+    return live_settings
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
+    """Poll ``check`` until true; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def api(topics_ready: Settings) -> AsyncIterator[TestClient[Any, Any]]:
+    """The real API (real producer) on an ephemeral port, ready when Kafka answered."""
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(topics_ready)))
+    await client.start_server()
+
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status == 200
+
+    await wait_until(ready, 30, "API readiness")
+    yield client
+    await client.close()
+
+
+class Consumers:
+    """Starts and stops in-process consumer group members (each with its own pool and clients)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.members: list[tuple[asyncio.Task[None], asyncio.Event]] = []
+
+    def start(self) -> int:
+        stop = asyncio.Event()
+        self.members.append((asyncio.create_task(run_consumer(self.settings, stop)), stop))
+        return len(self.members) - 1
+
+    async def stop(self, index: int) -> None:
+        task, stop = self.members[index]
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+    async def crash(self, index: int) -> None:
+        """Cancel abruptly: the batch under way is neither finished nor committed."""
+        task, _ = self.members[index]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def close(self) -> None:
+        for task, stop in self.members:
+            stop.set()
+            if not task.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 60)
+
+
+@pytest.fixture
+async def consumers(topics_ready: Settings) -> AsyncIterator[Consumers]:
+    group = Consumers(topics_ready)
+    yield group
+    await group.close()
+
+
+async def read_status(store: MinioStore, settings: Settings, submission_id: str) -> StatusRecord | None:
+    stored = await store.get(settings.s3.bucket_status, status_key(submission_id))
+    return StatusRecord.from_json(stored.data) if stored else None

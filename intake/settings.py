@@ -135,6 +135,9 @@ class HttpSettings:
     )
     retry_after_s: int = setting("INTAKE_RETRY_AFTER_S", "Retry-After sent with 503/429 answers, in s.", 5)
     poll_after_s: int = setting("INTAKE_POLL_AFTER_S", "Polling hint returned with a status, in s.", 10)
+    demo_page: bool = setting(
+        "INTAKE_DEMO_PAGE", "Serve the demo registration page at /demo/ (development only; off in production).", False
+    )
     readiness_max_age_s: float = setting(
         "INTAKE_READINESS_MAX_AGE_S", "Kafka metadata older than this makes /readyz fail, in s.", 15.0
     )
@@ -147,6 +150,9 @@ class ConsumerSettings:
     pool_workers: int = setting("INTAKE_POOL_WORKERS", "Processes doing image work per consumer (0 = one per core).", 0)
     max_batch: int = setting("INTAKE_CONSUMER_MAX_BATCH", "Records fetched and processed per poll.", 16)
     max_poll_interval_ms: int = setting("INTAKE_MAX_POLL_INTERVAL_MS", "Kafka max.poll.interval.ms, in ms.", 300_000)
+    metrics_port: int = setting(
+        "INTAKE_CONSUMER_METRICS_PORT", "Port of a consumer's /metrics endpoint on INTAKE_HTTP_HOST (0 = off).", 9102
+    )
     storage_retry_max_s: float = setting(
         "INTAKE_STORAGE_RETRY_MAX_S", "Cap of the exponential backoff between storage retries, in s.", 10.0
     )

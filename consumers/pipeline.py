@@ -1,9 +1,17 @@
-"""The chain of steps for one submission record: decode, check the photo, persist, record the status, publish.
+"""The chain of steps for one submission record.
 
-Each step is small and the order is the contract: every write uses a deterministic key derived from the
-submission id, so running the chain twice for the same record (at-least-once delivery) leaves the same
-objects and the same status: effectively once. The offset is committed by the worker only after
-:meth:`Pipeline.handle` returned.
+    decode ▶ photo gate (process pool) ▶ screen the NIK against the registries ▶ claim the applicant's place
+    in the wave ▶ store the images ▶ store the status ▶ publish the outcome
+
+Each step is small and the order is the contract. Every write uses a deterministic key derived from the
+submission id (or, for the claim, from the wave and the keyed NIK hash), so running the chain twice for the
+same record (at-least-once delivery) leaves the same objects and the same state: effectively once. The offset
+is committed by the worker only after :meth:`Pipeline.handle` returned.
+
+One registration per NIK per wave: the first submission to claim ``claims/wave-<n>/<nik hash>.json`` with an
+atomic create-if-absent owns the place; a later, different submission for the same NIK and wave is rejected
+as ``duplicate_registration`` and its status names the first submission. A redelivery of the owner finds its
+own claim and goes on. Rejected photos and registry hits claim nothing, so the applicant can submit again.
 
 Raises:
 * :class:`intake.envelope.EnvelopeError`: the record is not a valid envelope (dead-letter it).
@@ -18,18 +26,32 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from consumers.photo_task import PhotoVerdict
 from intake.envelope import Submission, decode
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
-from intake.status import StatusRecord, photo_key, status_key
-from intake.storage import ObjectStore
+from intake.status import StatusRecord, claim_key, photo_key, status_key
+from intake.storage import ObjectStore, StorageUnavailable
 from intake.topics import topic_names
 
 PhotoRunner = Callable[[bytes], Awaitable[PhotoVerdict]]
 """Runs :func:`consumers.photo_task.check_photo` (in a process pool in production, inline in tests)."""
+
+
+class Screener(Protocol):
+    """Screens a keyed NIK hash against the exclusion registries: a ``registry_*`` reason code or None."""
+
+    def screen(self, nik_hash: bytes) -> str | None: ...
+
+
+class NoRegistries:
+    """A :class:`Screener` that lists nobody."""
+
+    def screen(self, nik_hash: bytes) -> str | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -45,31 +67,40 @@ class Pipeline:
     """The steps for one record. Holds no per-record state; safe to run concurrently for many records."""
 
     def __init__(
-        self, settings: Settings, store: ObjectStore, photos: PhotoRunner, results: RecordSink, metrics: Metrics
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        photos: PhotoRunner,
+        results: RecordSink,
+        metrics: Metrics,
+        *,
+        screener: Screener | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._photos = photos
         self._results = results
         self._metrics = metrics
+        self._screener = screener or NoRegistries()
         self._results_topic = topic_names(settings).results
 
     async def handle(self, value: bytes | None) -> Outcome:
         """Run every step for one record value; see the module docstring for what it raises."""
         sub = decode(value)
-        started = time.perf_counter()
-        verdict = await self._photos(sub.photo)
-        self._metrics.step_duration.labels("photo").observe(time.perf_counter() - started)
-        record = await self._persist(sub, verdict)
+        record = await self._decide(sub)
+        await self._put(
+            self._settings.s3.bucket_status, status_key(sub.submission_id), record.to_json(), "application/json"
+        )
         await self._publish(sub, record)
         return Outcome(sub.submission_id, record.state, record.reason)
 
-    async def _persist(self, sub: Submission, verdict: PhotoVerdict) -> StatusRecord:
-        s3 = self._settings.s3
+    async def _decide(self, sub: Submission) -> StatusRecord:
         now = datetime.now(UTC).isoformat()
         started = time.perf_counter()
+        verdict = await self._photos(sub.photo)
+        self._metrics.step_duration.labels("photo").observe(time.perf_counter() - started)
         if verdict.result is None:
-            record = StatusRecord(
+            return StatusRecord(
                 sub.submission_id,
                 "rejected",
                 now,
@@ -77,25 +108,54 @@ class Pipeline:
                 measured=verdict.measured,
                 threshold=verdict.threshold,
             )
-        else:
-            res = verdict.result
-            objects = {"frame": photo_key(sub.submission_id, "frame")}
-            await self._put(s3.bucket_photos, objects["frame"], res.frame_jpeg, "image/jpeg")
-            if res.card_jpeg is not None:
-                objects["card"] = photo_key(sub.submission_id, "card")
-                await self._put(s3.bucket_photos, objects["card"], res.card_jpeg, "image/jpeg")
-            facts = {
-                "width": res.width,
-                "height": res.height,
-                "sha256": res.sha256,
-                "card_found": res.card_found,
-                "source_format": res.source_format,
-                "quality": res.quality,
-            }
-            record = StatusRecord(sub.submission_id, "processed", now, objects=objects, facts=facts)
-        await self._put(s3.bucket_status, status_key(sub.submission_id), record.to_json(), "application/json")
+        hit = self._screener.screen(bytes.fromhex(sub.nik_hash))
+        if hit is not None:
+            return StatusRecord(sub.submission_id, "rejected", now, reason=hit)
+        owner, fresh = await self._claim(sub)
+        if owner != sub.submission_id:
+            return StatusRecord(
+                sub.submission_id,
+                "rejected",
+                now,
+                reason="duplicate_registration",
+                facts={"first_submission_id": owner},
+            )
+        if not fresh:  # a redelivery: never undo a selection made when the wave closed
+            current = await self._store.get(self._settings.s3.bucket_status, status_key(sub.submission_id))
+            if current is not None:
+                record = StatusRecord.from_json(current.data)
+                if record.state in ("selected", "quota_exceeded"):
+                    return record
+        res = verdict.result
+        started = time.perf_counter()
+        objects = {"frame": photo_key(sub.submission_id, "frame")}
+        await self._put(self._settings.s3.bucket_photos, objects["frame"], res.frame_jpeg, "image/jpeg")
+        if res.card_jpeg is not None:
+            objects["card"] = photo_key(sub.submission_id, "card")
+            await self._put(self._settings.s3.bucket_photos, objects["card"], res.card_jpeg, "image/jpeg")
         self._metrics.step_duration.labels("persist").observe(time.perf_counter() - started)
-        return record
+        facts: dict[str, Any] = {
+            "width": res.width,
+            "height": res.height,
+            "sha256": res.sha256,
+            "card_found": res.card_found,
+            "source_format": res.source_format,
+            "quality": res.quality,
+            "wave": _wave(sub),
+            "received_at": sub.received_at,
+        }
+        return StatusRecord(sub.submission_id, "eligible", now, objects=objects, facts=facts)
+
+    async def _claim(self, sub: Submission) -> tuple[str, bool]:
+        """The submission owning this NIK's place in the wave, and whether this call created the claim."""
+        bucket, key = self._settings.s3.bucket_status, claim_key(_wave(sub), sub.nik_hash)
+        body = json.dumps({"submission_id": sub.submission_id, "received_at": sub.received_at}).encode()
+        if await self._store.put_if_absent(bucket, key, body, "application/json"):
+            return sub.submission_id, True
+        existing = await self._store.get(bucket, key)
+        if existing is None:  # deleted in between (erasure): claim again on the next delivery
+            raise StorageUnavailable("claim vanished")
+        return str(json.loads(existing.data)["submission_id"]), False
 
     async def _put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         started = time.perf_counter()
@@ -114,5 +174,9 @@ class Pipeline:
             "updated_at": record.updated_at,
         }
         started = time.perf_counter()
-        await self._results.send(self._results_topic, sub.nik_hash.encode(), json.dumps(body).encode())
+        await self._results.send(self._results_topic, sub.submission_id.encode(), json.dumps(body).encode())
         self._metrics.step_duration.labels("publish").observe(time.perf_counter() - started)
+
+
+def _wave(sub: Submission) -> int:
+    return int(sub.registration["wave"])

@@ -1,7 +1,7 @@
 """Builds one consumer group member from settings and runs it: the only place the worker's clients are made.
 
 Owns and closes, in reverse order of creation: the process pool for image work (sized to the cores), the
-object store, the producer used for results and dead letters, and the Kafka consumer.
+object store, the producer used for results and dead letters, the registry watcher, and the Kafka consumer.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from consumers.photo_task import PhotoVerdict, check_photo
 from consumers.pipeline import Pipeline
+from consumers.registries import RegistryWatcher
 from consumers.worker import RetryPolicy, Worker
 from intake.kafka import AIOKafkaSink, build_consumer, build_producer
 from intake.metrics import Metrics, build_metrics
@@ -51,10 +52,15 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
     async def photos(data: bytes) -> PhotoVerdict:
         return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
 
+    watch: asyncio.Task[None] | None = None
     try:
+        registries = await asyncio.to_thread(
+            RegistryWatcher, settings.consumer.registry_dir, settings.security.nik_pepper.encode()
+        )
+        watch = asyncio.create_task(registries.watch(settings.consumer.registry_reload_s))
         await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
         await consumer.start()
-        pipeline = Pipeline(settings, store, photos, sink, metrics)
+        pipeline = Pipeline(settings, store, photos, sink, metrics, screener=registries)
         worker = Worker(
             consumer=consumer,
             pipeline=pipeline,
@@ -69,9 +75,11 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+        for task in (keeper, watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await sink.close()
         store.close()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -98,17 +98,30 @@ class Worker:
             handle.cancel()
 
     async def process_batch(self, batches: dict[Any, Sequence[Any]]) -> None:
-        """Handle one fetched batch and commit what finished (see module docstring)."""
+        """Handle one fetched batch and commit what finished (see module docstring).
+
+        Records with the same key (the same applicant) run one after another, in offset order, so the first
+        submission of a NIK claims its place first; different keys run concurrently.
+        """
         offsets: dict[Any, int] = {}
         parts = list(batches.items())
-        flat = await asyncio.gather(*(self._one(r) for _, records in parts for r in records))
-        at = 0
-        for tp, records in parts:
-            results, at = flat[at : at + len(records)], at + len(records)
-            done = 0
-            for ok in results:
+        chains: dict[tuple[int, bytes | None], list[tuple[int, int, Any]]] = {}
+        for p, (_, records) in enumerate(parts):
+            for i, record in enumerate(records):
+                chains.setdefault((p, record.key), []).append((p, i, record))
+        finished: dict[tuple[int, int], bool] = {}
+
+        async def run_chain(chain: list[tuple[int, int, Any]]) -> None:
+            for p, i, record in chain:
+                ok = await self._one(record)
+                finished[(p, i)] = ok
                 if not ok:
-                    break
+                    return  # later records of this key wait for redelivery, in order
+
+        await asyncio.gather(*(run_chain(chain) for chain in chains.values()))
+        for p, (tp, records) in enumerate(parts):
+            done = 0
+            while done < len(records) and finished.get((p, done), False):
                 done += 1
             if done:
                 offsets[tp] = records[done - 1].offset + 1

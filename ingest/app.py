@@ -18,12 +18,14 @@ from aiohttp import web
 
 from ingest import handlers
 from ingest.admission import Admission, Handler
+from ingest.demo import add_demo_routes
 from ingest.errors import error_response
-from ingest.keys import METRICS, SETTINGS, SINK, STORE
+from ingest.keys import METRICS, SETTINGS, SINK, STORE, WAVE
 from intake.kafka import AIOKafkaSink, RecordSink, build_producer
 from intake.metrics import Metrics, build_metrics
 from intake.settings import Settings
 from intake.storage import ObjectStore, build_store
+from processors.waves import Wave
 
 log = logging.getLogger("intake.ingest")
 
@@ -82,6 +84,8 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    w = settings.wave
+    app[WAVE] = Wave(w.number, w.opens_at, w.closes_at, w.quota)
     if sink is not None:
         app[SINK] = sink
     else:
@@ -95,6 +99,8 @@ def create_app(
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
+    if settings.http.demo_page:
+        add_demo_routes(app)
     return app
 
 

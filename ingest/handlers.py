@@ -19,12 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from ingest.errors import error_response
-from ingest.keys import METRICS, SETTINGS, SINK, STORE
+from ingest.keys import METRICS, SETTINGS, SINK, STORE, WAVE
 from ingest.tokens import SUBMISSION_ID, InvalidIdempotencyKey, new_submission_id, status_token, verify_status_token
 from ingest.upload import UploadError, read_upload
 from intake.envelope import Submission, encode
 from intake.kafka import QueueUnavailable
-from intake.status import StatusRecord, status_key
+from intake.status import FINAL_STATES, StatusRecord, status_key
 from intake.storage import StorageUnavailable
 from intake.topics import topic_names
 from processors.reasons import Rejected, reason
@@ -59,13 +59,13 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
         upload = await read_upload(request, settings.limits, settings.http.body_read_timeout_s)
     except UploadError as exc:
         return error_response(exc.code, request, extra=exc.detail or None)
-    wave = settings.wave
+    wave = request.app[WAVE]
     try:
-        registration = parse_registration(upload.registration, on=wave.opens_at.date())
+        registration = parse_registration(upload.registration, on=wave.opening_date)
     except Rejected as exc:
         return error_response(exc.code, request, extra=exc.detail or None)
     now = datetime.now(UTC)
-    if registration.wave != wave.number or not (wave.opens_at <= now < wave.closes_at):
+    if registration.wave != wave.number or not wave.is_open(now):
         return error_response("wave_not_open", request, extra={"open_wave": wave.number})
 
     digest = nik_hash(registration.nik, settings.security.nik_pepper.encode()).hex()
@@ -130,7 +130,7 @@ def status_body(record: StatusRecord | None, submission_id: str, poll_after_s: i
             "measured": record.measured,
             "threshold": record.threshold,
         }
-    if record.state in ("received", "processed", "eligible"):
+    if record.state not in FINAL_STATES:
         body["poll_after_seconds"] = poll_after_s
     return body
 
@@ -154,7 +154,7 @@ async def get_status(request: web.Request) -> web.StreamResponse:
     ).encode()
     etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
-    if settings.http.poll_after_s and (record is None or record.state in ("processed", "eligible")):
+    if settings.http.poll_after_s and (record is None or record.state not in FINAL_STATES):
         headers["Retry-After"] = str(settings.http.poll_after_s)
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)

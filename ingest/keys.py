@@ -8,8 +8,10 @@ from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
 from intake.storage import ObjectStore
+from processors.waves import Wave
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SINK = web.AppKey("sink", RecordSink)
 STORE = web.AppKey("store", ObjectStore)
+WAVE = web.AppKey("wave", Wave)

@@ -6,6 +6,8 @@
     intake consume            run one consumer group member
     intake topics create      create the topics (idempotent)
     intake topics describe    print partitions and limits of the topics, as the broker reports them
+    intake waves close N      close wave N: select (order of completion, or --seed lottery), mark the rest
+                              quota_exceeded, publish outcomes; idempotent and resumable
     intake settings           print every environment variable with its default and meaning
 
 Settings are read from the environment once, at start, and validated before anything runs.
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -96,6 +100,45 @@ def cmd_consume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_waves(args: argparse.Namespace) -> int:
+    """Close a wave: select, mark the rest quota_exceeded, publish outcomes. Idempotent and resumable."""
+    from consumers.selection import WaveStillOpen, close_wave
+    from intake.kafka import AIOKafkaSink, build_producer
+    from intake.storage import build_store
+    from processors.waves import Wave
+
+    settings = _settings()
+    w = settings.wave
+    if args.number != w.number:
+        print(
+            f"intake: the service is configured for wave {w.number} (INTAKE_WAVE_NUMBER); set INTAKE_WAVE_* "
+            f"for wave {args.number} to close it",
+            file=sys.stderr,
+        )
+        return 2
+    wave = Wave(w.number, w.opens_at, w.closes_at, args.quota if args.quota is not None else w.quota)
+
+    async def main() -> int:
+        store = build_store(settings)
+        producer = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, 60.0)
+        keeper = asyncio.create_task(producer.keep_connected(probe_interval_s=30.0))
+        try:
+            summary = await close_wave(settings, store, producer, wave, seed=args.seed)
+        except WaveStillOpen as exc:
+            print(f"intake: {exc}", file=sys.stderr)
+            return 3
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await producer.close()
+            store.close()
+        print(json.dumps(dataclasses.asdict(summary)))
+        return 0
+
+    return asyncio.run(main())
+
+
 def _stack(*argv: str) -> str:
     return subprocess.run([str(STACK), *argv], check=True, stdout=subprocess.PIPE, text=True).stdout
 
@@ -165,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="create or describe the topics")
     topics.add_argument("action", choices=["create", "describe"])
     topics.set_defaults(func=cmd_topics)
+    waves = sub.add_parser("waves", help="wave operations")
+    waves_sub = waves.add_subparsers(dest="action", required=True)
+    close = waves_sub.add_parser("close", help="select among the eligible and mark the rest quota_exceeded")
+    close.add_argument("number", type=int, help="the wave's number (must match INTAKE_WAVE_NUMBER)")
+    close.add_argument("--quota", type=int, default=None, help="places (default INTAKE_WAVE_QUOTA)")
+    close.add_argument("--seed", default=None, help="published lottery seed (default: order of completion)")
+    close.set_defaults(func=cmd_waves)
     st = sub.add_parser("settings", help="print the environment variables")
     st.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
     st.set_defaults(func=cmd_settings)

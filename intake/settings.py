@@ -153,6 +153,14 @@ class ConsumerSettings:
     metrics_port: int = setting(
         "INTAKE_CONSUMER_METRICS_PORT", "Port of a consumer's /metrics endpoint on INTAKE_HTTP_HOST (0 = off).", 9102
     )
+    registry_dir: str = setting(
+        "INTAKE_REGISTRY_DIR",
+        "Folder of exclusion registries (<source>.txt of NIKs or <source>.hashes of keyed hashes); empty = none.",
+        "",
+    )
+    registry_reload_s: float = setting(
+        "INTAKE_REGISTRY_RELOAD_S", "How often the registry folder is checked for changes and reloaded, in s.", 30.0
+    )
     storage_retry_max_s: float = setting(
         "INTAKE_STORAGE_RETRY_MAX_S", "Cap of the exponential backoff between storage retries, in s.", 10.0
     )
@@ -286,6 +294,7 @@ def _validate(s: Settings) -> None:
         (s.http.body_read_timeout_s > 0, "INTAKE_BODY_READ_TIMEOUT_S must be positive"),
         (s.consumer.pool_workers >= 0, "INTAKE_POOL_WORKERS must be >= 0"),
         (s.consumer.max_batch >= 1, "INTAKE_CONSUMER_MAX_BATCH must be >= 1"),
+        (s.consumer.registry_reload_s > 0, "INTAKE_REGISTRY_RELOAD_S must be positive"),
         (s.wave.opens_at < s.wave.closes_at, "INTAKE_WAVE_OPENS_AT must be before INTAKE_WAVE_CLOSES_AT"),
         (s.wave.quota >= 0, "INTAKE_WAVE_QUOTA must be >= 0"),
         (

@@ -1,8 +1,9 @@
 """The status record: what the applicant (and the front end) can learn about a submission.
 
 States, in order: ``received`` (accepted at the front, not processed yet; implicit, no record is stored),
-``processed`` (photo stored, registration checks pending or not configured), ``eligible``, ``rejected``
-(with a reason code), then ``selected`` or ``quota_exceeded`` when the wave closes.
+then ``eligible`` (photo accepted and stored, not listed in any registry, first registration of this NIK in
+the wave) or ``rejected`` (with a reason code), then, for eligible ones, ``selected`` or ``quota_exceeded``
+when the wave closes.
 
 Records are stored under a deterministic key per submission (:func:`status_key`), so rewriting one on
 redelivery is idempotent. The key carries only the submission id, never a NIK.
@@ -16,12 +17,18 @@ from typing import Any
 
 from processors.reasons import REASONS
 
-STATES = ("received", "processed", "eligible", "rejected", "selected", "quota_exceeded")
+STATES = ("received", "eligible", "rejected", "selected", "quota_exceeded")
+FINAL_STATES = ("rejected", "selected", "quota_exceeded")
 
 
 def status_key(submission_id: str) -> str:
     """Object key of a submission's status record."""
     return f"status/{submission_id}.json"
+
+
+def claim_key(wave: int, nik_hash_hex: str) -> str:
+    """Object key of the claim on a NIK's place in a wave: the keyed NIK hash, never the NIK."""
+    return f"claims/wave-{wave}/{nik_hash_hex}.json"
 
 
 def photo_key(submission_id: str, kind: str) -> str:

@@ -48,6 +48,13 @@ class ObjectStore(Protocol):
 
     async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None: ...
 
+    async def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str) -> bool:
+        """Create the object only if no object has that key, atomically (S3 ``If-None-Match: *``).
+
+        True when this call created it; False when one already existed (its content is left untouched).
+        """
+        ...
+
     async def get(self, bucket: str, key: str) -> StoredObject | None: ...
 
     async def delete(self, bucket: str, key: str) -> None: ...
@@ -80,6 +87,15 @@ class MemoryStore:
         self._bucket(bucket)
         self.puts += 1
         self.objects[(bucket, key)] = StoredObject(bytes(data), content_type)
+
+    async def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str) -> bool:
+        self._maybe_fail("put")
+        self._bucket(bucket)
+        if (bucket, key) in self.objects:
+            return False
+        self.puts += 1
+        self.objects[(bucket, key)] = StoredObject(bytes(data), content_type)
+        return True
 
     async def get(self, bucket: str, key: str) -> StoredObject | None:
         self._maybe_fail("get")
@@ -139,6 +155,21 @@ class MinioStore:
         await self._run(
             "put", partial(self._client.put_object, bucket, key, io.BytesIO(data), len(data), content_type=content_type)
         )
+
+    async def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str) -> bool:
+        def _put() -> bool:
+            try:
+                # The SDK's public put_object cannot send If-None-Match; its PutObject call can.
+                self._client._put_object(
+                    bucket, key, data, headers={"Content-Type": content_type, "If-None-Match": "*"}
+                )
+            except S3Error as exc:
+                if exc.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return False
+                raise
+            return True
+
+        return await self._run("put_if_absent", _put)
 
     async def get(self, bucket: str, key: str) -> StoredObject | None:
         def _get() -> StoredObject | None:

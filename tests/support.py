@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import FormData
@@ -39,13 +39,20 @@ def make_nik(
     return f"{province}{regency}{district}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
 
 
-def make_registration(wave: int = 1, serial: int | None = None, birth: date = date(1995, 5, 17)) -> dict[str, Any]:
-    """A valid registration for ``wave``; a random serial gives a distinct applicant per call."""
-    serial = serial if serial is not None else 1 + uuid.uuid4().int % 9998
+def make_registration(wave: int = 1, nik: str | None = None, birth: date | None = None) -> dict[str, Any]:
+    """A valid registration for ``wave``. Without ``nik``, a random synthetic applicant (birth date 1975-2000,
+    district and serial random: about 7e9 combinations, so collisions within a test run are negligible)."""
+    rnd = uuid.uuid4().int
+    if birth is None:
+        birth = date(1975, 1, 1) + timedelta(days=rnd % 9125)
+    if nik is None:
+        nik = make_nik(
+            birth, female=bool(rnd >> 20 & 1), district=f"{1 + (rnd >> 21) % 99:02d}", serial=1 + (rnd >> 40) % 9999
+        )
     return {
         "full_name": "Siti Nurhaliza",
         "email": "siti@example.co.id",
-        "nik": make_nik(birth, female=True, serial=serial),
+        "nik": nik,
         "birth_date": birth.isoformat(),
         "ktp_address": "Jl. Merdeka No. 1, Jakarta Pusat",
         "domicile_address": "Jl. Merdeka No. 1, Jakarta Pusat",

@@ -61,8 +61,12 @@ class FakeConsumer:
         return self.assigned
 
 
-def _sub(n: int) -> Submission:
-    return Submission(f"{'a' * 24}{n:02d}"[:26], "2026-11-28T00:00:00+00:00", "web", {}, b"photo-%d" % n, "ab" * 32)
+def _sub(n: int, applicant: int | None = None) -> Submission:
+    """Submission ``n`` of applicant ``applicant`` (default: its own applicant)."""
+    nik_hash = f"{applicant if applicant is not None else n:064x}"
+    return Submission(
+        f"{'a' * 24}{n:02d}"[:26], "2026-11-28T00:00:00+00:00", "web", {"wave": 1}, b"photo-%d" % n, nik_hash
+    )
 
 
 ACCEPTED = PhotoVerdict(PhotoResult(b"card", b"frame", True, 10, 20, "JPEG", "00" * 32, {"blur": 100.0}))
@@ -108,7 +112,7 @@ async def test_writes_then_commits() -> None:
     await _worker(store, consumer, sink).process_batch({tp: _records(tp, subs, first=40)})
     assert consumer.commits == [{tp: 43}]
     ok = StatusRecord.from_json(store.objects[("intake-status", status_key(subs[0].submission_id))].data)
-    assert ok.state == "processed" and ok.objects["card"] == photo_key(subs[0].submission_id, "card")
+    assert ok.state == "eligible" and ok.objects["card"] == photo_key(subs[0].submission_id, "card")
     assert store.objects[("intake-ktp", photo_key(subs[0].submission_id, "frame"))].data == b"frame"
     bad = StatusRecord.from_json(store.objects[("intake-status", status_key(subs[2].submission_id))].data)
     assert (bad.state, bad.reason, bad.measured, bad.threshold) == ("rejected", "blurry", 10.0, 60.0)
@@ -126,7 +130,7 @@ async def test_redelivery_is_idempotent() -> None:
     keys_once = set(store.objects)
     await worker.process_batch({tp: recs})
     assert set(store.objects) == keys_once
-    assert len(store.objects) == 6  # 2 x (card, frame, status)
+    assert len(store.objects) == 8  # 2 x (card, frame, status, claim)
 
 
 async def test_storage_outage_retries_then_seeks_back_without_commit() -> None:
@@ -169,3 +173,70 @@ async def test_garbage_and_bugs_go_to_dead_letter_and_do_not_block() -> None:
     assert [dict(h)["intake.error"] for _, _, _, h in dlq] == [b"envelope_invalid", b"bug:RuntimeError"]
     assert dlq[0][2] == b"not an envelope"  # the original value travels with the error
     assert ("intake-status", status_key(_sub(1).submission_id)) in store.objects
+
+
+class ListedScreener:
+    """Lists the keyed hashes it was given under one registry."""
+
+    def __init__(self, listed: set[str], code: str = "registry_asn") -> None:
+        self.listed, self.code = listed, code
+
+    def screen(self, nik_hash: bytes) -> str | None:
+        return self.code if nik_hash.hex() in self.listed else None
+
+
+def _status(store: MemoryStore, sub: Submission) -> StatusRecord:
+    return StatusRecord.from_json(store.objects[("intake-status", status_key(sub.submission_id))].data)
+
+
+async def test_one_registration_per_nik_per_wave() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    first, second, other = _sub(1, applicant=5), _sub(2, applicant=5), _sub(3)
+    worker = _worker(store, consumer, sink)
+    await worker.process_batch({tp: _records(tp, [first, second, other])})
+    assert _status(store, first).state == "eligible"
+    dup = _status(store, second)
+    assert (dup.state, dup.reason) == ("rejected", "duplicate_registration")
+    assert dup.facts["first_submission_id"] == first.submission_id
+    assert ("intake-ktp", photo_key(second.submission_id, "card")) not in store.objects
+    assert _status(store, other).state == "eligible"
+    # Redelivery of both: the owner stays eligible, the duplicate stays a duplicate.
+    await worker.process_batch({tp: _records(tp, [first, second])})
+    assert _status(store, first).state == "eligible"
+    assert _status(store, second).reason == "duplicate_registration"
+
+
+async def test_rejected_photo_claims_no_place() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    blurry, retry = _sub(7, applicant=8), _sub(8, applicant=8)  # _accept rejects photos ending in -7
+    await _worker(store, consumer, sink).process_batch({tp: _records(tp, [blurry, retry])})
+    assert _status(store, blurry).reason == "blurry"
+    assert _status(store, retry).state == "eligible"
+
+
+async def test_registry_hit_is_rejected_with_its_reason() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    listed, free = _sub(1), _sub(2)
+    settings = unit_settings()
+    metrics = build_metrics()
+    pipeline = Pipeline(
+        settings, store, _accept, sink, metrics, screener=ListedScreener({listed.nik_hash}, "registry_tni")
+    )
+    worker = Worker(
+        consumer=consumer,
+        pipeline=pipeline,
+        dead_letters=sink,
+        dlq_topic="dlq",
+        metrics=metrics,
+        retry=RetryPolicy(attempts=1),
+        max_batch=16,
+    )
+    await worker.process_batch({tp: _records(tp, [listed, free])})
+    hit = _status(store, listed)
+    assert (hit.state, hit.reason) == ("rejected", "registry_tni")
+    assert not [k for b, k in store.objects if k.startswith("claims/") and listed.nik_hash in k]
+    assert _status(store, free).state == "eligible"
+    assert b'"reason": "registry_tni"' in b"".join(v for t, _, v, _ in sink.records if t == "intake.results.v1")

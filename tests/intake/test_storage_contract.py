@@ -88,3 +88,21 @@ async def test_binary_round_trip(store: ObjectStore) -> None:
 async def test_ensure_buckets_is_idempotent(store: ObjectStore) -> None:
     await store.ensure_buckets([BUCKET, BUCKET])
     await store.ensure_buckets([BUCKET])
+
+
+async def test_put_if_absent_creates_once(store: ObjectStore) -> None:
+    key = _key("claim")
+    assert await store.put_if_absent(BUCKET, key, b"first", "application/json") is True
+    assert await store.put_if_absent(BUCKET, key, b"second", "application/json") is False
+    got = await store.get(BUCKET, key)
+    assert got is not None and got.data == b"first"
+
+
+async def test_put_if_absent_concurrent_has_one_winner(store: ObjectStore) -> None:
+    import asyncio
+
+    key = _key("race")
+    results = await asyncio.gather(*(store.put_if_absent(BUCKET, key, b"%d" % i, "text/plain") for i in range(8)))
+    assert sorted(results) == [False] * 7 + [True]
+    got = await store.get(BUCKET, key)
+    assert got is not None and got.data == b"%d" % results.index(True)

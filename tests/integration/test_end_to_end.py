@@ -49,7 +49,7 @@ async def test_upload_becomes_a_normalised_object(
     blurry = await _submit(api, BLURRY)
     consumers.start()
     status = await _final_status(api, good)
-    assert status["state"] == "processed", status
+    assert status["state"] == "eligible", status
     assert status["objects"]["card"] == photo_key(good["submission_id"], "card")
     card = await minio_store.get(topics_ready.s3.bucket_photos, status["objects"]["card"])
     assert card is not None and card.content_type == "image/jpeg"
@@ -75,7 +75,7 @@ async def test_photo_at_the_limit_goes_end_to_end(
     assert (await over.json())["error"]["code"] == "photo_too_large"
     consumers.start()
     status = await _final_status(api, accepted)
-    assert status["state"] == "processed", status
+    assert status["state"] == "eligible", status
 
 
 async def test_consumer_crash_mid_stream_loses_and_duplicates_nothing(
@@ -108,6 +108,6 @@ async def test_consumer_crash_mid_stream_loses_and_duplicates_nothing(
     for a in accepted:
         sid = a["submission_id"]
         record = await read_status(minio_store, topics_ready, sid)
-        assert record is not None and record.state == "processed"
+        assert record is not None and record.state == "eligible"
         keys = await minio_store.list_keys(topics_ready.s3.bucket_photos, f"ktp/{sid}/")
         assert keys == [photo_key(sid, "card"), photo_key(sid, "frame")]

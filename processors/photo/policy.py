@@ -1,0 +1,95 @@
+"""Every limit and threshold of the KTP photo gate, in one immutable, picklable value.
+
+The defaults are calibrated on the synthetic corpus in ``tests/corpus/ktp.py`` (see the field notes); they
+are starting points for real-world calibration, not truths. A policy is validated at construction:
+an impossible policy is a programming error and raises ``ValueError`` (never ``Rejected``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ID1_ASPECT = 85.60 / 53.98
+"""Width over height of an ISO/IEC 7810 ID-1 card (the KTP format), about 1.586."""
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoPolicy:
+    """Limits and thresholds for :func:`processors.photo.normalise_photo`.
+
+    Lengths are in pixels, fractions in ``[0, 1]``, luma in 8-bit units (``0..255``, BT.601).
+    """
+
+    max_bytes: int = 8 * 1024 * 1024
+    """Largest accepted photo file, in bytes (8 MiB). Larger → ``photo_too_large``."""
+    max_pixels: int = 50_000_000
+    """Largest ``width * height`` read from the header, checked before any pixel is decoded
+    (→ ``too_many_pixels``). Pillow's own bomb guard (``Image.MAX_IMAGE_PIXELS``, left untouched) is also
+    mapped to ``too_many_pixels``, so values above ~89 Mpx are capped by it."""
+    min_long_side: int = 640
+    """Smallest accepted longer side of the photo, orientation-agnostic (→ ``image_too_small``)."""
+    min_short_side: int = 400
+    """Smallest accepted shorter side of the photo, orientation-agnostic (→ ``image_too_small``)."""
+    allowed_formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "HEIF")
+    """Formats accepted, as identified by magic bytes; ``HEIF`` is decoded with pillow-heif."""
+    card_output: tuple[int, int] = (1011, 638)
+    """Size (width, height) of the warped card: ID-1 (85.60 x 53.98 mm) at 300 dpi."""
+    frame_max_side: int = 2048
+    """Longest side of the normalised full frame; it is never upscaled, and may be smaller when the photo was
+    decoded at reduced scale (see ``draft_card_fraction``)."""
+    jpeg_quality: int = 90
+    """JPEG quality (1..95) of both outputs."""
+    reject_card_not_found: bool = True
+    """True: no card → ``card_not_found``. False: accept the unwarped frame with ``card_found=False``."""
+    card_min_confidence: float = 0.55
+    """Detection confidence (0..1) at or above which a card counts as found. Corpus: cards score
+    0.93..1.0 (tilted to 1.0 when straight); scenes without a card, or with the card cut by the frame edge, 0.0."""
+    card_min_width_px: int = 500
+    """Smallest card width (its longer edge) in source pixels (→ ``card_too_small``); below it the NIK digits
+    are a few pixels tall. Corpus: tiny-card scenes measure ~320 px, normal scenes 520..1120 px."""
+    draft_card_fraction: float = 0.6
+    """Speed knob: the first decode is reduced (JPEG DCT scaling, or a box reduce) as long as a card filling
+    this fraction of the photo's longer side would still reach ``card_output`` width. If the card found is
+    smaller than that, the photo is decoded again at a finer scale: the card is never warped from fewer pixels
+    than the output needs when the source has them."""
+    detect_side: int = 640
+    """Longest side of the downscaled image in which the card outline is searched."""
+    blur_min: float = 60.0
+    """Smallest variance of the Laplacian of the warped card's grey image at ``card_output`` size
+    (→ ``blurry``). Corpus: sharp cards 250..650 (250 for a card upscaled 2x); Gaussian blur sigma >= 2
+    (scene pixels) < 30."""
+    glare_luma: int = 250
+    """A pixel is saturated (glare) when all its RGB channels are at least this value."""
+    glare_max_fraction: float = 0.03
+    """Largest share of saturated pixels on the card (→ ``glare``). Corpus: clean 0.0, a small highlight
+    0.015, a glare blob 0.12."""
+    overexposed_fraction: float = 0.4
+    """A card with at least this share of saturated pixels is ``too_bright`` (washed out) rather than ``glare``.
+    Corpus: exposure x1.6 saturates ~0.57 of the card."""
+    dark_max_mean: float = 60.0
+    """A card whose mean luma is at most this is ``too_dark``. Corpus: normal ~145, half exposure ~74
+    (accepted), quarter exposure ~37."""
+    bright_min_mean: float = 225.0
+    """A card whose mean luma is at least this is ``too_bright``. Not reached on the corpus, where
+    overexposure saturates first (see ``overexposed_fraction``); a backstop for washed-out photos."""
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0 or self.max_pixels <= 0:
+            raise ValueError("max_bytes and max_pixels must be positive")
+        if not 0 < self.min_short_side <= self.min_long_side:
+            raise ValueError("need 0 < min_short_side <= min_long_side")
+        if not self.allowed_formats:
+            raise ValueError("allowed_formats must not be empty")
+        w, h = self.card_output
+        if not (w > h > 0):
+            raise ValueError("card_output must be landscape (width > height > 0)")
+        if self.frame_max_side < 64 or self.detect_side < 160:
+            raise ValueError("frame_max_side >= 64 and detect_side >= 160 required")
+        if not 1 <= self.jpeg_quality <= 95:
+            raise ValueError("jpeg_quality must be in 1..95")
+        if not 0 < self.draft_card_fraction <= 1 or not 0 <= self.card_min_confidence <= 1:
+            raise ValueError("draft_card_fraction in (0, 1] and card_min_confidence in [0, 1] required")
+        if not 0 <= self.glare_max_fraction <= self.overexposed_fraction <= 1 or not 0 < self.glare_luma <= 255:
+            raise ValueError("0 <= glare_max_fraction <= overexposed_fraction <= 1 and glare_luma in 1..255 required")
+        if not self.dark_max_mean < self.bright_min_mean:
+            raise ValueError("dark_max_mean must be below bright_min_mean")

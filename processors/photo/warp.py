@@ -1,0 +1,55 @@
+"""Rectify a detected card outline to the fixed ``card_output`` size, the right way up.
+
+Contract: :func:`warp_card` returns an ``(h, w, 3)`` uint8 array of ``size = (w, h)`` and an orientation score.
+Which long edge is the card's top is decided by content: a KTP has its portrait photo on the right, so the
+reading whose right third differs most from the card's background (vs. its left third) wins. For a card lying
+roughly landscape in the upright frame the natural reading is kept unless the other one is clearly better
+(margin ``_FLIP_MARGIN``), so ordinary photos are never turned upside down by a weak signal.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from processors.photo.geometry import Quad, upright_candidates
+
+_PROBE = (192, 121)
+_FLIP_MARGIN = 0.2
+_DEVIATION = 40
+
+
+def _warp(rgb: NDArray[np.uint8], quad: Quad, size: tuple[int, int], interpolation: int) -> NDArray[np.uint8]:
+    w, h = size
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32) - 0.5
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    out = cv2.warpPerspective(rgb, matrix, (w, h), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def photo_side_score(card: NDArray[np.uint8]) -> float:
+    """How much more the right third deviates from the card background than the left third (-1..1)."""
+    grey = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY).astype(np.int16)
+    h, w = grey.shape
+    background = int(np.median(grey))
+    deviant = np.abs(grey - background) > _DEVIATION
+    rows = slice(int(0.25 * h), int(0.85 * h))
+    right = float(deviant[rows, int(0.68 * w) : int(0.95 * w)].mean())
+    left = float(deviant[rows, int(0.05 * w) : int(0.32 * w)].mean())
+    return right - left
+
+
+def _is_landscape(quad: Quad) -> bool:
+    d = quad[1] - quad[0]
+    return bool(abs(d[0]) >= abs(d[1]))
+
+
+def warp_card(rgb: NDArray[np.uint8], quad: Quad, size: tuple[int, int]) -> tuple[NDArray[np.uint8], float]:
+    """Warp the card outlined by ``quad`` (any point order) in ``rgb`` to ``size``; return it and its score."""
+    natural, turned = upright_candidates(quad)
+    s_natural = photo_side_score(_warp(rgb, natural, _PROBE, cv2.INTER_AREA))
+    s_turned = photo_side_score(_warp(rgb, turned, _PROBE, cv2.INTER_AREA))
+    margin = _FLIP_MARGIN if _is_landscape(natural) else 0.0
+    chosen, score = (turned, s_turned) if s_turned > s_natural + margin else (natural, s_natural)
+    return _warp(rgb, chosen, size, cv2.INTER_LINEAR), score

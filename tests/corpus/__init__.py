@@ -1,0 +1,1 @@
+"""In-memory test corpora (generated deterministically; nothing is read from disk)."""

@@ -20,7 +20,7 @@ from ingest import handlers
 from ingest.admission import Admission, Handler
 from ingest.demo import add_demo_routes
 from ingest.errors import error_response
-from ingest.keys import METRICS, SETTINGS, SINK, STORE, WAVE
+from ingest.keys import ADMISSION, LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE, Lifecycle
 from intake.kafka import AIOKafkaSink, RecordSink, build_producer
 from intake.metrics import Metrics, build_metrics
 from intake.settings import Settings
@@ -77,17 +77,20 @@ def create_app(
 ) -> web.Application:
     """Build the API. Pass ``sink``/``store`` fakes in unit tests; otherwise real clients are built at start-up."""
     metrics = metrics or build_metrics()
-    admission = Admission(settings.http.max_in_flight, settings.http.retry_after_s, metrics)
+    admission = Admission(settings, metrics, client_of=lambda request: handlers.CLIENT_ID)
     app = web.Application(
         middlewares=[errors_middleware, admission.middleware],
         client_max_size=settings.limits.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    app[ADMISSION] = admission
+    app[LIFECYCLE] = Lifecycle()
     w = settings.wave
     app[WAVE] = Wave(w.number, w.opens_at, w.closes_at, w.quota)
     if sink is not None:
         app[SINK] = sink
+        admission.sink = sink
     else:
         app.cleanup_ctx.append(_kafka_sink)
     if store is not None:
@@ -108,6 +111,7 @@ async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s)
     app[SINK] = sink
+    app[ADMISSION].sink = sink
     keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=min(5.0, settings.http.readiness_max_age_s / 3)))
     yield
     keeper.cancel()

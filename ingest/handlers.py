@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ingest.errors import error_response
-from ingest.keys import METRICS, SETTINGS, SINK, STORE, WAVE
+from ingest.keys import LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE
 from ingest.tokens import SUBMISSION_ID, InvalidIdempotencyKey, new_submission_id, status_token, verify_status_token
 from ingest.upload import UploadError, read_upload
 from intake.envelope import Submission, encode
@@ -149,9 +149,19 @@ async def get_status(request: web.Request) -> web.StreamResponse:
     except StorageUnavailable:
         return error_response("storage_unavailable", request, retry_after_s=settings.http.retry_after_s)
     record = StatusRecord.from_json(stored.data) if stored is not None else None
-    raw = json.dumps(
-        status_body(record, submission_id, settings.http.poll_after_s), ensure_ascii=False, sort_keys=True
-    ).encode()
+    body = status_body(record, submission_id, settings.http.poll_after_s)
+    first = record.facts.get("first_submission_id") if record is not None else None
+    if isinstance(first, str) and SUBMISSION_ID.match(first):
+        # The same applicant registered before (e.g. a retry without Idempotency-Key whose first answer was
+        # lost): answer with where that first registration stands.
+        try:
+            earlier = await request.app[STORE].get(settings.s3.bucket_status, status_key(first))
+        except StorageUnavailable:
+            return error_response("storage_unavailable", request, retry_after_s=settings.http.retry_after_s)
+        if earlier is not None:
+            first_body = status_body(StatusRecord.from_json(earlier.data), first, settings.http.poll_after_s)
+            body["first_submission"] = {k: first_body[k] for k in ("submission_id", "state", "reason")}
+    raw = json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
     etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
     if settings.http.poll_after_s and (record is None or record.state not in FINAL_STATES):
@@ -168,6 +178,10 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 async def readyz(request: web.Request) -> web.StreamResponse:
     """Readiness: Kafka answered recently and the process is not shutting down."""
+    if request.app[LIFECYCLE].draining:
+        return error_response(
+            "overloaded", request, retry_after_s=request.app[SETTINGS].http.retry_after_s, extra={"draining": True}
+        )
     if request.app[SINK].ready():
         return _json(200, {"status": "ready"})
     return error_response("queue_unavailable", request, retry_after_s=request.app[SETTINGS].http.retry_after_s)

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
+from ingest.admission import Admission
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
 from intake.storage import ObjectStore
 from processors.waves import Wave
 
+
+@dataclass
+class Lifecycle:
+    """Mutable process state: ``draining`` turns readiness false during a graceful shutdown."""
+
+    draining: bool = False
+
+
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SINK = web.AppKey("sink", RecordSink)
 STORE = web.AppKey("store", ObjectStore)
 WAVE = web.AppKey("wave", Wave)
+ADMISSION = web.AppKey("admission", Admission)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)

@@ -66,21 +66,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from ingest.app import create_app
+    from ingest.server import process_count, serve, serve_processes
 
     settings = _settings()
-    web.run_app(
-        create_app(settings),
-        host=settings.http.host,
-        port=settings.http.port,
-        reuse_port=True,
-        shutdown_timeout=settings.http.produce_timeout_s + 5,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-    )
+    if process_count(settings) > 1:
+        return serve_processes(settings)
+    asyncio.run(serve(settings))
     return 0
 
 

@@ -44,6 +44,10 @@ class RecordSink(Protocol):
         """Whether the sink currently has fresh contact with the cluster."""
         ...
 
+    def pending(self) -> int:
+        """Records sent and not yet acknowledged (or failed)."""
+        ...
+
 
 def producer_config(settings: Settings) -> dict[str, Any]:
     """aiokafka producer options (acks=all, idempotence, the size chain)."""
@@ -105,6 +109,7 @@ class AIOKafkaSink:
         self._last_ok = 0.0
         self._last_error = 0.0
         self._started = asyncio.Event()
+        self._pending = 0
 
     async def keep_connected(self, probe_interval_s: float) -> None:
         """Start the producer (retrying with capped backoff), then probe every ``probe_interval_s``. Runs until
@@ -132,6 +137,7 @@ class AIOKafkaSink:
         if not self._started.is_set():
             self._last_error = time.monotonic()
             raise QueueUnavailable("producer not connected")
+        self._pending += 1
         try:
             fut = await asyncio.wait_for(
                 self._producer.send(topic, value=value, key=key, headers=list(headers) or None), self._timeout_s
@@ -140,7 +146,12 @@ class AIOKafkaSink:
         except (KafkaError, TimeoutError) as exc:
             self._last_error = time.monotonic()
             raise QueueUnavailable(type(exc).__name__) from exc
+        finally:
+            self._pending -= 1
         self._last_ok = time.monotonic()
+
+    def pending(self) -> int:
+        return self._pending
 
     def ready(self) -> bool:
         """True when the last contact with the cluster (an acknowledgement or a :meth:`probe`) succeeded and is

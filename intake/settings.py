@@ -127,6 +127,43 @@ class HttpSettings:
     host: str = setting("INTAKE_HTTP_HOST", "Address the API listens on.", "127.0.0.1")
     port: int = setting("INTAKE_HTTP_PORT", "Port the API listens on.", 8080)
     max_in_flight: int = setting("INTAKE_MAX_IN_FLIGHT", "Requests admitted at once per process; more get 503.", 256)
+    max_in_flight_bytes: int = setting(
+        "INTAKE_MAX_IN_FLIGHT_BYTES",
+        "Request bytes admitted at once per process (declared Content-Length, or the body limit when undeclared).",
+        512 * MiB,
+    )
+    max_pending_produce: int = setting(
+        "INTAKE_MAX_PENDING_PRODUCE", "Records awaiting Kafka's acknowledgement per process; past it, 503.", 512
+    )
+    header_timeout_s: float = setting(
+        "INTAKE_HEADER_TIMEOUT_S",
+        "Longest time for a connection to deliver a complete request head (and idle keep-alive), in s.",
+        10.0,
+    )
+    drain_delay_s: float = setting(
+        "INTAKE_DRAIN_DELAY_S", "On shutdown, time between readiness turning false and closing the listener, in s.", 2.0
+    )
+    processes: int = setting(
+        "INTAKE_HTTP_PROCESSES", "API processes sharing the port (SO_REUSEPORT); 0 = one per core.", 1
+    )
+    rate_per_address: float = setting(
+        "INTAKE_RATE_PER_ADDRESS",
+        "Sustained requests per second per source address (token bucket); past it, 429.",
+        20.0,
+    )
+    burst_per_address: int = setting("INTAKE_BURST_PER_ADDRESS", "Token bucket size per source address.", 60)
+    rate_per_client: float = setting(
+        "INTAKE_RATE_PER_CLIENT", "Sustained requests per second per API client (token bucket); past it, 429.", 5000.0
+    )
+    burst_per_client: int = setting("INTAKE_BURST_PER_CLIENT", "Token bucket size per API client.", 10000)
+    rate_limit_keys: int = setting(
+        "INTAKE_RATE_LIMIT_KEYS", "Source addresses tracked at once per process (least recently seen evicted).", 100_000
+    )
+    trust_forwarded: bool = setting(
+        "INTAKE_TRUST_FORWARDED",
+        "Take the source address from X-Forwarded-For's last hop (behind a trusted proxy).",
+        False,
+    )
     produce_timeout_s: float = setting(
         "INTAKE_PRODUCE_TIMEOUT_S", "Longest wait for Kafka's acknowledgement before answering 503, in s.", 10.0
     )
@@ -290,6 +327,23 @@ def _validate(s: Settings) -> None:
         (s.kafka.replication_factor >= 1, "INTAKE_TOPIC_REPLICATION must be >= 1"),
         (1 <= s.http.port <= 65535, "INTAKE_HTTP_PORT must be a TCP port"),
         (s.http.max_in_flight >= 1, "INTAKE_MAX_IN_FLIGHT must be >= 1"),
+        (
+            s.http.max_in_flight_bytes >= s.limits.max_body_bytes,
+            "INTAKE_MAX_IN_FLIGHT_BYTES must admit at least one request of the largest size",
+        ),
+        (s.http.max_pending_produce >= 1, "INTAKE_MAX_PENDING_PRODUCE must be >= 1"),
+        (s.http.header_timeout_s > 0, "INTAKE_HEADER_TIMEOUT_S must be positive"),
+        (s.http.drain_delay_s >= 0, "INTAKE_DRAIN_DELAY_S must be >= 0"),
+        (s.http.processes >= 0, "INTAKE_HTTP_PROCESSES must be >= 0"),
+        (
+            s.http.rate_per_address > 0 and s.http.burst_per_address >= 1,
+            "INTAKE_RATE_PER_ADDRESS and INTAKE_BURST_PER_ADDRESS must be positive",
+        ),
+        (
+            s.http.rate_per_client > 0 and s.http.burst_per_client >= 1,
+            "INTAKE_RATE_PER_CLIENT and INTAKE_BURST_PER_CLIENT must be positive",
+        ),
+        (s.http.rate_limit_keys >= 1, "INTAKE_RATE_LIMIT_KEYS must be >= 1"),
         (s.http.produce_timeout_s > 0, "INTAKE_PRODUCE_TIMEOUT_S must be positive"),
         (s.http.body_read_timeout_s > 0, "INTAKE_BODY_READ_TIMEOUT_S must be positive"),
         (s.consumer.pool_workers >= 0, "INTAKE_POOL_WORKERS must be >= 0"),

@@ -80,6 +80,7 @@ class FakeSink:
     def __init__(self) -> None:
         self.records: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
         self.down = False
+        self.pending_override = 0
 
     async def send(self, topic: str, key: bytes, value: bytes, headers: Any = ()) -> None:
         from intake.kafka import QueueUnavailable
@@ -90,3 +91,6 @@ class FakeSink:
 
     def ready(self) -> bool:
         return not self.down
+
+    def pending(self) -> int:
+        return self.pending_override

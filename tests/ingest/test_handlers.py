@@ -12,6 +12,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from ingest.app import create_app
+from ingest.keys import ADMISSION
 from ingest.tokens import status_token
 from intake.envelope import decode
 from intake.metrics import build_metrics
@@ -219,9 +220,7 @@ async def test_admission_sheds_with_503(make_client: ClientFactory) -> None:
     client = await make_client(settings)
     app = client.server.app
     assert app is not None
-    admission_mw = app.middlewares[1]
-    admission = admission_mw.__self__
-    admission.in_flight = 1  # one request is being handled
+    app[ADMISSION].in_flight = 1  # one request is being handled
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
     await _error(resp, 503, "overloaded")
     assert resp.headers["Retry-After"]

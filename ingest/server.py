@@ -1,0 +1,103 @@
+"""Running the API: one process with a graceful shutdown, or several sharing the port.
+
+:func:`serve` blocks until SIGINT/SIGTERM, then: readiness turns false (``/readyz`` answers 503), after
+``INTAKE_DRAIN_DELAY_S`` the listener closes, requests in flight finish (up to the produce timeout plus a
+margin), and the cleanup contexts flush and stop the Kafka producer. Connections that do not deliver a complete
+request head within ``INTAKE_HEADER_TIMEOUT_S`` are closed (aiohttp's keep-alive timer also guards the first
+request), and bodies are bounded by ``INTAKE_BODY_READ_TIMEOUT_S`` in the handler: slow clients cannot pin a
+worker.
+
+:func:`serve_processes` starts N such processes bound with ``SO_REUSEPORT`` so every core serves, sets up a
+shared Prometheus multiprocess directory when none is given, forwards SIGINT/SIGTERM and waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from aiohttp import web
+
+from ingest.app import create_app
+from ingest.keys import LIFECYCLE
+from intake.metrics import MULTIPROC_ENV, mark_process_dead
+from intake.settings import Settings
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until ``stop`` is set (default: until SIGINT/SIGTERM), then shut down gracefully."""
+    app = create_app(settings)
+    h = settings.http
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=h.header_timeout_s,
+        shutdown_timeout=h.produce_timeout_s + 5,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, h.host, h.port, reuse_port=True, backlog=2048)
+    await site.start()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        app[LIFECYCLE].draining = True
+        await asyncio.sleep(h.drain_delay_s)  # let load balancers see readiness turn false
+    finally:
+        await runner.cleanup()
+
+
+def process_count(settings: Settings) -> int:
+    """API processes to run: the setting, or one per core when it is 0."""
+    return settings.http.processes or (os.cpu_count() or 1)
+
+
+def serve_processes(settings: Settings) -> int:
+    """Run ``process_count`` API processes on one port until SIGINT/SIGTERM; returns the worst exit code."""
+    count = process_count(settings)
+    env = dict(os.environ, INTAKE_HTTP_PROCESSES="1")
+    own_dir = None
+    if not env.get(MULTIPROC_ENV):
+        own_dir = tempfile.mkdtemp(prefix="intake-metrics-")
+        env[MULTIPROC_ENV] = own_dir
+    cmd = [sys.executable, "-m", "intake.cli", "serve"]
+    children = [subprocess.Popen(cmd, env=env) for _ in range(count)]  # noqa: S603 - our own interpreter and module
+    stopping = False
+
+    def forward(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)  # supervision poll; a signal interrupts it
+        if not stopping:  # a child died: stop the others too
+            forward(signal.SIGTERM, None)
+        codes = []
+        for child in children:
+            try:
+                codes.append(child.wait(timeout=settings.http.produce_timeout_s + settings.http.drain_delay_s + 15))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                codes.append(child.wait())
+            if own_dir is None:
+                mark_process_dead(child.pid)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
+    return max((abs(c) for c in codes), default=0) if not stopping else 0

@@ -1,0 +1,194 @@
+"""Admission control and slow clients: rate limits, bounded bytes and produce queue, deadlines, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestClient, TestServer, unused_port
+
+from ingest.app import create_app
+from ingest.keys import ADMISSION
+from ingest.ratelimit import RateLimiter, TokenBucket
+from ingest.server import serve
+from intake.metrics import build_metrics
+from intake.settings import Settings
+from intake.storage import MemoryStore
+from tests.support import FakeSink, make_registration, multipart, unit_settings
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
+
+
+def _settings(**http: Any) -> Settings:
+    s = unit_settings()
+    return replace(s, http=replace(s.http, **http))
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Any]:
+    clients: list[TestClient[Any, Any]] = []
+    sink = FakeSink()
+
+    async def make(settings: Settings) -> tuple[TestClient[Any, Any], FakeSink]:
+        store = MemoryStore()
+        await store.ensure_buckets(["intake-ktp", "intake-status"])
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(create_app(settings, sink=sink, store=store, metrics=build_metrics()))
+        )
+        await client.start_server()
+        clients.append(client)
+        return client, sink
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+def test_token_bucket_refills() -> None:
+    bucket = TokenBucket(rate=2.0, burst=2, tokens=2.0, updated=0.0)
+    assert bucket.take(0.0) == 0.0
+    assert bucket.take(0.0) == 0.0
+    assert bucket.take(0.0) == pytest.approx(0.5)
+    assert bucket.take(0.5) == 0.0  # one token refilled after 0.5 s
+
+
+def test_rate_limiter_is_bounded_and_reports_the_wait() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=0.2, burst=1, max_keys=3, clock=lambda: now[0])
+    assert limiter.check("a") == 0
+    assert limiter.check("a") == 5  # next token in 5 s
+    for key in "bcdef":
+        limiter.check(key)
+    assert len(limiter) == 3
+    assert limiter.check("a") == 0  # evicted, so it starts with a full bucket again
+
+
+async def test_rate_limit_per_address_is_429_with_retry_after(client_for: Any) -> None:
+    client, _ = await client_for(_settings(rate_per_address=0.5, burst_per_address=2))
+    statuses = []
+    for _ in range(3):
+        resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
+        statuses.append(resp.status)
+    assert statuses == [202, 202, 429]
+    body = await resp.json()
+    assert body["error"]["code"] == "rate_limited"
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert (await client.get("/healthz")).status == 200  # never limited
+    metrics = await (await client.get("/metrics")).text()
+    assert 'intake_shed_total{code="rate_limited"} 1.0' in metrics
+
+
+async def test_forwarded_address_only_when_trusted(client_for: Any) -> None:
+    client, _ = await client_for(_settings(rate_per_address=0.5, burst_per_address=1, trust_forwarded=True))
+    for hop in ("10.0.0.1", "10.0.0.2"):
+        resp = await client.post(
+            "/v1/registrations",
+            data=multipart(make_registration(), JPEG),
+            headers={"X-Forwarded-For": f"203.0.113.9, {hop}"},
+        )
+        assert resp.status == 202  # distinct applicants behind the proxy
+
+
+async def test_bytes_in_flight_are_bounded(client_for: Any) -> None:
+    settings = unit_settings()
+    client, _ = await client_for(_settings(max_in_flight_bytes=settings.limits.max_body_bytes))
+    app = client.server.app
+    assert app is not None
+    app[ADMISSION].in_flight_bytes = settings.limits.max_body_bytes - 100  # a large upload is being read
+    resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
+    assert resp.status == 503
+    assert (await resp.json())["error"]["code"] == "overloaded"
+    app[ADMISSION].in_flight_bytes = 0
+    assert (await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))).status == 202
+
+
+async def test_deep_produce_queue_sheds_posts_only(client_for: Any) -> None:
+    client, sink = await client_for(_settings(max_pending_produce=4))
+    sink.pending_override = 4
+    started = time.monotonic()
+    resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
+    assert resp.status == 503 and (await resp.json())["error"]["code"] == "overloaded"
+    assert resp.headers["Retry-After"]
+    assert time.monotonic() - started < 1.0
+    assert sink.records == []
+
+
+async def _start(settings: Settings) -> tuple[asyncio.Task[None], asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop))
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
+            writer.close()
+            await writer.wait_closed()
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    return task, stop
+
+
+def _server_settings(**http: Any) -> Settings:
+    return _settings(host="127.0.0.1", port=unused_port(), **http)
+
+
+async def test_slowloris_head_is_cut_off() -> None:
+    settings = _server_settings(header_timeout_s=0.5)
+    task, stop = await _start(settings)
+    try:
+        sock = socket.create_connection((settings.http.host, settings.http.port))
+        sock.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finishes the head
+        sock.settimeout(5)
+        started = time.monotonic()
+        data = await asyncio.to_thread(sock.recv, 1024)
+        elapsed = time.monotonic() - started
+        sock.close()
+        assert data == b""  # closed by the server
+        assert elapsed < 3
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_slow_body_gets_408() -> None:
+    settings = _server_settings(body_read_timeout_s=0.5)
+    task, stop = await _start(settings)
+    try:
+        reader, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
+        writer.write(
+            b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 100000\r\n\r\n--b\r\n"
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 408")
+        writer.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_graceful_shutdown_turns_readiness_false_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _server_settings(drain_delay_s=1.0)
+    sink = FakeSink()
+    store = MemoryStore()
+    import ingest.server as server_module
+
+    from ingest.app import create_app as real_create_app
+    monkeypatch.setattr(server_module, "create_app", lambda s: real_create_app(s, sink=sink, store=store))
+    task, stop = await _start(settings)
+    url = f"http://{settings.http.host}:{settings.http.port}/readyz"
+    async with ClientSession() as session:
+        assert (await session.get(url)).status == 200
+        stop.set()
+        await asyncio.sleep(0.3)
+        resp = await session.get(url)
+        assert resp.status == 503  # draining: load balancers stop sending
+        await asyncio.wait_for(task, 30)
+        with pytest.raises(OSError):
+            await session.get(url)  # the listener is closed

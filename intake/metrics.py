@@ -1,22 +1,56 @@
 """Every Prometheus metric of the service, declared once, with help strings and bounded labels.
 
 Labels only ever take values from bounded sets: routes, HTTP status classes, reason codes from
-``processors.reasons``, topic names, step names. Never an id, a NIK or anything an applicant controls.
+``processors.reasons``, topic names, partition numbers, step names. Never an id, a NIK or anything an
+applicant controls. Names follow the Prometheus conventions: counters end in ``_total``, durations are
+histograms in ``_seconds``, sizes in ``_bytes``.
 
 Metrics live in a :class:`Metrics` object built per process by :func:`build_metrics` (nothing is registered
 at import time), so tests get a fresh registry and a process in multiprocess mode can collect from the
-shared directory (``PROMETHEUS_MULTIPROC_DIR``).
+shared directory.
+
+Multiprocess mode (several ``intake serve`` processes behind one ``SO_REUSEPORT`` port)
+-------------------------------------------------------------------------------------
+A scrape reaches one process at random, so each process must answer for all of them:
+
+* set ``PROMETHEUS_MULTIPROC_DIR`` to a directory shared by the processes of ONE service (the API's, or a
+  consumer's: never both in one directory), in the environment before the processes start (prometheus_client
+  picks its storage when it is first imported);
+* empty that directory before the processes start (``rm -rf "$DIR"/*``; systemd ``ExecStartPre``);
+* call :func:`mark_process_dead` when a process exits, so its live gauges stop counting.
+
+Counters and histograms then sum over processes. Every gauge declares how processes combine
+(``multiprocess_mode``): requests in flight sum over live processes (``livesum``); the backlog gauges, which
+every consumer process computes for the whole group, take the most recent value (``mostrecent``).
+Without the variable each process serves its own registry.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
+from processors.reasons import REASONS, Category
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _SIZE_BUCKETS = (16e3, 64e3, 256e3, 512e3, 1e6, 2e6, 4e6, 8e6, 16e6)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The shared metrics directory when multiprocess mode is on, else ``None``."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def mark_process_dead(pid: int | None = None) -> None:
+    """Drop the live gauges of an exited process (``pid``, default this one). No-op outside multiprocess mode."""
+    path = multiprocess_dir()
+    if path:
+        multiprocess.mark_process_dead(os.getpid() if pid is None else pid, path)  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -24,26 +58,61 @@ class Metrics:
     """The registry and every metric in it."""
 
     registry: CollectorRegistry
+    # --- ingest (API) ---------------------------------------------------------------------------------------
     http_requests: Counter
     http_duration: Histogram
     http_body_bytes: Histogram
     http_in_flight: Gauge
     shed: Counter
     produce_duration: Histogram
+    # --- consumers --------------------------------------------------------------------------------------------
     consumer_messages: Counter
     step_duration: Histogram
     storage_duration: Histogram
     storage_errors: Counter
     retries: Counter
     dead_letters: Counter
+    # --- consumer group backlog (consumers.lag) ---------------------------------------------------------------
+    backlog: Gauge
+    drain_rate: Gauge
+    time_to_drain: Gauge
+    lag_sample_errors: Counter
+    lag_sampled_at: Gauge
 
     def render(self) -> bytes:
         """The text exposition of this process (or of all processes in multiprocess mode)."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        path = multiprocess_dir()
+        if path:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            multiprocess.MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+    def prime(self, submissions_topic: str | None = None) -> None:
+        """Create the series of every known label value at zero.
+
+        A counter series that appears only with its first increment makes ``rate()`` and ``increase()`` miss
+        that increment; priming the bounded label sets (reason codes of the table, shed codes, dead-letter
+        kinds) lets dashboards and alerts see the first failure. Idempotent.
+        """
+        for code in ("overloaded", "queue_unavailable"):
+            self.shed.labels(code)
+        self.storage_errors.labels("put")
+        for kind in ("envelope_invalid", "bug"):
+            self.dead_letters.labels(kind)
+        for exc in ("StorageUnavailable", "QueueUnavailable"):
+            self.retries.labels(exc)
+        if submissions_topic is not None:
+            for code in rejection_codes():
+                self.consumer_messages.labels(submissions_topic, "rejected", code)
+            for kind in ("envelope_invalid", "bug"):
+                self.consumer_messages.labels(submissions_topic, "dead_letter", kind)
+            self.consumer_messages.labels(submissions_topic, "retry_later", "none")
+
+
+def rejection_codes() -> Iterable[str]:
+    """Every reason code a registration can be rejected with (the ``reason`` label's bounded set)."""
+    return sorted(code for code, row in REASONS.items() if row.category is Category.REJECTED)
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -107,5 +176,35 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         dead_letters=Counter(
             "intake_dead_letters_total", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=r
+        ),
+        backlog=Gauge(
+            "intake_consumer_backlog_records",
+            "Records not yet consumed by the group: end offset minus committed offset, per topic and partition.",
+            ["topic", "partition"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        ),
+        drain_rate=Gauge(
+            "intake_consumer_drain_rate_records_per_second",
+            "Records the group committed per second over the recent window, per topic.",
+            ["topic"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        ),
+        time_to_drain=Gauge(
+            "intake_consumer_time_to_drain_seconds",
+            "Estimated time to consume the backlog at the recent rate, per topic (+Inf: backlog, no progress).",
+            ["topic"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        ),
+        lag_sample_errors=Counter(
+            "intake_consumer_lag_sample_errors_total", "Backlog samples that failed (Kafka did not answer).", registry=r
+        ),
+        lag_sampled_at=Gauge(
+            "intake_consumer_lag_last_sample_timestamp_seconds",
+            "Unix time of the last successful backlog sample.",
+            multiprocess_mode="mostrecent",
+            registry=r,
         ),
     )

@@ -13,18 +13,38 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
+from aiokafka import ConsumerRebalanceListener
+
+from consumers.lag import sample_lag
 from consumers.photo_task import PhotoVerdict, check_photo
 from consumers.pipeline import Pipeline
 from consumers.registries import RegistryWatcher
 from consumers.worker import RetryPolicy, Worker
 from intake.kafka import AIOKafkaSink, build_consumer, build_producer
 from intake.metrics import Metrics, build_metrics
+from intake.metrics_http import serve_metrics
 from intake.settings import Settings
 from intake.storage import build_store
 from intake.topics import topic_names
 
 log = logging.getLogger("intake.consumer")
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forwards rebalance events to the worker once it exists."""
+
+    def __init__(self) -> None:
+        self.worker: Worker | None = None
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self.worker is not None:
+            await self.worker.on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        if self.worker is not None:
+            await self.worker.on_partitions_assigned(assigned)
 
 
 def pool_size(settings: Settings) -> int:
@@ -41,11 +61,13 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
     """Run one group member until ``stop`` is set; closes everything it built before returning."""
     metrics = metrics or build_metrics()
     names = topic_names(settings)
+    metrics.prime(names.submissions)
     pool = build_pool(settings)
     store = build_store(settings)
     sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s)
     keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=5.0))
-    consumer = build_consumer(settings, names.submissions)
+    listener = _Listener()
+    consumer = build_consumer(settings, names.submissions, listener=listener)
     loop = asyncio.get_running_loop()
     policy = settings.photo
 
@@ -53,7 +75,14 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
 
     watch: asyncio.Task[None] | None = None
+    observability = contextlib.AsyncExitStack()
     try:
+        if settings.consumer.metrics_port:  # 0 = off: no /metrics endpoint and no backlog sampler
+            endpoint = await observability.enter_async_context(
+                serve_metrics(metrics, settings.http.host, settings.consumer.metrics_port)
+            )
+            await observability.enter_async_context(sample_lag(settings, metrics))
+            log.info("metrics endpoint", extra={"url": endpoint.url})
         registries = await asyncio.to_thread(
             RegistryWatcher, settings.consumer.registry_dir, settings.security.nik_pepper.encode()
         )
@@ -70,6 +99,7 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
             retry=RetryPolicy(cap_s=settings.consumer.storage_retry_max_s),
             max_batch=settings.consumer.max_batch,
         )
+        listener.worker = worker
         log.info("consumer started", extra={"topic": names.submissions, "pool": pool_size(settings)})
         await worker.run(stop)
     finally:
@@ -83,4 +113,5 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         await sink.close()
         store.close()
         pool.shutdown(wait=True, cancel_futures=True)
+        await observability.aclose()
         log.info("consumer stopped")

@@ -86,6 +86,8 @@ class Worker:
         self._max_batch = max_batch
         self._on_outcome = on_outcome
         self._paused_until: dict[Any, asyncio.TimerHandle] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
@@ -93,7 +95,11 @@ class Worker:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_batch)
             if not batches:
                 continue
-            await self.process_batch(batches)
+            self._idle.clear()
+            try:
+                await self.process_batch(batches)
+            finally:
+                self._idle.set()
         for handle in self._paused_until.values():
             handle.cancel()
 
@@ -146,6 +152,19 @@ class Worker:
         if tp in self._paused_until:
             self._paused_until[tp].cancel()
         self._paused_until[tp] = loop.call_later(self._retry.cap_s, self._resume, tp)
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        """Rebalance: let the batch under way finish and commit (bounded by the retry budget), then forget the
+        revoked partitions' pause timers. Nothing half-done is handed over: the new owner starts at the last
+        commit, and every write it repeats is idempotent."""
+        await self._idle.wait()
+        for tp in list(revoked):
+            handle = self._paused_until.pop(tp, None)
+            if handle is not None:
+                handle.cancel()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        """Rebalance: nothing to prepare; fetching starts at the group's committed offsets."""
 
     def _resume(self, tp: Any) -> None:
         self._paused_until.pop(tp, None)

@@ -3,17 +3,21 @@
 In order, before the body is read:
 
 1. per-client and per-source-address token buckets: 429 ``rate_limited`` with the wait in Retry-After;
-2. requests in flight (``INTAKE_MAX_IN_FLIGHT``) and request bytes in flight (``INTAKE_MAX_IN_FLIGHT_BYTES``,
-   by declared Content-Length, or the body limit when undeclared): 503 ``overloaded``;
+2. uploads (POST) in flight (``INTAKE_MAX_IN_FLIGHT``) and their bytes (``INTAKE_MAX_IN_FLIGHT_BYTES``, by
+   declared Content-Length, or the body limit when undeclared): 503 ``overloaded``; status reads (GET) are
+   cheap and bounded by the rate limits alone;
 3. records awaiting Kafka's acknowledgement (``INTAKE_MAX_PENDING_PRODUCE``): 503 ``overloaded``, since
    accepting more would only make every client wait past its timeout.
 
 So the process never queues more than it can finish before clients give up. Cheap routes (health,
-readiness, metrics) are never refused. Every refusal is counted by code in ``intake_shed_total``.
+readiness, metrics) are never refused. Every refusal is counted by code in ``intake_shed_total``, and its
+Retry-After is spread (the base value plus up to as much again, at random) so that shed clients do not return
+all at once.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -56,8 +60,11 @@ class Admission:
                 return hops[-1][:64]
         return request.remote or "unknown"
 
-    def _shed(self, code: str, request: web.Request, retry_after_s: int) -> web.Response:
+    def _shed(self, code: str, request: web.Request, retry_after_s: int, spread: bool = True) -> web.Response:
+        """Refuse; ``spread`` adds up to 100 % random jitter so shed clients do not come back in lockstep."""
         self._metrics.shed.labels(code).inc()
+        if spread:
+            retry_after_s += random.randint(0, retry_after_s)  # noqa: S311 - jitter, not crypto
         return error_response(code, request, retry_after_s=retry_after_s)
 
     @web.middleware
@@ -66,7 +73,9 @@ class Admission:
             return await handler(request)
         wait = max(self.by_client.check(self._client_of(request)), self.by_address.check(self.source_address(request)))
         if wait:
-            return self._shed("rate_limited", request, wait)
+            return self._shed("rate_limited", request, wait, spread=False)
+        if request.method != "POST":  # status polls are cheap reads: bounded by the rate limits alone
+            return await handler(request)
         size = (
             request.content_length
             if request.content_length is not None
@@ -75,7 +84,7 @@ class Admission:
         size = min(size, self._max_body)
         if self.in_flight >= self.limit or self.in_flight_bytes + size > self.limit_bytes:
             return self._shed("overloaded", request, self._retry_after_s)
-        if request.method == "POST" and self.sink is not None and self.sink.pending() >= self.max_pending_produce:
+        if self.sink is not None and self.sink.pending() >= self.max_pending_produce:
             return self._shed("overloaded", request, self._retry_after_s)
         self.in_flight += 1
         self.in_flight_bytes += size

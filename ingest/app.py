@@ -121,7 +121,12 @@ async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _object_store(app: web.Application) -> AsyncIterator[None]:
-    store = build_store(app[SETTINGS])
+    settings = app[SETTINGS]
+    store = build_store(settings)
     app[STORE] = store
+    try:  # best effort: the consumers ensure them too, and status reads answer 503 until they exist
+        await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
+    except Exception as exc:  # a wrong key or an absent MinIO must not keep the API from taking uploads
+        log.warning("object store not usable at start-up; buckets not checked", extra={"error": type(exc).__name__})
     yield
     store.close()

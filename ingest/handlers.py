@@ -87,7 +87,7 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
         log.warning("kafka did not acknowledge", extra={"submission_id": submission_id, "error": str(exc)})
         return error_response("queue_unavailable", request, retry_after_s=settings.http.retry_after_s)
     metrics.produce_duration.observe(time.perf_counter() - started)
-    metrics.http_body_bytes.labels("registrations").observe(upload.body_bytes)
+    metrics.http_body_bytes.labels("/v1/registrations").observe(upload.body_bytes)
     log.info("accepted", extra={"submission_id": submission_id, "nik_hash": digest[:16]})
     status_url = f"/v1/submissions/{submission_id}"
     return _json(

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -30,9 +31,13 @@ from intake.metrics import MULTIPROC_ENV, mark_process_dead
 from intake.settings import Settings
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    app_factory: Callable[[Settings], web.Application] = create_app,
+) -> None:
     """Serve until ``stop`` is set (default: until SIGINT/SIGTERM), then shut down gracefully."""
-    app = create_app(settings)
+    app = app_factory(settings)
     h = settings.http
     runner = web.AppRunner(
         app,
@@ -55,6 +60,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await asyncio.sleep(h.drain_delay_s)  # let load balancers see readiness turn false
     finally:
         await runner.cleanup()
+        mark_process_dead()  # multiprocess metrics: this process's live gauges stop counting
 
 
 def process_count(settings: Settings) -> int:

@@ -6,6 +6,7 @@
     intake consume            run one consumer group member
     intake topics create      create the topics (idempotent)
     intake topics describe    print partitions and limits of the topics, as the broker reports them
+    intake dlq list|replay    show the dead-letter topic; replay --all or --offset N to the submissions topic
     intake waves close N      close wave N: select (order of completion, or --seed lottery), mark the rest
                               quota_exceeded, publish outcomes; idempotent and resumable
     intake settings           print every environment variable with its default and meaning
@@ -130,6 +131,40 @@ def cmd_waves(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """List or replay dead letters."""
+    from consumers.dlq import progress_bar, read_dead_letters, replay
+    from intake.kafka import AIOKafkaSink, build_producer
+
+    settings = _settings()
+
+    async def main() -> int:
+        letters = [d async for d in read_dead_letters(settings)]
+        if args.action == "list":
+            print(f"{'partition':>9} {'offset':>8} {'bytes':>9}  {'error':<28} source")
+            for d in letters:
+                print(f"{d.partition:>9} {d.offset:>8} {len(d.value):>9}  {d.error:<28} {d.source}")
+            print(f"{len(letters)} dead letter(s)")
+            return 0
+        chosen = letters if args.all else [d for d in letters if d.offset in set(args.offset or [])]
+        if not chosen:
+            print("intake: nothing to replay (give --all or --offset N)", file=sys.stderr)
+            return 2
+        sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, 60.0)
+        keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=30.0))
+        try:
+            count = await replay(settings, sink, chosen, progress_bar(len(chosen)))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await sink.close()
+        print(json.dumps({"replayed": count}))
+        return 0
+
+    return asyncio.run(main())
+
+
 def _stack(*argv: str) -> str:
     return subprocess.run([str(STACK), *argv], check=True, stdout=subprocess.PIPE, text=True).stdout
 
@@ -154,7 +189,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings))
     exe = [sys.executable, "-m", "intake.cli"]
     children = [subprocess.Popen([*exe, "serve"], env=env)]
-    children += [subprocess.Popen([*exe, "consume"], env=env) for _ in range(args.consumers)]
+    port = settings.consumer.metrics_port
+    children += [
+        subprocess.Popen([*exe, "consume"], env={**env, "INTAKE_CONSUMER_METRICS_PORT": str(port + i)} if port else env)
+        for i in range(args.consumers)
+    ]
     print(
         f"intake: API on http://{settings.http.host}:{settings.http.port} with {args.consumers} consumer(s); "
         "Ctrl-C stops everything",
@@ -199,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="create or describe the topics")
     topics.add_argument("action", choices=["create", "describe"])
     topics.set_defaults(func=cmd_topics)
+    dlq = sub.add_parser("dlq", help="inspect or replay the dead-letter topic")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--all", action="store_true", help="replay every dead letter")
+    dlq.add_argument("--offset", type=int, action="append", help="replay the dead letter at this offset (repeatable)")
+    dlq.set_defaults(func=cmd_dlq)
     waves = sub.add_parser("waves", help="wave operations")
     waves_sub = waves.add_subparsers(dest="action", required=True)
     close = waves_sub.add_parser("close", help="select among the eligible and mark the rest quota_exceeded")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -89,9 +89,16 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
-    """A new, unstarted consumer subscribed to ``topics``. The caller starts and stops it."""
-    return AIOKafkaConsumer(*topics, **consumer_config(settings))
+def build_consumer(
+    settings: Settings,
+    *topics: str,
+    listener: ConsumerRebalanceListener | None = None,
+) -> AIOKafkaConsumer:
+    """A new, unstarted consumer subscribed to ``topics`` (with ``listener`` for rebalances, if given).
+    The caller starts and stops it."""
+    consumer = AIOKafkaConsumer(**consumer_config(settings))
+    consumer.subscribe(list(topics), listener=listener)
+    return consumer
 
 
 class AIOKafkaSink:

@@ -126,7 +126,11 @@ class HttpSettings:
 
     host: str = setting("INTAKE_HTTP_HOST", "Address the API listens on.", "127.0.0.1")
     port: int = setting("INTAKE_HTTP_PORT", "Port the API listens on.", 8080)
-    max_in_flight: int = setting("INTAKE_MAX_IN_FLIGHT", "Requests admitted at once per process; more get 503.", 256)
+    max_in_flight: int = setting(
+        "INTAKE_MAX_IN_FLIGHT",
+        "Uploads admitted at once per process; more get 503. Size it near accepted rate x target latency.",
+        64,
+    )
     max_in_flight_bytes: int = setting(
         "INTAKE_MAX_IN_FLIGHT_BYTES",
         "Request bytes admitted at once per process (declared Content-Length, or the body limit when undeclared).",
@@ -403,6 +407,23 @@ def documented() -> list[SettingDoc]:
     return docs
 
 
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The environment variables that :func:`load_settings` turns back into ``settings`` (for child processes)."""
+    out: dict[str, str] = {}
+    sections: list[Any] = [getattr(settings, name) for name, _ in _SECTIONS] + [settings]
+    for section in sections:
+        for f in _fields_with_env(type(section)):
+            value = getattr(section, f.name)
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, datetime):
+                text = value.isoformat()
+            else:
+                text = str(value)
+            out[f.metadata["env"]] = text
+    return out
+
+
 def markdown_table() -> str:
     """The README's settings table, generated from the declarations above."""
     lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
@@ -424,4 +445,5 @@ __all__ = [
     "documented",
     "load_settings",
     "markdown_table",
+    "to_environ",
 ]

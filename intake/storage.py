@@ -119,6 +119,7 @@ class MemoryStore:
 _TRANSIENT_S3_CODES = frozenset(
     {
         "SlowDown",
+        "NoSuchBucket",
         "ServiceUnavailable",
         "InternalError",
         "RequestTimeout",

@@ -31,8 +31,16 @@ def live_settings() -> Settings:
         s,
         kafka=replace(s.kafka, topic_prefix=f"it-{run}", partitions=3, group_id=f"it-{run}-workers"),
         s3=replace(s.s3, bucket_photos=f"it-{run}-ktp", bucket_status=f"it-{run}-status"),
-        consumer=replace(s.consumer, pool_workers=2, max_batch=8, storage_retry_max_s=2.0),
-        http=replace(s.http, produce_timeout_s=3.0, retry_after_s=2, readiness_max_age_s=6.0),
+        consumer=replace(s.consumer, pool_workers=2, max_batch=8, storage_retry_max_s=2.0, metrics_port=0),
+        # Every test client is 127.0.0.1: per-address limits would throttle the suite (they have unit tests).
+        http=replace(
+            s.http,
+            produce_timeout_s=3.0,
+            retry_after_s=2,
+            readiness_max_age_s=6.0,
+            rate_per_address=1e6,
+            burst_per_address=1_000_000,
+        ),
     )
 
 

@@ -119,9 +119,13 @@ async def test_deep_produce_queue_sheds_posts_only(client_for: Any) -> None:
     assert sink.records == []
 
 
-async def _start(settings: Settings) -> tuple[asyncio.Task[None], asyncio.Event]:
+def _fake_app(settings: Settings) -> Any:
+    return create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=build_metrics())
+
+
+async def _start(settings: Settings, factory: Any = _fake_app) -> tuple[asyncio.Task[None], asyncio.Event]:
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop))
+    task = asyncio.create_task(serve(settings, stop, factory))
     for _ in range(100):
         try:
             _, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
@@ -173,14 +177,8 @@ async def test_slow_body_gets_408() -> None:
         await asyncio.wait_for(task, 30)
 
 
-async def test_graceful_shutdown_turns_readiness_false_first(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_graceful_shutdown_turns_readiness_false_first() -> None:
     settings = _server_settings(drain_delay_s=1.0)
-    sink = FakeSink()
-    store = MemoryStore()
-    import ingest.server as server_module
-
-    from ingest.app import create_app as real_create_app
-    monkeypatch.setattr(server_module, "create_app", lambda s: real_create_app(s, sink=sink, store=store))
     task, stop = await _start(settings)
     url = f"http://{settings.http.host}:{settings.http.port}/readyz"
     async with ClientSession() as session:

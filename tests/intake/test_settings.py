@@ -95,3 +95,10 @@ def test_readme_table_is_current() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = readme.split("<!-- settings:begin -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
     assert block.strip() == markdown_table().strip(), "regenerate with: intake settings --markdown"
+
+
+def test_to_environ_round_trips() -> None:
+    from intake.settings import to_environ
+
+    s = load_settings({**ENV, "INTAKE_HTTP_PORT": "9001", "INTAKE_S3_SECURE": "true", "INTAKE_WAVE_QUOTA": "7"})
+    assert load_settings(to_environ(s)) == s

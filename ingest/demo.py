@@ -1,0 +1,67 @@
+"""The demo registration page and the reference browser client, served at ``/demo/`` (development only).
+
+:func:`add_demo_routes` is called by :func:`ingest.app.create_app` only when ``INTAKE_DEMO_PAGE`` is on (off by
+default, so production never serves it). Only the files named in :data:`FILES` are served, each with an explicit
+content type (``text/javascript`` for the modules, whatever the platform's MIME table says): there is no
+directory listing and no path taken from the URL. Every answer carries ``nosniff`` and a strict
+Content-Security-Policy (scripts, styles and connections from this origin only; no inline script).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from ingest.admission import Handler
+from ingest.errors import error_response
+
+STATIC_DIR = Path(__file__).with_name("static")
+"""Where the page, its script, its style and the client module live."""
+
+FILES: dict[str, str] = {
+    "demo.html": "text/html; charset=utf-8",
+    "demo.js": "text/javascript; charset=utf-8",
+    "demo.css": "text/css; charset=utf-8",
+    "intake-client.js": "text/javascript; charset=utf-8",
+}
+"""File name -> Content-Type: everything that is served. ``demo.html`` is served as ``/demo/``."""
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""The page is same-origin with the API: nothing else is loaded, framed or posted to."""
+
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def _file_handler(name: str) -> Handler:
+    path = STATIC_DIR / name
+    headers = {**_HEADERS, "Content-Type": FILES[name]}
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if not path.is_file():  # e.g. a wheel built without the static files
+            return error_response("not_found", request)
+        return web.FileResponse(path, headers=headers)
+
+    return serve
+
+
+async def _redirect(request: web.Request) -> web.StreamResponse:
+    # Returned, not raised: the errors middleware turns raised HTTP exceptions into JSON errors.
+    return web.Response(status=308, headers={"Location": "/demo/", **_HEADERS})
+
+
+def add_demo_routes(app: web.Application) -> None:
+    """Serve the demo page at ``/demo/`` and its files at ``/demo/<name>`` (only the names in :data:`FILES`)."""
+    app.router.add_get("/demo", _redirect)
+    app.router.add_get("/demo/", _file_handler("demo.html"))
+    for name in FILES:
+        if name != "demo.html":
+            app.router.add_get(f"/demo/{name}", _file_handler(name))

@@ -1,0 +1,169 @@
+"""Background samplers of the benchmark: the consumer backlog (Kafka offsets) and who uses the CPU.
+
+* :class:`BacklogSampler`: every interval, the submissions topic's end offsets (a consumer without a group)
+  and the worker group's committed offsets (admin client); backlog = end - committed, summed over partitions.
+* :class:`CpuSampler`: every interval, the CPU time used by this benchmark's processes (its children, the
+  stack's Kafka and MinIO) and by every other process on the machine, in cores. On a shared machine the
+  "others" column tells whether a figure was measured on a quiet box.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+import psutil  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+@dataclass(frozen=True)
+class BacklogRow:
+    t: float
+    end_offsets: int
+    committed: int
+
+    @property
+    def backlog(self) -> int:
+        return max(self.end_offsets - self.committed, 0)
+
+
+class BacklogSampler(threading.Thread):
+    """Samples ``topic``'s backlog for ``group`` until :meth:`stop`; rows in :attr:`rows`."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str, partitions: int, interval_s: float = 1.0) -> None:
+        super().__init__(name="backlog-sampler", daemon=True)
+        self.bootstrap, self.topic, self.group = bootstrap, topic, group
+        self.partitions, self.interval_s = partitions, interval_s
+        self.rows: list[BacklogRow] = []
+        self.error: str = ""
+        self.errors = 0
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=30)
+
+    def latest(self) -> BacklogRow | None:
+        return self.rows[-1] if self.rows else None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except Exception as exc:  # a sampler failure must not kill the benchmark; it is reported
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    async def _run(self) -> None:
+        tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await consumer.start()
+        await admin.start()
+        try:
+            while not self._stop_event.is_set():
+                t = time.time()
+                try:
+                    ends = await asyncio.wait_for(consumer.end_offsets(tps), 5)
+                    committed = await asyncio.wait_for(admin.list_consumer_group_offsets(self.group), 5)
+                except Exception as exc:  # keep sampling through a hiccup; the last error is reported
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    self.errors += 1
+                else:
+                    done = sum(max(om.offset, 0) for tp, om in committed.items() if tp.topic == self.topic)
+                    self.rows.append(BacklogRow(t, sum(ends.values()), done))
+                await asyncio.sleep(max(0.0, self.interval_s - (time.time() - t)))
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    def write(self, path: Path) -> None:
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["t", "end_offsets", "committed", "backlog"])
+            for r in self.rows:
+                w.writerow([f"{r.t:.3f}", r.end_offsets, r.committed, r.backlog])
+
+
+@dataclass(frozen=True)
+class CpuRow:
+    t: float
+    ours_cores: float
+    others_cores: float
+    busy_pct: float
+
+
+class CpuSampler(threading.Thread):
+    """Splits CPU use into this benchmark's processes and everybody else's, once per interval."""
+
+    def __init__(self, extra_pids: Callable[[], list[int]], interval_s: float = 1.0) -> None:
+        super().__init__(name="cpu-sampler", daemon=True)
+        self.extra_pids = extra_pids
+        self.interval_s = interval_s
+        self.rows: list[CpuRow] = []
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+
+    def _ours(self) -> set[int]:
+        me = psutil.Process(os.getpid())
+        pids = {me.pid}
+        roots = [me]
+        for pid in self.extra_pids():
+            with contextlib.suppress(psutil.Error):
+                roots.append(psutil.Process(pid))
+                pids.add(pid)
+        for root in roots:
+            with contextlib.suppress(psutil.Error):
+                pids.update(c.pid for c in root.children(recursive=True))
+        return pids
+
+    def run(self) -> None:
+        last: dict[int, float] = {}
+        last_t = time.monotonic()
+        psutil.cpu_percent(interval=None)
+        while not self._stop_event.wait(self.interval_s):
+            now: dict[int, float] = {}
+            for p in psutil.process_iter(["pid", "cpu_times"]):
+                ct = p.info.get("cpu_times")
+                if ct is not None:
+                    now[p.info["pid"]] = ct.user + ct.system
+            ours = self._ours()
+            t = time.monotonic()
+            dt = max(t - last_t, 1e-6)
+            d_ours = d_others = 0.0
+            for pid, cpu in now.items():
+                delta = cpu - last[pid] if pid in last else cpu  # a new process: all its time is in the interval
+                if delta <= 0:
+                    continue
+                if pid in ours:
+                    d_ours += delta
+                else:
+                    d_others += delta
+            if last:
+                self.rows.append(CpuRow(time.time(), d_ours / dt, d_others / dt, psutil.cpu_percent(interval=None)))
+            last, last_t = now, t
+
+    def mean_between(self, t0: float, t1: float) -> tuple[float, float]:
+        """Mean (ours, others) cores over ``[t0, t1]``."""
+        sel = [r for r in self.rows if t0 <= r.t <= t1]
+        if not sel:
+            return float("nan"), float("nan")
+        return sum(r.ours_cores for r in sel) / len(sel), sum(r.others_cores for r in sel) / len(sel)
+
+    def write(self, path: Path) -> None:
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow([f.name for f in fields(CpuRow)])
+            for r in self.rows:
+                w.writerow([f"{v:.3f}" for v in astuple(r)])

@@ -1,0 +1,182 @@
+"""Fault tests on the real parts, under a steady stream of uploads (bounded in time).
+
+(a) kill -9 a consumer mid-batch and start another; (b) stop and restart the Kafka broker; (c) stop MinIO for
+20 s, then start it; (d) push the front past its bound until it sheds. For each: every submission that got 202
+ends in MinIO exactly once with the right content; during the fault the front answered 503/429 with
+Retry-After rather than timing out; the consumers caught up afterwards. The table is printed and kept in
+``reports/faults.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ingest.app import create_app
+from intake.settings import Settings, to_environ
+from intake.storage import MinioStore
+from tests.integration.conftest import Consumers, wait_until
+from tests.integration.faults import HEADER, Audit, Stream, audit, expected_cards
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "deploy" / "local" / "stack.sh"
+RESULTS: list[Audit] = []
+
+
+def _stack(action: str) -> None:
+    subprocess.run([str(STACK), action], check=True, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def cards(topics_ready: Settings) -> list[str]:
+    return expected_cards(topics_ready)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _table() -> Any:
+    yield
+    if RESULTS:
+        table = "\n".join([HEADER, *(r.row() for r in RESULTS)])
+        (ROOT / "reports").mkdir(exist_ok=True)
+        (ROOT / "reports" / "faults.md").write_text(table + "\n")
+        print("\n" + table)
+
+
+async def _api(settings: Settings) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings)))
+    await client.start_server()
+
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status == 200
+
+    await wait_until(ready, 60, "API readiness")
+    return client
+
+
+@pytest.fixture
+async def api_url(topics_ready: Settings) -> AsyncIterator[str]:
+    client = await _api(topics_ready)
+    yield str(client.make_url("")).rstrip("/")
+    await client.close()
+
+
+def _check(result: Audit, stream: Stream) -> None:
+    RESULTS.append(result)
+    assert result.lost == 0, result
+    assert result.duplicated == 0, result
+    assert result.persisted == result.acknowledged > 0, result
+    assert stream.given_up == 0, "a submission was never accepted"
+    assert stream.shed_without_retry_after == 0
+    assert stream.client_errors == 0, "a client timed out or lost its connection instead of getting an answer"
+
+
+async def _stream_during(stream: Stream, fault: Any, before_s: float, after_s: float) -> None:
+    stop = asyncio.Event()
+    runner = asyncio.create_task(stream.run(stop))
+    await asyncio.sleep(before_s)
+    await fault()
+    await asyncio.sleep(after_s)
+    stop.set()
+    await runner
+
+
+async def test_a_consumer_killed_mid_batch(
+    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
+) -> None:
+    env = {**os.environ, **to_environ(topics_ready), "INTAKE_CONSUMER_METRICS_PORT": "0"}
+    victim = subprocess.Popen(  # noqa: ASYNC220 - started once; the test never waits on it while running
+        [sys.executable, "-m", "intake.cli", "consume"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    group = Consumers(topics_ready)
+    stream = Stream(api_url, rate=6)
+
+    async def kill() -> None:
+        os.killpg(victim.pid, signal.SIGKILL)  # the consumer and its pool, mid-batch, no goodbye
+        victim.wait()
+        group.start()
+
+    try:
+        await _stream_during(stream, kill, before_s=6, after_s=4)
+        result = await audit("consumer kill -9", stream, minio_store, topics_ready, cards)
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+        await group.close()
+    _check(result, stream)
+
+
+async def test_b_broker_restart(
+    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
+) -> None:
+    group = Consumers(topics_ready)
+    group.start()
+    stream = Stream(api_url, rate=6)
+
+    async def restart() -> None:
+        await asyncio.to_thread(_stack, "stop-kafka")
+        await asyncio.sleep(5)
+        await asyncio.to_thread(_stack, "start-kafka")
+
+    try:
+        await _stream_during(stream, restart, before_s=3, after_s=5)
+        result = await audit("kafka stop + restart", stream, minio_store, topics_ready, cards)
+    finally:
+        await group.close()
+    _check(result, stream)
+    assert stream.shed > 0, "the outage should have been answered with 503s"
+
+
+async def test_c_storage_outage(
+    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
+) -> None:
+    group = Consumers(topics_ready)
+    group.start()
+    stream = Stream(api_url, rate=6)
+
+    async def outage() -> None:
+        await asyncio.to_thread(_stack, "stop-minio")
+        await asyncio.sleep(20)
+        await asyncio.to_thread(_stack, "start-minio")
+
+    try:
+        await _stream_during(stream, outage, before_s=3, after_s=3)
+        result = await audit("minio down 20 s", stream, minio_store, topics_ready, cards)
+    finally:
+        await group.close()
+    _check(result, stream)
+
+
+async def test_d_front_pushed_past_its_bound(topics_ready: Settings, minio_store: MinioStore, cards: list[str]) -> None:
+    settings = replace(topics_ready, http=replace(topics_ready.http, max_in_flight=3, retry_after_s=1))
+    client = await _api(settings)
+    group = Consumers(settings)
+    group.start()
+    stream = Stream(str(client.make_url("")).rstrip("/"), rate=400)
+    try:
+        await _stream_during(stream, _nothing, before_s=0.25, after_s=0)
+        result = await audit("front past its bound", stream, minio_store, settings, cards)
+    finally:
+        await group.close()
+        await client.close()
+    _check(result, stream)
+    assert stream.shed > 0, "the burst should have been shed"
+
+
+async def _nothing() -> None:
+    """No fault: the load itself is the test."""

@@ -1,7 +1,8 @@
 """The chain of steps for one submission record.
 
-    decode ▶ photo gate (process pool) ▶ screen the NIK against the registries ▶ claim the applicant's place
-    in the wave ▶ store the images ▶ store the status ▶ publish the outcome
+    decode ▶ index the submission under its applicant (for erasure) ▶ photo gate (process pool) ▶ screen the
+    NIK against the registries ▶ claim the applicant's place in the wave ▶ store the images ▶ store the status
+    ▶ publish the outcome
 
 Each step is small and the order is the contract. Every write uses a deterministic key derived from the
 submission id (or, for the claim, from the wave and the keyed NIK hash), so running the chain twice for the
@@ -33,7 +34,7 @@ from intake.envelope import Submission, decode
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
-from intake.status import StatusRecord, claim_key, photo_key, status_key
+from intake.status import StatusRecord, applicant_key, claim_key, photo_key, status_key
 from intake.storage import ObjectStore, StorageUnavailable
 from intake.topics import topic_names
 
@@ -87,6 +88,12 @@ class Pipeline:
     async def handle(self, value: bytes | None) -> Outcome:
         """Run every step for one record value; see the module docstring for what it raises."""
         sub = decode(value)
+        await self._put(
+            self._settings.s3.bucket_status,
+            applicant_key(sub.nik_hash, sub.submission_id),
+            b"",
+            "application/octet-stream",
+        )
         record = await self._decide(sub)
         await self._put(
             self._settings.s3.bucket_status, status_key(sub.submission_id), record.to_json(), "application/json"

@@ -58,6 +58,10 @@ class RetryPolicy:
     base_s: float = 0.2
     cap_s: float = 10.0
 
+    def budget_s(self) -> float:
+        """The longest a record can spend in retries (the sum of the capped delays)."""
+        return float(sum(min(self.cap_s, self.base_s * 2.0**a) for a in range(self.attempts)))
+
     def delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))  # noqa: S311 - jitter, not crypto
 
@@ -76,6 +80,7 @@ class Worker:
         retry: RetryPolicy,
         max_batch: int,
         on_outcome: Callable[[Outcome], Awaitable[None]] | None = None,
+        commit_timeout_s: float = 15.0,
     ) -> None:
         self._consumer = consumer
         self._pipeline = pipeline
@@ -88,6 +93,7 @@ class Worker:
         self._paused_until: dict[Any, asyncio.TimerHandle] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+        self._commit_timeout_s = commit_timeout_s
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
@@ -137,8 +143,13 @@ class Worker:
             await self._commit(offsets)
 
     async def _commit(self, offsets: dict[Any, int]) -> None:
+        """Commit, bounded in time: while the group coordinator is unreachable aiokafka's commit waits for it,
+        and a rebalance waits for :meth:`on_partitions_revoked`, which waits for this batch; the bound breaks
+        that cycle. An offset not committed only means a redelivery, and the writes are idempotent."""
         try:
-            await self._consumer.commit(offsets)
+            await asyncio.wait_for(self._consumer.commit(offsets), self._commit_timeout_s)
+        except TimeoutError:
+            log.warning("commit timed out; records will be redelivered")
         except CommitFailedError:
             # A rebalance took the partitions away; the new owner redelivers, and the writes are idempotent.
             log.warning("commit failed after a rebalance; records will be redelivered")
@@ -157,7 +168,10 @@ class Worker:
         """Rebalance: let the batch under way finish and commit (bounded by the retry budget), then forget the
         revoked partitions' pause timers. Nothing half-done is handed over: the new owner starts at the last
         commit, and every write it repeats is idempotent."""
-        await self._idle.wait()
+        try:
+            await asyncio.wait_for(self._idle.wait(), self._commit_timeout_s + self._retry.budget_s())
+        except TimeoutError:
+            log.warning("rebalance did not wait for the batch under way; its records will be redelivered")
         for tp in list(revoked):
             handle = self._paused_until.pop(tp, None)
             if handle is not None:

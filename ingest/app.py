@@ -21,6 +21,7 @@ from ingest.admission import Admission, Handler
 from ingest.demo import add_demo_routes
 from ingest.errors import error_response
 from ingest.keys import ADMISSION, LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE, Lifecycle
+from ingest.openapi import openapi_json
 from intake.kafka import AIOKafkaSink, RecordSink, build_producer
 from intake.metrics import Metrics, build_metrics
 from intake.settings import Settings
@@ -48,6 +49,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         code = _HTTP_ERRORS.get(exc.status, "malformed_multipart" if exc.status == 400 else "internal_error")
         response = error_response(code, request, status=exc.status)
+        if "Allow" in exc.headers:  # 405 must say which methods are allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         log.exception("unhandled error", extra={"route": route})
         response = error_response("internal_error", request)
@@ -102,6 +105,7 @@ def create_app(
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
+    app.router.add_get("/openapi.json", openapi_json)
     if settings.http.demo_page:
         add_demo_routes(app)
     return app

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.web_protocol import RequestPayloadError
 
 from intake.settings import Limits
 
@@ -86,8 +87,8 @@ async def _read_parts(request: web.Request, limits: Limits) -> Upload:
                 photo = await _read_part(part, limits.max_photo_bytes, "photo_too_large", budget)
             else:
                 raise UploadError("malformed_multipart", {"unexpected_part": (part.name or "")[:64]})
-    except (ValueError, AssertionError, RuntimeError) as exc:
-        # aiohttp raises these for broken boundaries, bad headers or truncated bodies.
+    except (ValueError, AssertionError, RuntimeError, RequestPayloadError) as exc:
+        # aiohttp raises these for broken boundaries, bad headers, truncated or undecodable bodies.
         raise UploadError("malformed_multipart") from exc
     if registration_raw is None:
         raise UploadError("missing_part", {"part": REGISTRATION_PART})
@@ -97,7 +98,7 @@ async def _read_parts(request: web.Request, limits: Limits) -> Upload:
         raise UploadError("photo_empty")
     try:
         registration = json.loads(registration_raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # bad UTF-8, bad JSON, integers past Python's digit limit, deep nesting
         raise UploadError("invalid_json") from None
     if not isinstance(registration, dict):
         raise UploadError("invalid_json")

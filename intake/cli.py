@@ -7,6 +7,7 @@
     intake topics create      create the topics (idempotent)
     intake topics describe    print partitions and limits of the topics, as the broker reports them
     intake dlq list|replay    show the dead-letter topic; replay --all or --offset N to the submissions topic
+    intake erase              erase the data of the applicants whose NIKs are given on standard input
     intake waves close N      close wave N: select (order of completion, or --seed lottery), mark the rest
                               quota_exceeded, publish outcomes; idempotent and resumable
     intake settings           print every environment variable with its default and meaning
@@ -165,6 +166,35 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase applicants' data. NIKs are read from standard input (one per line), never from the command line,
+    so they stay out of shell history and process lists; ``--nik-hash`` takes keyed hashes instead."""
+    from consumers.erasure import erase_applicant
+    from intake.storage import build_store
+    from processors.screening import nik_hash_hex
+
+    settings = _settings()
+    pepper = settings.security.nik_pepper.encode()
+    hashes = list(args.nik_hash or [])
+    if not hashes:
+        hashes = [nik_hash_hex("".join(line.split()), pepper) for line in sys.stdin if line.strip()]
+    if not hashes:
+        print("intake: give NIKs on standard input or --nik-hash", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        store = build_store(settings)
+        try:
+            for digest in hashes:
+                report = await erase_applicant(settings, store, digest)
+                print(json.dumps({"nik_hash": digest[:16], **dataclasses.asdict(report)}))
+        finally:
+            store.close()
+
+    asyncio.run(main())
+    return 0
+
+
 def _stack(*argv: str) -> str:
     return subprocess.run([str(STACK), *argv], check=True, stdout=subprocess.PIPE, text=True).stdout
 
@@ -243,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--all", action="store_true", help="replay every dead letter")
     dlq.add_argument("--offset", type=int, action="append", help="replay the dead letter at this offset (repeatable)")
     dlq.set_defaults(func=cmd_dlq)
+    erase = sub.add_parser("erase", help="erase applicants' data (NIKs on standard input)")
+    erase.add_argument("--nik-hash", action="append", help="keyed NIK hash (hex) instead of NIKs on stdin")
+    erase.set_defaults(func=cmd_erase)
     waves = sub.add_parser("waves", help="wave operations")
     waves_sub = waves.add_subparsers(dest="action", required=True)
     close = waves_sub.add_parser("close", help="select among the eligible and mark the rest quota_exceeded")

@@ -117,6 +117,12 @@ class S3Settings:
     bucket_status: str = setting(
         "INTAKE_BUCKET_STATUS", "Private bucket for submission status records.", "intake-status"
     )
+    encrypt: bool = setting(
+        "INTAKE_S3_ENCRYPT",
+        "Require server-side encryption (SSE-S3, keys in the server's KMS) as the buckets' default; start-up fails "
+        "if the server cannot encrypt.",
+        True,
+    )
     io_threads: int = setting("INTAKE_S3_IO_THREADS", "Threads doing blocking S3 calls per process.", 8)
 
 

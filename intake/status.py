@@ -3,7 +3,7 @@
 States, in order: ``received`` (accepted at the front, not processed yet; implicit, no record is stored),
 then ``eligible`` (photo accepted and stored, not listed in any registry, first registration of this NIK in
 the wave) or ``rejected`` (with a reason code), then, for eligible ones, ``selected`` or ``quota_exceeded``
-when the wave closes.
+when the wave closes. ``erased`` is the tombstone left when the applicant's data was erased on request.
 
 Records are stored under a deterministic key per submission (:func:`status_key`), so rewriting one on
 redelivery is idempotent. The key carries only the submission id, never a NIK.
@@ -17,8 +17,8 @@ from typing import Any
 
 from processors.reasons import REASONS
 
-STATES = ("received", "eligible", "rejected", "selected", "quota_exceeded")
-FINAL_STATES = ("rejected", "selected", "quota_exceeded")
+STATES = ("received", "eligible", "rejected", "selected", "quota_exceeded", "erased")
+FINAL_STATES = ("rejected", "selected", "quota_exceeded", "erased")
 
 
 def status_key(submission_id: str) -> str:
@@ -29,6 +29,11 @@ def status_key(submission_id: str) -> str:
 def claim_key(wave: int, nik_hash_hex: str) -> str:
     """Object key of the claim on a NIK's place in a wave: the keyed NIK hash, never the NIK."""
     return f"claims/wave-{wave}/{nik_hash_hex}.json"
+
+
+def applicant_key(nik_hash_hex: str, submission_id: str) -> str:
+    """Empty marker tying a submission to its applicant (keyed NIK hash), so erasure can find every submission."""
+    return f"applicants/{nik_hash_hex}/{submission_id}"
 
 
 def photo_key(submission_id: str, kind: str) -> str:

@@ -10,6 +10,9 @@ Contracts:
 * ``get`` returns ``None`` for a missing object.
 * Blocking S3 calls run on a bounded thread pool owned by the adapter; whoever builds the adapter calls
   :meth:`MinioStore.close`.
+* ``ensure_buckets`` creates the buckets private (no policy is ever set) and, with ``INTAKE_S3_ENCRYPT``,
+  makes server-side encryption (SSE-S3 with the server's KMS key) their default, so every KTP image and status
+  record is encrypted at rest; a server that cannot encrypt fails it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Protocol, TypeVar
 import urllib3
 from minio import Minio
 from minio.error import S3Error
+from minio.sseconfig import Rule, SSEConfig
 
 from intake.settings import Settings
 
@@ -133,8 +137,9 @@ _TRANSIENT_S3_CODES = frozenset(
 class MinioStore:
     """:class:`ObjectStore` over the MinIO Python SDK, with blocking calls on a bounded thread pool."""
 
-    def __init__(self, client: Minio, threads: int) -> None:
+    def __init__(self, client: Minio, threads: int, encrypt: bool = True) -> None:
         self._client = client
+        self._encrypt = encrypt
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3")
 
     def close(self) -> None:
@@ -210,6 +215,8 @@ class MinioStore:
                     except S3Error as exc:
                         if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                             raise
+                if self._encrypt:
+                    self._client.set_bucket_encryption(name, SSEConfig(Rule.new_sse_s3_rule()))
 
         await self._run("ensure_buckets", partial(_ensure, list(buckets)))
 
@@ -230,4 +237,4 @@ def build_store(settings: Settings) -> MinioStore:
         region=s3.region,
         http_client=http,
     )
-    return MinioStore(client, s3.io_threads)
+    return MinioStore(client, s3.io_threads, encrypt=s3.encrypt)

@@ -24,7 +24,6 @@ from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "deploy" / "local" / "stack.sh"
-KAFKA_VERSION = "4.1.1"
 
 STACK_DEFAULTS = {
     "INTAKE_STACK_DIR": "/tmp/lt-stack",
@@ -182,10 +181,9 @@ class Stack:
 
 
 def kafka_libs() -> Path:
-    cache = os.environ.get("INTAKE_CACHE_DIR") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "prakerja-intake"
-    )
-    return Path(cache) / "kafka" / KAFKA_VERSION / "libs"
+    """The folder of the Kafka jars the stack script resolved (it resolves them if needed)."""
+    out = subprocess.run([str(STACK), "kafka-libs"], check=True, capture_output=True, text=True, timeout=600)
+    return Path(out.stdout.strip().splitlines()[-1])
 
 
 _PERF_LINE = re.compile(

@@ -6,6 +6,7 @@
 #   deploy/local/stack.sh stop      stop both (idempotent)
 #   deploy/local/stack.sh status    print whether each is running and healthy; exit 1 if not both healthy
 #   deploy/local/stack.sh env       print the INTAKE_* variables that point the service at this stack
+#   deploy/local/stack.sh kafka-libs print the folder of Kafka's jars (for Kafka's own tools)
 #
 # Versions are pinned below and in deploy/local/kafka/pom.xml. Downloads and builds are cached outside the
 # clone in $INTAKE_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/prakerja-intake), so a second run and CI on
@@ -30,7 +31,8 @@ minio_console_port=${INTAKE_STACK_MINIO_CONSOLE_PORT:-19001}
 kafka_heap=${INTAKE_STACK_KAFKA_HEAP:-768m}
 start_timeout=${INTAKE_STACK_START_TIMEOUT:-90}
 
-kafka_libs=$cache/kafka/$KAFKA_VERSION/libs
+# The jar folder is keyed by the pom's content: changing what the pom resolves resolves again.
+kafka_libs=$cache/kafka/$KAFKA_VERSION-$(sha256sum "$here/kafka/pom.xml" | cut -c1-12)/libs
 minio_bin=$cache/minio/$MINIO_VERSION/minio
 
 if [ -n "${INTAKE_PYTHON:-}" ]; then py=$INTAKE_PYTHON
@@ -137,6 +139,14 @@ minio_credentials() {
   fi
   # shellcheck disable=SC1090
   . "$f"
+  # The static KMS key MinIO encrypts objects with (SSE-S3), generated once per stack folder, never committed.
+  # Production uses a real KMS (MinIO KES); the service only asks for bucket-default encryption.
+  local k=$state/minio/kms-key
+  if [ ! -f "$k" ]; then
+    umask 077
+    printf 'intake-local-key:%s\n' "$(head -c 32 /dev/urandom | base64)" > "$k"
+  fi
+  MINIO_KMS_SECRET_KEY=$(cat "$k")
 }
 
 minio_start() {
@@ -146,6 +156,7 @@ minio_start() {
   minio_credentials
   log "starting MinIO on 127.0.0.1:$minio_port"
   MINIO_ROOT_USER=$MINIO_ROOT_USER MINIO_ROOT_PASSWORD=$MINIO_ROOT_PASSWORD MINIO_BROWSER=off \
+  MINIO_KMS_SECRET_KEY=$MINIO_KMS_SECRET_KEY \
   MINIO_UPDATE=off MINIO_CI_CD=1 \
     setsid nohup "$minio_bin" server "$dir/data" --quiet --anonymous \
       --address "127.0.0.1:$minio_port" --console-address "127.0.0.1:$minio_console_port" \
@@ -227,5 +238,6 @@ case "$cmd" in
     if pid_alive "$state/minio/pid" && minio_healthy; then echo "minio: healthy (127.0.0.1:$minio_port)"; else echo "minio: down"; ok=1; fi
     exit $ok ;;
   env) print_env ;;
+  kafka-libs) install_kafka; echo "$kafka_libs" ;;
   *) die "usage: $0 install|start|stop|status|env|start-kafka|stop-kafka|start-minio|stop-minio" ;;
 esac

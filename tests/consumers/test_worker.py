@@ -130,7 +130,7 @@ async def test_redelivery_is_idempotent() -> None:
     keys_once = set(store.objects)
     await worker.process_batch({tp: recs})
     assert set(store.objects) == keys_once
-    assert len(store.objects) == 8  # 2 x (card, frame, status, claim)
+    assert len(store.objects) == 10  # 2 x (applicant marker, card, frame, status, claim)
 
 
 async def test_storage_outage_retries_then_seeks_back_without_commit() -> None:
@@ -240,3 +240,29 @@ async def test_registry_hit_is_rejected_with_its_reason() -> None:
     assert not [k for b, k in store.objects if k.startswith("claims/") and listed.nik_hash in k]
     assert _status(store, free).state == "eligible"
     assert b'"reason": "registry_tni"' in b"".join(v for t, _, v, _ in sink.records if t == "intake.results.v1")
+
+
+async def test_a_commit_that_never_returns_does_not_wedge_the_worker() -> None:
+    """While the coordinator is unreachable aiokafka's commit can wait indefinitely; a rebalance then waits for
+    the batch. The bounded commit breaks that cycle: the batch ends, the records are redelivered later."""
+
+    class HangingCommit(FakeConsumer):
+        async def commit(self, offsets: Any = None) -> None:
+            await asyncio.Event().wait()
+
+    store, consumer, sink = await _store(), HangingCommit(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    settings = unit_settings()
+    metrics = build_metrics()
+    worker = Worker(
+        consumer=consumer,
+        pipeline=Pipeline(settings, store, _accept, sink, metrics),
+        dead_letters=sink,
+        dlq_topic="dlq",
+        metrics=metrics,
+        retry=RetryPolicy(attempts=1),
+        max_batch=16,
+        commit_timeout_s=0.2,
+    )
+    await asyncio.wait_for(worker.process_batch({tp: _records(tp, [_sub(1)])}), 5)
+    await asyncio.wait_for(worker.on_partitions_revoked({tp}), 5)

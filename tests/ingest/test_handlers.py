@@ -268,7 +268,9 @@ async def test_unknown_routes_are_json(make_client: ClientFactory) -> None:
     client = await make_client()
     await _error(await client.get("/nope"), 404, "not_found")
     await _error(await client.get("/v1/submissions/NOT-AN-ID", headers={"Authorization": "Bearer x"}), 404, "not_found")
-    await _error(await client.delete("/v1/registrations"), 405, "method_not_allowed")
+    resp = await client.delete("/v1/registrations")
+    await _error(resp, 405, "method_not_allowed")
+    assert resp.headers["Allow"] == "POST"
 
 
 async def test_health_and_readiness(make_client: ClientFactory, sink: FakeSink) -> None:

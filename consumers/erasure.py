@@ -1,0 +1,62 @@
+"""Erasing an applicant's data on request (UU PDP), ``intake erase``.
+
+Every processed submission is indexed under its applicant's keyed NIK hash (``applicants/<hash>/<id>``, an
+empty object written first by the pipeline). :func:`erase_applicant` finds them all and, for each: deletes
+the KTP images, replaces the status record by a tombstone (state ``erased``, no data), and deletes the
+applicant's claims in the waves it took part in; then the index itself. Idempotent: erasing twice is harmless.
+
+Kafka is append-only: the submission records (which hold the NIK and the photo) expire with the topic's
+retention (``INTAKE_TOPIC_RETENTION_MS``, 7 days by default; the dead-letter topic keeps 4 times that), which
+bounds how long a copy survives an erasure. The results topic carries no personal data. A submission still in
+the queue at the moment of erasure is processed afterwards and indexed again: run the erasure again once the
+backlog has drained (its report counts what it found).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from intake.settings import Settings
+from intake.status import StatusRecord, applicant_key, claim_key, photo_key, status_key
+from intake.storage import ObjectStore
+
+
+@dataclass
+class ErasureReport:
+    """What was erased: submission ids (not personal data) and counts."""
+
+    submissions: list[str] = field(default_factory=list)
+    images_deleted: int = 0
+    claims_deleted: int = 0
+
+
+async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: str) -> ErasureReport:
+    """Erase everything stored for the applicant with this keyed NIK hash. Storage errors propagate (re-run)."""
+    status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
+    report = ErasureReport()
+    markers = await store.list_keys(status_bucket, f"applicants/{nik_hash_hex}/")
+    waves: set[int] = set()
+    for marker in markers:
+        sid = marker.rsplit("/", 1)[1]
+        report.submissions.append(sid)
+        stored = await store.get(status_bucket, status_key(sid))
+        if stored is not None:
+            wave = StatusRecord.from_json(stored.data).facts.get("wave")
+            if isinstance(wave, int):
+                waves.add(wave)
+        for kind in ("card", "frame"):
+            key = photo_key(sid, kind)
+            if await store.get(photo_bucket, key) is not None:
+                report.images_deleted += 1
+            await store.delete(photo_bucket, key)
+        tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
+        await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
+    for wave in sorted(waves):
+        key = claim_key(wave, nik_hash_hex)
+        if await store.get(status_bucket, key) is not None:
+            report.claims_deleted += 1
+        await store.delete(status_bucket, key)
+    for sid in report.submissions:
+        await store.delete(status_bucket, applicant_key(nik_hash_hex, sid))
+    return report

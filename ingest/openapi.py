@@ -1,0 +1,488 @@
+"""The OpenAPI 3.1 description of API v1, generated from the code so that it cannot drift, served at /openapi.json.
+
+Generated, not written by hand:
+
+* the registration schema from the pydantic model :class:`processors.registration.Registration` (with the
+  length bounds of :data:`processors.registration.LIMITS`) and its enums;
+* error codes, their HTTP statuses and messages from :data:`processors.reasons.REASONS`: each operation lists
+  the codes of :data:`ROUTE_ERRORS`, grouped by the table's status, so a code moved to another status moves in
+  the document too;
+* per-field validation codes from :data:`processors.registration.FIELD_ERRORS` and ``NIK_CODES``;
+* submission states from :data:`intake.status.STATES`;
+* size limits and the ``Retry-After``/polling hints from the settings the app was built with.
+
+``tests/ingest/test_openapi.py`` keeps the document and the router in step (every route documented, every
+documented path routed) and checks that each code a handler can emit is listed for its route.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ingest.keys import SETTINGS
+from ingest.tokens import SUBMISSION_ID
+from intake.settings import Settings
+from intake.status import FINAL_STATES, STATES
+from processors.reasons import REASONS, Category
+from processors.registration import FIELD_ERRORS, LIMITS, NIK_CODES, Registration
+
+API_VERSION = "1.0.0"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
+"""The ``Idempotency-Key`` header's syntax (kept equal to :mod:`ingest.tokens`' by a test)."""
+SUBMISSION_ID_PATTERN = SUBMISSION_ID.pattern
+PHOTO_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp")
+EXAMPLE_REGISTRATION: dict[str, Any] = {
+    "full_name": "Siti Nurhaliza",
+    "email": "siti@example.co.id",
+    "nik": "3171015705950001",
+    "birth_date": "1995-05-17",
+    "ktp_address": "Jl. Merdeka No. 1, Jakarta",
+    "domicile_address": "Jl. Merdeka No. 1, Jakarta",
+    "education": "s1",
+    "employment_status": "pencari_kerja",
+    "phone": "081234567890",
+    "wave": 1,
+}
+"""A synthetic applicant (not a real NIK): the README's example."""
+
+_COMMON_ERRORS = ("internal_error",)
+"""Every route: the errors middleware turns any bug into a JSON ``internal_error``."""
+_ADMITTED = ("rate_limited",)
+"""Routes behind admission control (all but health, readiness, metrics and this document)."""
+
+ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/v1/registrations"): (
+        *_ADMITTED,
+        "overloaded",  # uploads in flight / bytes in flight / produce queue full, before the body is read
+        "idempotency_key_invalid",
+        "unsupported_media_type",
+        "body_too_large",
+        "photo_too_large",
+        "request_timeout",
+        "malformed_multipart",
+        "missing_part",
+        "photo_empty",
+        "invalid_json",
+        "validation_failed",
+        "wave_not_open",
+        "queue_unavailable",
+        *_COMMON_ERRORS,
+    ),
+    ("GET", "/v1/submissions/{submission_id}"): (
+        *_ADMITTED,
+        "not_found",
+        "unauthorized",
+        "storage_unavailable",
+        *_COMMON_ERRORS,
+    ),
+    ("GET", "/healthz"): _COMMON_ERRORS,
+    ("GET", "/readyz"): ("overloaded", "queue_unavailable", *_COMMON_ERRORS),
+    ("GET", "/metrics"): _COMMON_ERRORS,
+    ("GET", "/openapi.json"): _COMMON_ERRORS,
+}
+"""(method, path) -> every error code the route can answer with. Its statuses come from the reason table."""
+
+_STATUS_TEXT = {
+    400: "Bad request",
+    401: "Missing or wrong status token",
+    404: "Not found",
+    408: "Request too slow",
+    409: "Conflict with the wave",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Unprocessable registration or photo",
+    429: "Rate limited",
+    500: "Internal error",
+    503: "Unavailable, retry later",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _registration_schemas() -> dict[str, Any]:
+    """The ``Registration`` schema (and its enums) from the pydantic model, with the documented length bounds."""
+    generated = Registration.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs: dict[str, Any] = generated.pop("$defs", {})
+    generated["description"] = (
+        "One applicant's registration. Text is NFC-normalised and whitespace collapsed before the length bounds "
+        "are applied; enum values match case-insensitively; `phone` is an Indonesian mobile number (08…, +628…); "
+        "`nik` is the 16-digit NIK (spaces, '-' and '.' are ignored) and must match `birth_date`; the applicant "
+        "must be 18 on the wave's opening date. Unknown fields are rejected."
+    )
+    properties: dict[str, Any] = generated["properties"]
+    for name, (low, high) in LIMITS.items():
+        properties[name].update({"minLength": low, "maxLength": high})
+    properties["email"]["format"] = "email"
+    properties["wave"].update({"minimum": 1, "maximum": 9999})
+    generated["examples"] = [EXAMPLE_REGISTRATION]
+    for name in ("Education", "EmploymentStatus"):
+        defs[name].pop("description", None)
+    return {"Registration": generated, **defs}
+
+
+def _error_schemas() -> dict[str, Any]:
+    field_codes = sorted({*FIELD_ERRORS, *NIK_CODES})
+    return {
+        "ErrorCode": {"type": "string", "enum": sorted(REASONS), "description": "A code of the one reason table."},
+        "FieldError": {
+            "type": "object",
+            "required": ["field", "code", "message_id", "message_en"],
+            "properties": {
+                "field": {"type": "string", "description": "The registration field (`_` for an unnamable one)."},
+                "code": {"type": "string", "enum": field_codes},
+                "message_id": {"type": "string"},
+                "message_en": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "additionalProperties": False,
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "message_id", "message_en"],
+                    "properties": {
+                        "code": _ref("ErrorCode"),
+                        "message": {
+                            "type": "string",
+                            "description": "In the client's language (Accept-Language; Indonesian by default).",
+                        },
+                        "message_id": {"type": "string", "description": "In Bahasa Indonesia."},
+                        "message_en": {"type": "string", "description": "In English."},
+                        "fields": {"type": "array", "items": _ref("FieldError")},
+                        "truncated": {"type": "boolean"},
+                        "limit_bytes": {"type": "integer"},
+                        "part": {"type": "string"},
+                        "unexpected_part": {"type": "string"},
+                        "open_wave": {"type": "integer"},
+                        "draining": {"type": "boolean"},
+                        "reason": {"type": "string"},
+                    },
+                    "additionalProperties": True,
+                    "if": {"properties": {"code": {"const": "validation_failed"}}, "required": ["code"]},
+                    "then": {"required": ["fields", "truncated"]},
+                }
+            },
+        },
+    }
+
+
+def _status_schemas() -> dict[str, Any]:
+    reason = {
+        "type": "object",
+        "required": ["code", "message_id", "message_en"],
+        "properties": {
+            "code": _ref("ErrorCode"),
+            "message_id": {"type": "string"},
+            "message_en": {"type": "string"},
+            "measured": {"type": ["number", "string", "null"]},
+            "threshold": {"type": ["number", "string", "null"]},
+        },
+    }
+    submission_id = {"type": "string", "pattern": SUBMISSION_ID_PATTERN}
+    return {
+        "SubmissionState": {
+            "type": "string",
+            "enum": list(STATES),
+            "description": f"Final states: {', '.join(FINAL_STATES)}; the others change (poll again).",
+        },
+        "Reason": {"oneOf": [{"type": "null"}, reason]},
+        "Accepted": {
+            "type": "object",
+            "required": ["submission_id", "state", "status_url", "status_token", "poll_after_seconds"],
+            "properties": {
+                "submission_id": submission_id,
+                "state": {"const": "received"},
+                "status_url": {"type": "string", "pattern": "^/v1/submissions/" + SUBMISSION_ID_PATTERN.lstrip("^")},
+                "status_token": {"type": "string", "description": "Bearer token for the status URL; keep it."},
+                "poll_after_seconds": {"type": "integer", "minimum": 0},
+            },
+        },
+        "Status": {
+            "type": "object",
+            "required": ["submission_id", "state", "reason"],
+            "properties": {
+                "submission_id": submission_id,
+                "state": _ref("SubmissionState"),
+                "updated_at": {"type": "string"},
+                "reason": _ref("Reason"),
+                "objects": {"type": "object", "additionalProperties": {"type": "string"}},
+                "facts": {"type": "object"},
+                "poll_after_seconds": {"type": "integer", "minimum": 0},
+                "first_submission": {
+                    "type": "object",
+                    "description": "Where this applicant's earlier registration in the wave stands.",
+                    "required": ["submission_id", "state", "reason"],
+                    "properties": {
+                        "submission_id": submission_id,
+                        "state": _ref("SubmissionState"),
+                        "reason": _ref("Reason"),
+                    },
+                },
+            },
+        },
+    }
+
+
+def _error_responses(route: tuple[str, str]) -> dict[str, Any]:
+    """The error responses of ``route``: its codes grouped by the reason table's HTTP status."""
+    by_status: dict[int, list[str]] = {}
+    for code in ROUTE_ERRORS[route]:
+        by_status.setdefault(REASONS[code].http_status, []).append(code)
+    responses: dict[str, Any] = {}
+    for status in sorted(by_status):
+        codes = by_status[status]
+        lines = [f"* `{c}`: {REASONS[c].message_en}" for c in codes]
+        schema = {
+            "allOf": [_ref("Error"), {"properties": {"error": {"properties": {"code": {"enum": codes}}}}}],
+        }
+        response: dict[str, Any] = {
+            "description": _STATUS_TEXT.get(status, "Error") + ".\n\n" + "\n".join(lines),
+            "content": {"application/json": {"schema": schema}},
+        }
+        if any(REASONS[c].category is Category.RETRYABLE for c in codes):
+            response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+        responses[str(status)] = response
+    return responses
+
+
+def _json_response(description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API built with ``settings`` (a fresh dict on every call)."""
+    limits = settings.limits
+    http = settings.http
+    post = ("POST", "/v1/registrations")
+    status = ("GET", "/v1/submissions/{submission_id}")
+    accepted_example = {
+        "submission_id": "k5vq3n2xw7hj4m6p2r3t5y7u2a",
+        "state": "received",
+        "status_url": "/v1/submissions/k5vq3n2xw7hj4m6p2r3t5y7u2a",
+        "status_token": "q1Zb2v7o8QeXy9s0AbCdEfGhIjKlMnOp",
+        "poll_after_seconds": http.poll_after_s,
+    }
+    post_responses = {
+        "202": {
+            "description": "Accepted: Kafka acknowledged the record (acks=all). Poll `status_url` with `status_token`.",
+            "headers": {"Location": {"description": "The status URL.", "required": True, "schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": _ref("Accepted"), "example": accepted_example}},
+        },
+        **_error_responses(post),
+    }
+    status_responses = {
+        "200": _json_response(
+            "The submission's state, with the reason code and both messages when rejected.",
+            _ref("Status"),
+            headers={
+                "ETag": {"schema": {"type": "string"}, "required": True},
+                "Retry-After": {
+                    "description": f"Polling hint ({http.poll_after_s} s) while the state is not final.",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            },
+        ),
+        "304": {
+            "description": "Not modified (If-None-Match matched the ETag).",
+            "headers": {"ETag": {"schema": {"type": "string"}}},
+        },
+        **_error_responses(status),
+    }
+    ok = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+    paths: dict[str, Any] = {
+        "/v1/registrations": {
+            "post": {
+                "operationId": "createRegistration",
+                "summary": "Submit a registration with the KTP photo",
+                "description": (
+                    "Answers 202 only after Kafka acknowledged the record; 503 `queue_unavailable` means nothing "
+                    f"was accepted. The body is limited to {limits.max_body_bytes} bytes "
+                    f"(photo {limits.max_photo_bytes}, registration part {limits.max_registration_bytes}), "
+                    "enforced while streaming."
+                ),
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "A retry with the same key gets the same submission id.",
+                        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+                    },
+                    {"$ref": "#/components/parameters/Accept-Language"},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "description": f"At most {limits.max_body_bytes} bytes.",
+                    "x-max-body-bytes": limits.max_body_bytes,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["registration", "ktp_photo"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "registration": _ref("Registration"),
+                                    "ktp_photo": {
+                                        "type": "string",
+                                        "format": "binary",
+                                        "minLength": 1,
+                                        "description": (
+                                            f"The KTP photo (JPEG, PNG or WebP), at most {limits.max_photo_bytes} "
+                                            "bytes; checked by the photo gate after acceptance."
+                                        ),
+                                        "x-max-bytes": limits.max_photo_bytes,
+                                    },
+                                },
+                            },
+                            "encoding": {
+                                "registration": {"contentType": "application/json"},
+                                "ktp_photo": {"contentType": ", ".join(PHOTO_MEDIA_TYPES)},
+                            },
+                        }
+                    },
+                },
+                "responses": post_responses,
+            }
+        },
+        "/v1/submissions/{submission_id}": {
+            "get": {
+                "operationId": "getSubmissionStatus",
+                "summary": "Where a submission stands",
+                "security": [{"statusToken": []}],
+                "parameters": [
+                    {
+                        "name": "submission_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": SUBMISSION_ID_PATTERN},
+                    },
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                    {"$ref": "#/components/parameters/Accept-Language"},
+                ],
+                "responses": status_responses,
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness",
+                "security": [],
+                "responses": {
+                    "200": _json_response("The process answers.", ok),
+                    **_error_responses(("GET", "/healthz")),
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness",
+                "description": (
+                    f"200 while Kafka answered within {http.readiness_max_age_s} s and the process is not draining."
+                ),
+                "security": [],
+                "responses": {
+                    "200": _json_response("Ready to accept uploads.", ok),
+                    **_error_responses(("GET", "/readyz")),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus exposition",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_error_responses(("GET", "/metrics")),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "security": [],
+                "responses": {
+                    "200": _json_response("The OpenAPI 3.1 document.", {"type": "object"}),
+                    **_error_responses(("GET", "/openapi.json")),
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "info": {
+            "title": "Prakerja Intake",
+            "version": API_VERSION,
+            "description": (
+                "Load-resilient intake of Kartu Prakerja registrations. Every error is JSON "
+                '`{"error": {"code", "message", "message_id", "message_en", …}}` with a code of one table; '
+                f"429 and 503 answers carry Retry-After (base {http.retry_after_s} s)."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": {
+                **_registration_schemas(),
+                **_error_schemas(),
+                **_status_schemas(),
+            },
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying.",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
+            "parameters": {
+                "Accept-Language": {
+                    "name": "Accept-Language",
+                    "in": "header",
+                    "required": False,
+                    "description": "`message` is in English when English is preferred to Indonesian.",
+                    "schema": {"type": "string"},
+                }
+            },
+            "securitySchemes": {
+                "statusToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The `status_token` returned with the 202 of that submission.",
+                }
+            },
+        },
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _document_bytes(settings: Settings) -> bytes:
+    return json.dumps(openapi_document(settings), ensure_ascii=False).encode()
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """``GET /openapi.json``: the document for this app's settings, built once and cached."""
+    return web.Response(
+        body=_document_bytes(request.app[SETTINGS]),
+        content_type="application/json",
+        headers={"Cache-Control": "public, max-age=300"},
+    )

@@ -1,0 +1,34 @@
+"""Erasure on the in-memory store: every trace of the applicant goes; other applicants stay."""
+
+from __future__ import annotations
+
+from consumers.erasure import erase_applicant
+from intake.status import StatusRecord, status_key
+from intake.storage import MemoryStore
+from tests.consumers.test_worker import TP, FakeConsumer, _records, _store, _sub, _worker
+from tests.support import FakeSink, unit_settings
+
+
+async def test_erases_every_submission_of_the_applicant() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    mine = [_sub(1, applicant=7), _sub(2, applicant=7), _sub(7, applicant=7)]  # eligible, duplicate, blurry
+    other = _sub(3)
+    await _worker(store, consumer, sink).process_batch({tp: _records(tp, [*mine, other])})
+    report = await erase_applicant(unit_settings(), store, mine[0].nik_hash)
+    assert sorted(report.submissions) == sorted(s.submission_id for s in mine)
+    assert report.images_deleted == 2 and report.claims_deleted == 1
+    assert not [k for _, k in store.objects if mine[0].nik_hash in k]  # no marker, no claim
+    left = sorted(k for _, k in store.objects if any(s.submission_id in k for s in mine))
+    assert left == sorted(status_key(s.submission_id) for s in mine)  # only the tombstones
+    for s in mine:
+        assert StatusRecord.from_json(store.objects[("intake-status", status_key(s.submission_id))].data).state == (
+            "erased"
+        )
+    assert _state(store, other.submission_id) == "eligible"
+    again = await erase_applicant(unit_settings(), store, mine[0].nik_hash)
+    assert again.submissions == []
+
+
+def _state(store: MemoryStore, sid: str) -> str:
+    return StatusRecord.from_json(store.objects[("intake-status", status_key(sid))].data).state

@@ -1,0 +1,105 @@
+"""Privacy on the real parts: images encrypted at rest and private, no NIK in object keys, erasure on request."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from intake.settings import Settings, to_environ
+from intake.status import claim_key, photo_key
+from intake.storage import MinioStore
+from processors.screening import nik_hash_hex
+from tests.corpus.ktp import SceneSpec, encode, scene
+from tests.integration.conftest import Consumers, wait_until
+from tests.support import make_registration, multipart
+
+pytestmark = pytest.mark.integration
+
+
+async def _processed(api: TestClient[Any, Any], consumers: Consumers) -> tuple[dict[str, Any], dict[str, Any]]:
+    reg = make_registration()
+    resp = await api.post("/v1/registrations", data=multipart(reg, encode(scene(SceneSpec(seed=21)))))
+    accepted = await resp.json()
+    assert resp.status == 202, accepted
+    consumers.start()
+    auth = {"Authorization": f"Bearer {accepted['status_token']}"}
+
+    async def eligible() -> bool:
+        body = await (await api.get(accepted["status_url"], headers=auth)).json()
+        return bool(body["state"] == "eligible")
+
+    await wait_until(eligible, 90, "the submission to be processed")
+    return reg, accepted
+
+
+async def test_images_are_encrypted_at_rest_and_private(
+    api: TestClient[Any, Any], consumers: Consumers, minio_store: MinioStore, topics_ready: Settings
+) -> None:
+    _, accepted = await _processed(api, consumers)
+    key = photo_key(accepted["submission_id"], "card")
+    stat = minio_store._client.stat_object(topics_ready.s3.bucket_photos, key)
+    assert stat.metadata is not None
+    assert stat.metadata.get("x-amz-server-side-encryption") == "AES256"
+    config = minio_store._client.get_bucket_encryption(topics_ready.s3.bucket_photos)
+    assert config is not None and config.rule.sse_algorithm == "AES256"
+    url = f"http://{topics_ready.s3.endpoint}/{topics_ready.s3.bucket_photos}/{key}"
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        await asyncio.to_thread(urllib.request.urlopen, url, timeout=5)  # anonymous, on purpose
+    assert denied.value.code == 403
+    denied.value.close()
+
+
+async def test_no_nik_in_any_object_key(
+    api: TestClient[Any, Any], consumers: Consumers, minio_store: MinioStore, topics_ready: Settings
+) -> None:
+    reg, _ = await _processed(api, consumers)
+    keys = [
+        *await minio_store.list_keys(topics_ready.s3.bucket_photos),
+        *await minio_store.list_keys(topics_ready.s3.bucket_status),
+    ]
+    assert keys
+    assert not [k for k in keys if reg["nik"] in k or re.search(r"(?<![0-9a-f])\d{16}(?![0-9a-f])", k)]
+
+
+async def test_erase_removes_everything(
+    api: TestClient[Any, Any], consumers: Consumers, minio_store: MinioStore, topics_ready: Settings
+) -> None:
+    reg, accepted = await _processed(api, consumers)
+    sid = accepted["submission_id"]
+    env = {**os.environ, **to_environ(topics_ready)}
+    done = await asyncio.to_thread(_erase_cli, reg["nik"], env)
+    assert reg["nik"] not in done.stdout + done.stderr
+    assert sid in done.stdout
+    s3 = topics_ready.s3
+    assert await minio_store.get(s3.bucket_photos, photo_key(sid, "card")) is None
+    assert await minio_store.get(s3.bucket_photos, photo_key(sid, "frame")) is None
+    digest = nik_hash_hex(reg["nik"], topics_ready.security.nik_pepper.encode())
+    assert await minio_store.get(s3.bucket_status, claim_key(topics_ready.wave.number, digest)) is None
+    assert await minio_store.list_keys(s3.bucket_status, f"applicants/{digest}/") == []
+    status = await (
+        await api.get(accepted["status_url"], headers={"Authorization": f"Bearer {accepted['status_token']}"})
+    ).json()
+    assert status["state"] == "erased"
+    assert status["objects"] == {} and status["facts"] == {}
+
+
+def _erase_cli(nik: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``intake erase`` with the NIK on standard input, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", "erase"],
+        input=nik + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )

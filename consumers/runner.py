@@ -64,7 +64,9 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
     metrics.prime(names.submissions)
     pool = build_pool(settings)
     store = build_store(settings)
-    sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s)
+    sink = AIOKafkaSink(
+        functools.partial(build_producer, settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s
+    )
     keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=5.0))
     listener = _Listener()
     consumer = build_consumer(settings, names.submissions, listener=listener)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -113,7 +114,9 @@ def create_app(
 
 async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s)
+    sink = AIOKafkaSink(
+        functools.partial(build_producer, settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s
+    )
     app[SINK] = sink
     app[ADMISSION].sink = sink
     keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=min(5.0, settings.http.readiness_max_age_s / 3)))

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -113,7 +114,7 @@ def cmd_waves(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         store = build_store(settings)
-        producer = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, 60.0)
+        producer = AIOKafkaSink(functools.partial(build_producer, settings), settings.http.produce_timeout_s, 60.0)
         keeper = asyncio.create_task(producer.keep_connected(probe_interval_s=30.0))
         try:
             summary = await close_wave(settings, store, producer, wave, seed=args.seed)
@@ -151,7 +152,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if not chosen:
             print("intake: nothing to replay (give --all or --offset N)", file=sys.stderr)
             return 2
-        sink = AIOKafkaSink(build_producer(settings), settings.http.produce_timeout_s, 60.0)
+        sink = AIOKafkaSink(functools.partial(build_producer, settings), settings.http.produce_timeout_s, 60.0)
         keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=30.0))
         try:
             count = await replay(settings, sink, chosen, progress_bar(len(chosen)))

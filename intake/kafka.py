@@ -14,13 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 
 from intake.settings import Settings
 from intake.topics import TopicSpec, topic_specs
@@ -101,60 +108,102 @@ def build_consumer(
     return consumer
 
 
-class AIOKafkaSink:
-    """:class:`RecordSink` over one aiokafka producer per process.
+_PRODUCER_BROKEN = (OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId, InvalidProducerEpoch)
+"""Errors after which an aiokafka idempotent producer cannot send again (its sender task died): replace it."""
 
-    :meth:`keep_connected` (run as a task by the owner) starts the producer, retrying while Kafka is down, and
-    then probes the cluster periodically so readiness reflects reality; until the producer has started,
-    :meth:`send` raises :class:`QueueUnavailable` at once. The owner cancels that task and calls :meth:`close`.
+
+class AIOKafkaSink:
+    """:class:`RecordSink` over one aiokafka producer per process, replaced when it breaks.
+
+    :meth:`keep_connected` (run as a task by the owner) starts a producer from ``factory``, retrying while Kafka
+    is down, then probes the cluster periodically so readiness reflects reality. Until a producer has started,
+    :meth:`send` raises :class:`QueueUnavailable` at once. An idempotent producer can be left unable to send
+    after a broker restart (sequence numbers the restarted broker never stored: ``OutOfOrderSequenceNumber``
+    kills aiokafka's sender); such errors, or ``reset_after`` failures in a row, make the task replace the
+    producer with a new one (a new producer id, so sequences start again). The owner cancels the task and
+    calls :meth:`close`.
     """
 
-    def __init__(self, producer: AIOKafkaProducer, timeout_s: float, readiness_max_age_s: float) -> None:
-        self._producer = producer
+    def __init__(
+        self,
+        factory: Callable[[], AIOKafkaProducer],
+        timeout_s: float,
+        readiness_max_age_s: float,
+        reset_after: int = 5,
+    ) -> None:
+        self._factory = factory
+        self._producer: AIOKafkaProducer | None = None
         self._timeout_s = timeout_s
         self._readiness_max_age_s = readiness_max_age_s
+        self._reset_after = reset_after
         self._last_ok = 0.0
         self._last_error = 0.0
-        self._started = asyncio.Event()
+        self._failures = 0
         self._pending = 0
+        self._reset = asyncio.Event()
+        self.replacements = 0
 
     async def keep_connected(self, probe_interval_s: float) -> None:
-        """Start the producer (retrying with capped backoff), then probe every ``probe_interval_s``. Runs until
+        """Keep a working producer: start one, probe every ``probe_interval_s``, replace a broken one. Runs until
         cancelled."""
+        while True:
+            if self._producer is None or self._reset.is_set():
+                await self._replace()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reset.wait(), probe_interval_s)
+            if not self._reset.is_set():
+                await self.probe()
+
+    async def _replace(self) -> None:
+        old, self._producer = self._producer, None
+        if old is not None:
+            self.replacements += 1
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.stop(), self._timeout_s)
         delay = 0.5
-        while not self._started.is_set():
+        while True:
+            producer = self._factory()
             try:
-                await asyncio.wait_for(self._producer.start(), self._timeout_s)
-                self._started.set()
-                self._last_ok = time.monotonic()
+                await asyncio.wait_for(producer.start(), self._timeout_s)
             except (KafkaError, TimeoutError, OSError):
                 self._last_error = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), self._timeout_s)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        while True:
-            await asyncio.sleep(probe_interval_s)
-            await self.probe()
+                continue
+            self._producer = producer
+            self._failures = 0
+            self._reset.clear()
+            self._last_ok = time.monotonic()
+            return
 
     async def close(self) -> None:
-        """Flush what is pending and stop the producer (if it ever started)."""
-        if self._started.is_set():
-            await self._producer.stop()
+        """Flush what is pending and stop the producer (if one is running)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
-        if not self._started.is_set():
+        producer = self._producer
+        if producer is None:
             self._last_error = time.monotonic()
             raise QueueUnavailable("producer not connected")
         self._pending += 1
         try:
             fut = await asyncio.wait_for(
-                self._producer.send(topic, value=value, key=key, headers=list(headers) or None), self._timeout_s
+                producer.send(topic, value=value, key=key, headers=list(headers) or None), self._timeout_s
             )
             await asyncio.wait_for(fut, self._timeout_s)
         except (KafkaError, TimeoutError) as exc:
             self._last_error = time.monotonic()
+            self._failures += 1
+            if isinstance(exc, _PRODUCER_BROKEN) or self._failures >= self._reset_after:
+                self._reset.set()
             raise QueueUnavailable(type(exc).__name__) from exc
         finally:
             self._pending -= 1
+        self._failures = 0
         self._last_ok = time.monotonic()
 
     def pending(self) -> int:
@@ -168,15 +217,16 @@ class AIOKafkaSink:
 
     async def probe(self) -> bool:
         """Send a real metadata request now; True when the cluster answered. Blocks at most the send timeout."""
-        try:
-            ok = await asyncio.wait_for(self._producer.client.force_metadata_update(), self._timeout_s)
-        except (KafkaError, TimeoutError, OSError):
-            ok = False
+        producer = self._producer
+        ok = False
+        if producer is not None:
+            with contextlib.suppress(KafkaError, TimeoutError, OSError):
+                ok = bool(await asyncio.wait_for(producer.client.force_metadata_update(), self._timeout_s))
         if ok:
             self._last_ok = time.monotonic()
         else:
             self._last_error = time.monotonic()
-        return bool(ok)
+        return ok
 
 
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 async def test_garbage_is_dead_lettered_and_replayable(
     topics_ready: Settings, api: TestClient[Any, Any], consumers: Consumers
 ) -> None:
-    sink = AIOKafkaSink(build_producer(topics_ready), 10.0, 60.0)
+    sink = AIOKafkaSink(functools.partial(build_producer, topics_ready), 10.0, 60.0)
     keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=5.0))
     try:
         await wait_until(lambda: _started(sink), 30, "the producer")

@@ -158,8 +158,7 @@ class AIOKafkaSink:
         old, self._producer = self._producer, None
         if old is not None:
             self.replacements += 1
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(old.stop(), self._timeout_s)
+            await self._discard(old)
         delay = 0.5
         while True:
             producer = self._factory()
@@ -167,8 +166,7 @@ class AIOKafkaSink:
                 await asyncio.wait_for(producer.start(), self._timeout_s)
             except (KafkaError, TimeoutError, OSError):
                 self._last_error = time.monotonic()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(producer.stop(), self._timeout_s)
+                await self._discard(producer)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -177,6 +175,14 @@ class AIOKafkaSink:
             self._reset.clear()
             self._last_ok = time.monotonic()
             return
+
+    async def _discard(self, producer: AIOKafkaProducer) -> None:
+        """Stop a producer that failed or broke, bounded in time; its connections are closed even when its
+        sender is dead and ``stop()`` cannot finish."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), self._timeout_s)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.client.close(), self._timeout_s)
 
     async def close(self) -> None:
         """Flush what is pending and stop the producer (if one is running)."""

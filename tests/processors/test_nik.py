@@ -15,22 +15,9 @@ from processors.nik import (
     validate_nik,
 )
 from processors.reasons import Rejected
+from tests.support import make_nik
 
 ON = date(2024, 3, 1)
-
-
-def make_nik(
-    birth: date,
-    *,
-    female: bool = False,
-    province: str = "31",
-    regency: str = "71",
-    district: str = "01",
-    serial: int = 1,
-) -> str:
-    """Build a structurally valid NIK: PP RR DD ddmmyy SSSS (day + 40 for women)."""
-    day = birth.day + (40 if female else 0)
-    return f"{province}{regency}{district}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
 
 
 def rejected(nik: str, birth: date, on: date = ON) -> Rejected:

@@ -22,7 +22,7 @@ from processors.registration import (
     field_error,
     parse_registration,
 )
-from tests.processors.test_nik import make_nik
+from tests.support import make_nik
 
 ON = date(2024, 3, 1)
 BIRTH = date(1998, 4, 12)

@@ -25,7 +25,7 @@ from processors.screening import (
     nik_hash_hex,
     truncate,
 )
-from tests.processors.test_nik import make_nik
+from tests.support import make_nik
 
 PEPPER = b"unit-test-pepper-not-a-secret"
 

@@ -21,7 +21,7 @@ from consumers.lag import sample_lag
 from consumers.photo_task import PhotoVerdict, check_photo
 from consumers.pipeline import Pipeline
 from consumers.registries import RegistryWatcher
-from consumers.worker import RetryPolicy, Worker
+from consumers.worker import RetryPolicy, RetryTopic, Worker
 from intake.kafka import AIOKafkaSink, build_consumer, build_producer
 from intake.metrics import Metrics, build_metrics
 from intake.metrics_http import serve_metrics
@@ -69,7 +69,7 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
     )
     keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=5.0))
     listener = _Listener()
-    consumer = build_consumer(settings, names.submissions, listener=listener)
+    consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
     loop = asyncio.get_running_loop()
     policy = settings.photo
 
@@ -100,6 +100,9 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
             metrics=metrics,
             retry=RetryPolicy(cap_s=settings.consumer.storage_retry_max_s),
             max_batch=settings.consumer.max_batch,
+            retry_topic=RetryTopic(
+                names.retry, settings.consumer.retry_topic_attempts, settings.consumer.retry_topic_delay_s
+            ),
         )
         listener.worker = worker
         log.info("consumer started", extra={"topic": names.submissions, "pool": pool_size(settings)})

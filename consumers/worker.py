@@ -5,8 +5,12 @@ the photo step is further bounded by the process pool). Then, per partition, the
 of the longest prefix that finished is committed; if a record failed transiently (storage or Kafka down
 beyond the retry budget), the partition is sought back to it so the next poll redelivers it, and it is paused
 until its backoff has passed (a timer resumes it: the loop itself never sleeps while other partitions have
-work). Records that can never succeed (bad envelope, a bug) go to the dead-letter topic with the error, and
-their offset is committed like any other: they never block their partition.
+work). When other records of the batch went through, a failure is the record's own: it is parked on the retry
+topic with its attempt count and due time (the worker pauses a retry partition until its head is due), and
+after ``INTAKE_RETRY_TOPIC_ATTEMPTS`` deliveries it is dead-lettered with the error; when everything failed
+(storage or Kafka down for all), nothing is parked: the partitions wait in place. Records that can never
+succeed (bad envelope, a bug) go to the dead-letter topic with the error, and their offset is committed like
+any other: they never block their partition.
 
 Contract: :meth:`Worker.run` returns when ``stop`` is set, after finishing the batch under way and committing
 what finished. The caller owns the consumer, the producer and the pool, and closes them afterwards.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,6 +71,35 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))  # noqa: S311 - jitter, not crypto
 
 
+@dataclass(frozen=True)
+class RetryTopic:
+    """Where records that fail on their own wait: ``attempts`` deliveries from it, ``base_s`` doubling (<= 5 min)."""
+
+    name: str
+    attempts: int = 5
+    base_s: float = 5.0
+
+    def delay_s(self, attempt: int) -> float:
+        return float(min(300.0, self.base_s * 2.0 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class _Result:
+    ok: bool
+    error: str | None = None
+    not_before: float | None = None
+
+
+def _header_float(record: Any, name: str) -> float | None:
+    for key, value in record.headers or ():
+        if key == name:
+            try:
+                return float(value.decode())
+            except (UnicodeDecodeError, ValueError):
+                return None
+    return None
+
+
 class Worker:
     """Drives one consumer group member. See the module docstring for the commit and retry contract."""
 
@@ -81,6 +115,7 @@ class Worker:
         max_batch: int,
         on_outcome: Callable[[Outcome], Awaitable[None]] | None = None,
         commit_timeout_s: float = 15.0,
+        retry_topic: RetryTopic | None = None,
     ) -> None:
         self._consumer = consumer
         self._pipeline = pipeline
@@ -94,6 +129,7 @@ class Worker:
         self._idle = asyncio.Event()
         self._idle.set()
         self._commit_timeout_s = commit_timeout_s
+        self._retry_topic = retry_topic
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
@@ -122,15 +158,27 @@ class Worker:
             for i, record in enumerate(records):
                 chains.setdefault((p, record.key), []).append((p, i, record))
         finished: dict[tuple[int, int], bool] = {}
+        failed: dict[tuple[int, int], _Result] = {}
+        wait_until: dict[int, float] = {}
 
         async def run_chain(chain: list[tuple[int, int, Any]]) -> None:
             for p, i, record in chain:
-                ok = await self._one(record)
-                finished[(p, i)] = ok
-                if not ok:
+                result = await self._one(record)
+                finished[(p, i)] = result.ok
+                if result.not_before is not None:
+                    wait_until[p] = min(wait_until.get(p, result.not_before), result.not_before)
+                elif not result.ok:
+                    failed[(p, i)] = result
+                if not result.ok:
                     return  # later records of this key wait for redelivery, in order
 
         await asyncio.gather(*(run_chain(chain) for chain in chains.values()))
+        if failed and any(finished.values()) and self._retry_topic is not None:
+            # Others in this batch went through, so the failure is this record's own: park it on the retry
+            # topic (or dead-letter it once its attempts are spent) instead of holding its partition.
+            for (p, i), result in failed.items():
+                record = parts[p][1][i]
+                finished[(p, i)] = await self._park(record, result.error or "transient")
         for p, (tp, records) in enumerate(parts):
             done = 0
             while done < len(records) and finished.get((p, done), False):
@@ -138,7 +186,8 @@ class Worker:
             if done:
                 offsets[tp] = records[done - 1].offset + 1
             if done < len(records):
-                self._back_off(tp, records[done].offset)
+                delay = max(0.0, wait_until[p] - time.time()) if p in wait_until else None
+                self._back_off(tp, records[done].offset, delay)
         if offsets:
             await self._commit(offsets)
 
@@ -156,13 +205,15 @@ class Worker:
         except KafkaError as exc:
             log.warning("commit failed", extra={"error": type(exc).__name__})
 
-    def _back_off(self, tp: Any, offset: int) -> None:
+    def _back_off(self, tp: Any, offset: int, delay_s: float | None = None) -> None:
+        """Redeliver from ``offset`` after ``delay_s`` (default: the retry cap); the partition is paused till then."""
         self._consumer.seek(tp, offset)
         self._consumer.pause(tp)
         loop = asyncio.get_running_loop()
         if tp in self._paused_until:
             self._paused_until[tp].cancel()
-        self._paused_until[tp] = loop.call_later(self._retry.cap_s, self._resume, tp)
+        wait = self._retry.cap_s if delay_s is None else delay_s
+        self._paused_until[tp] = loop.call_later(wait, self._resume, tp)
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         """Rebalance: let the batch under way finish and commit (bounded by the retry budget), then forget the
@@ -185,27 +236,59 @@ class Worker:
         if tp in self._consumer.assignment():
             self._consumer.resume(tp)
 
-    async def _one(self, record: Any) -> bool:
-        """True when the record is finished (processed or dead-lettered); False when it must be redelivered."""
+    async def _one(self, record: Any) -> _Result:
+        """Process one record: finished (processed or dead-lettered), not due yet (a parked retry whose time has
+        not come), or failed transiently after the in-place attempts."""
         topic = record.topic
+        not_before = _header_float(record, "intake.not_before")
+        if not_before is not None and time.time() < not_before:
+            return _Result(ok=False, not_before=not_before)
+        error = "transient"
         for attempt in range(self._retry.attempts):
             try:
                 outcome = await self._pipeline.handle(record.value)
             except EnvelopeError:
-                return await self._dead_letter(record, "envelope_invalid")
+                return _Result(ok=await self._dead_letter(record, "envelope_invalid"))
             except Transient as exc:
-                self._metrics.retries.labels(type(exc).__name__).inc()
+                error = type(exc).__name__
+                self._metrics.retries.labels(error).inc()
                 await asyncio.sleep(self._retry.delay(attempt))
                 continue
             except Exception as exc:
                 log.exception("bug while processing a record", extra={"topic": topic, "offset": record.offset})
-                return await self._dead_letter(record, f"bug:{type(exc).__name__}")
+                return _Result(ok=await self._dead_letter(record, f"bug:{type(exc).__name__}"))
             self._metrics.consumer_messages.labels(topic, outcome.state, outcome.reason or "none").inc()
             if self._on_outcome is not None:
                 await self._on_outcome(outcome)
-            return True
+            return _Result(ok=True)
         self._metrics.consumer_messages.labels(topic, "retry_later", "none").inc()
-        return False
+        return _Result(ok=False, error=error)
+
+    async def _park(self, record: Any, error: str) -> bool:
+        """Move a record that failed on its own to the retry topic with its attempt count and due time, or to the
+        dead-letter topic when its attempts are spent. True when it was handed on (its offset may be committed)."""
+        assert self._retry_topic is not None
+        attempt = int(_header_float(record, "intake.attempt") or 0) + 1
+        if attempt > self._retry_topic.attempts:
+            return await self._dead_letter(record, f"retries_exhausted:{error}")
+        source = {k: v for k, v in (record.headers or ()) if k.startswith("intake.source.")} or {
+            "intake.source.topic": record.topic.encode(),
+            "intake.source.partition": str(record.partition).encode(),
+            "intake.source.offset": str(record.offset).encode(),
+        }
+        headers = [
+            ("intake.attempt", str(attempt).encode()),
+            ("intake.error", error.encode()),
+            ("intake.not_before", f"{time.time() + self._retry_topic.delay_s(attempt):.3f}".encode()),
+            *source.items(),
+        ]
+        try:
+            await self._dead_letters.send(self._retry_topic.name, record.key or b"", record.value or b"", headers)
+        except QueueUnavailable:
+            return False
+        self._metrics.retries.labels("retry_topic").inc()
+        self._metrics.consumer_messages.labels(record.topic, "retry_topic", "none").inc()
+        return True
 
     async def _dead_letter(self, record: Any, error: str) -> bool:
         headers = [

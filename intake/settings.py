@@ -208,6 +208,16 @@ class ConsumerSettings:
     registry_reload_s: float = setting(
         "INTAKE_REGISTRY_RELOAD_S", "How often the registry folder is checked for changes and reloaded, in s.", 30.0
     )
+    retry_topic_attempts: int = setting(
+        "INTAKE_RETRY_TOPIC_ATTEMPTS",
+        "Deliveries from the retry topic for a record that fails on its own before it is dead-lettered.",
+        5,
+    )
+    retry_topic_delay_s: float = setting(
+        "INTAKE_RETRY_TOPIC_DELAY_S",
+        "Wait before a parked record's first retry, in s; doubles per attempt (<= 5 min).",
+        5.0,
+    )
     storage_retry_max_s: float = setting(
         "INTAKE_STORAGE_RETRY_MAX_S", "Cap of the exponential backoff between storage retries, in s.", 10.0
     )
@@ -359,6 +369,8 @@ def _validate(s: Settings) -> None:
         (s.consumer.pool_workers >= 0, "INTAKE_POOL_WORKERS must be >= 0"),
         (s.consumer.max_batch >= 1, "INTAKE_CONSUMER_MAX_BATCH must be >= 1"),
         (s.consumer.registry_reload_s > 0, "INTAKE_REGISTRY_RELOAD_S must be positive"),
+        (s.consumer.retry_topic_attempts >= 1, "INTAKE_RETRY_TOPIC_ATTEMPTS must be >= 1"),
+        (s.consumer.retry_topic_delay_s >= 0, "INTAKE_RETRY_TOPIC_DELAY_S must be >= 0"),
         (s.wave.opens_at < s.wave.closes_at, "INTAKE_WAVE_OPENS_AT must be before INTAKE_WAVE_CLOSES_AT"),
         (s.wave.quota >= 0, "INTAKE_WAVE_QUOTA must be >= 0"),
         (

@@ -1,8 +1,9 @@
 """Topic names and their specifications, derived from settings in one place.
 
 The submissions topic carries one record per accepted upload (key: keyed NIK hash, so one partition owns each
-applicant); the results topic carries outcomes for downstream notification; the dead-letter topic carries
-records that can never succeed, with the error.
+applicant); the results topic carries outcomes for downstream notification; the retry topic holds records that
+failed on their own, until they are due again; the dead-letter topic carries records that can never succeed,
+with the error.
 """
 
 from __future__ import annotations
@@ -29,12 +30,18 @@ class Topics:
     submissions: str
     results: str
     dead_letter: str
+    retry: str
 
 
 def topic_names(settings: Settings) -> Topics:
     """Names of the topics for this environment (``INTAKE_TOPIC_PREFIX``)."""
     p = settings.kafka.topic_prefix
-    return Topics(submissions=f"{p}.submissions.v1", results=f"{p}.results.v1", dead_letter=f"{p}.dead-letter.v1")
+    return Topics(
+        submissions=f"{p}.submissions.v1",
+        results=f"{p}.results.v1",
+        dead_letter=f"{p}.dead-letter.v1",
+        retry=f"{p}.retry.v1",
+    )
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -53,4 +60,5 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec(names.results, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
         TopicSpec(names.dead_letter, 1, k.replication_factor, {**common, "retention.ms": str(4 * k.retention_ms)}),
+        TopicSpec(names.retry, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
     ]

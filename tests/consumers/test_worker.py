@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from consumers.photo_task import PhotoVerdict
 from consumers.pipeline import Pipeline
-from consumers.worker import RetryPolicy, Worker
+from consumers.worker import RetryPolicy, RetryTopic, Worker
 from intake.envelope import Submission, encode
 from intake.metrics import build_metrics
 from intake.status import StatusRecord, photo_key, status_key
@@ -30,6 +31,7 @@ class Rec:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -266,3 +268,74 @@ async def test_a_commit_that_never_returns_does_not_wedge_the_worker() -> None:
     )
     await asyncio.wait_for(worker.process_batch({tp: _records(tp, [_sub(1)])}), 5)
     await asyncio.wait_for(worker.on_partitions_revoked({tp}), 5)
+
+
+async def _flaky_photo(data: bytes) -> PhotoVerdict:
+    """Photo step where one record (photo ending in -5) keeps failing transiently on its own."""
+    from intake.storage import StorageUnavailable
+
+    if data.endswith(b"-5"):
+        raise StorageUnavailable("this object's shard is slow")
+    return ACCEPTED
+
+
+def _retry_worker(store: MemoryStore, consumer: FakeConsumer, sink: FakeSink) -> Worker:
+    settings = unit_settings()
+    metrics = build_metrics()
+    return Worker(
+        consumer=consumer,
+        pipeline=Pipeline(settings, store, _flaky_photo, sink, metrics),
+        dead_letters=sink,
+        dlq_topic="intake.dead-letter.v1",
+        metrics=metrics,
+        retry=RetryPolicy(attempts=2, base_s=0.001, cap_s=0.01),
+        max_batch=16,
+        retry_topic=RetryTopic("intake.retry.v1", attempts=3, base_s=5.0),
+    )
+
+
+async def test_a_record_failing_on_its_own_is_parked_on_the_retry_topic() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    started = time.time()
+    await _retry_worker(store, consumer, sink).process_batch({tp: _records(tp, [_sub(1), _sub(5), _sub(2)])})
+    assert consumer.commits == [{tp: 3}]  # the partition is not held by the one bad record
+    parked = [r for r in sink.records if r[0] == "intake.retry.v1"]
+    assert len(parked) == 1
+    headers = dict(parked[0][3])
+    assert headers["intake.attempt"] == b"1"
+    assert headers["intake.source.offset"] == b"1"
+    assert started + 4 < float(headers["intake.not_before"]) < time.time() + 6
+    assert parked[0][2] == encode(_sub(5))
+
+
+async def test_a_parked_record_waits_until_it_is_due() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    rtp = TP("intake.retry.v1", 0)
+    due = time.time() + 60
+    rec = Rec(rtp.topic, 0, 7, b"k", encode(_sub(1)), (("intake.not_before", f"{due}".encode()),))
+    await _retry_worker(store, consumer, sink).process_batch({rtp: [rec]})
+    assert consumer.commits == []
+    assert consumer.seeks == [(rtp, 7)] and rtp in consumer.paused
+    assert ("intake-status", status_key(_sub(1).submission_id)) not in store.objects
+
+
+async def test_attempts_spent_go_to_the_dead_letter_topic() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    rtp = TP("intake.retry.v1", 0)
+    spent = Rec(rtp.topic, 0, 3, b"k", encode(_sub(5)), (("intake.attempt", b"3"), ("intake.not_before", b"0")))
+    fine = Rec(rtp.topic, 0, 4, b"j", encode(_sub(6)), (("intake.attempt", b"1"), ("intake.not_before", b"0")))
+    await _retry_worker(store, consumer, sink).process_batch({rtp: [spent, fine]})
+    assert consumer.commits == [{rtp: 5}]
+    dlq = [r for r in sink.records if r[0] == "intake.dead-letter.v1"]
+    assert [dict(h)["intake.error"] for _, _, _, h in dlq] == [b"retries_exhausted:StorageUnavailable"]
+
+
+async def test_a_systemic_outage_parks_nothing() -> None:
+    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
+    tp = TP("intake.submissions.v1", 0)
+    consumer.assigned.add(tp)
+    store.fail_next = 10_000  # storage is down for everyone
+    await _retry_worker(store, consumer, sink).process_batch({tp: _records(tp, [_sub(1), _sub(2)], first=9)})
+    assert [r for r in sink.records if r[0] == "intake.retry.v1"] == []
+    assert consumer.commits == [] and consumer.seeks == [(tp, 9)]

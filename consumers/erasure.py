@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from intake.settings import Settings
-from intake.status import StatusRecord, applicant_key, claim_key, photo_key, status_key
+from intake.status import StatusRecord, applicant_key, claim_key, photo_prefix, status_key
 from intake.storage import ObjectStore
 
 
@@ -45,11 +45,9 @@ async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: 
             wave = StatusRecord.from_json(stored.data).facts.get("wave")
             if isinstance(wave, int):
                 waves.add(wave)
-        for kind in ("card", "frame"):
-            key = photo_key(sid, kind)
-            if await store.get(photo_bucket, key) is not None:
-                report.images_deleted += 1
-            await store.delete(photo_bucket, key)
+        for key in await store.list_keys(photo_bucket, photo_prefix(sid)):
+            await store.delete(photo_bucket, key)  # listed, not downloaded: images can be megabytes
+            report.images_deleted += 1
         tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
         await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
     for wave in sorted(waves):

@@ -12,6 +12,7 @@ import functools
 import logging
 import multiprocessing
 import os
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -22,7 +23,7 @@ from consumers.photo_task import PhotoVerdict, check_photo
 from consumers.pipeline import Pipeline
 from consumers.registries import RegistryWatcher
 from consumers.worker import RetryPolicy, RetryTopic, Worker
-from intake.kafka import AIOKafkaSink, build_consumer, build_producer
+from intake.kafka import build_consumer, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.metrics_http import serve_metrics
 from intake.settings import Settings
@@ -58,44 +59,41 @@ def build_pool(settings: Settings) -> ProcessPoolExecutor:
 
 
 async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None) -> None:
-    """Run one group member until ``stop`` is set; closes everything it built before returning."""
+    """Run one group member until ``stop`` is set; closes everything it built, in reverse order, before returning."""
     metrics = metrics or build_metrics()
     names = topic_names(settings)
     metrics.prime(names.submissions)
-    pool = build_pool(settings)
-    store = build_store(settings)
-    sink = AIOKafkaSink(
-        functools.partial(build_producer, settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s
-    )
-    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=5.0))
     listener = _Listener()
     consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
-    loop = asyncio.get_running_loop()
-    policy = settings.photo
-
-    async def photos(data: bytes) -> PhotoVerdict:
-        return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
-
-    watch: asyncio.Task[None] | None = None
-    observability = contextlib.AsyncExitStack()
-    try:
+    async with contextlib.AsyncExitStack() as resources:
+        pool = build_pool(settings)
+        resources.callback(pool.shutdown, wait=True, cancel_futures=True)
+        store = build_store(settings)
+        resources.callback(store.close)
+        sink = await resources.enter_async_context(running_sink(settings))
         if settings.consumer.metrics_port:  # 0 = off: no /metrics endpoint and no backlog sampler
-            endpoint = await observability.enter_async_context(
+            endpoint = await resources.enter_async_context(
                 serve_metrics(metrics, settings.http.host, settings.consumer.metrics_port)
             )
-            await observability.enter_async_context(sample_lag(settings, metrics))
+            await resources.enter_async_context(sample_lag(settings, metrics))
             log.info("metrics endpoint", extra={"url": endpoint.url})
         registries = await asyncio.to_thread(
             RegistryWatcher, settings.consumer.registry_dir, settings.security.nik_pepper.encode()
         )
-        watch = asyncio.create_task(registries.watch(settings.consumer.registry_reload_s))
+        await resources.enter_async_context(_task(registries.watch(settings.consumer.registry_reload_s)))
         await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
+        loop = asyncio.get_running_loop()
+        policy = settings.photo
+
+        async def photos(data: bytes) -> PhotoVerdict:
+            return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
+
+        resources.push_async_callback(_stop_quietly, consumer)
         await consumer.start()
-        pipeline = Pipeline(settings, store, photos, sink, metrics, screener=registries)
         worker = Worker(
             consumer=consumer,
-            pipeline=pipeline,
-            dead_letters=sink,
+            pipeline=Pipeline(settings, store, photos, sink, metrics, screener=registries),
+            sink=sink,
             dlq_topic=names.dead_letter,
             metrics=metrics,
             retry=RetryPolicy(cap_s=settings.consumer.storage_retry_max_s),
@@ -107,16 +105,21 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         listener.worker = worker
         log.info("consumer started", extra={"topic": names.submissions, "pool": pool_size(settings)})
         await worker.run(stop)
+    log.info("consumer stopped")
+
+
+@contextlib.asynccontextmanager
+async def _task(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``coro`` as a background task for the duration of the block; cancel it on exit."""
+    task = asyncio.create_task(coro)
+    try:
+        yield
     finally:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
-        for task in (keeper, watch):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await sink.close()
-        store.close()
-        pool.shutdown(wait=True, cancel_futures=True)
-        await observability.aclose()
-        log.info("consumer stopped")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _stop_quietly(consumer: Any) -> None:
+    with contextlib.suppress(Exception):
+        await consumer.stop()

@@ -108,7 +108,7 @@ class Worker:
         *,
         consumer: ConsumerLike,
         pipeline: Pipeline,
-        dead_letters: RecordSink,
+        sink: RecordSink,
         dlq_topic: str,
         metrics: Metrics,
         retry: RetryPolicy,
@@ -119,7 +119,7 @@ class Worker:
     ) -> None:
         self._consumer = consumer
         self._pipeline = pipeline
-        self._dead_letters = dead_letters
+        self._sink = sink
         self._dlq_topic = dlq_topic
         self._metrics = metrics
         self._retry = retry
@@ -283,7 +283,7 @@ class Worker:
             *source.items(),
         ]
         try:
-            await self._dead_letters.send(self._retry_topic.name, record.key or b"", record.value or b"", headers)
+            await self._sink.send(self._retry_topic.name, record.key or b"", record.value or b"", headers)
         except QueueUnavailable:
             return False
         self._metrics.retries.labels("retry_topic").inc()
@@ -298,7 +298,7 @@ class Worker:
             ("intake.source.offset", str(record.offset).encode()),
         ]
         try:
-            await self._dead_letters.send(self._dlq_topic, record.key or b"", record.value or b"", headers)
+            await self._sink.send(self._dlq_topic, record.key or b"", record.value or b"", headers)
         except QueueUnavailable:
             return False
         kind = error.split(":", 1)[0]

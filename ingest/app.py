@@ -7,10 +7,6 @@ fakes. On shutdown readiness turns false first, so a load balancer stops sending
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,10 +16,10 @@ from aiohttp import web
 from ingest import handlers
 from ingest.admission import Admission, Handler
 from ingest.demo import add_demo_routes
-from ingest.errors import error_response
+from ingest.errors import ERROR_CODE, error_response
 from ingest.keys import ADMISSION, LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE, Lifecycle
 from ingest.openapi import openapi_json
-from intake.kafka import AIOKafkaSink, RecordSink, build_producer
+from intake.kafka import RecordSink, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.settings import Settings
 from intake.storage import ObjectStore, build_store
@@ -55,21 +51,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled error", extra={"route": route})
         response = error_response("internal_error", request)
-    code = "ok" if response.status < 400 else _code_of(response)
+    code = "ok" if response.status < 400 else response.get(ERROR_CODE, "none")
     metrics.http_requests.labels(route, str(response.status), code).inc()
     metrics.http_duration.labels(route).observe(time.perf_counter() - started)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
-
-
-def _code_of(response: web.StreamResponse) -> str:
-    body = getattr(response, "body", None)
-    if isinstance(body, bytes) and body.startswith(b'{"error"'):
-        try:
-            return str(json.loads(body)["error"]["code"])
-        except (ValueError, KeyError, TypeError):
-            return "unknown"
-    return "none"
 
 
 def create_app(
@@ -114,17 +100,11 @@ def create_app(
 
 async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    sink = AIOKafkaSink(
-        functools.partial(build_producer, settings), settings.http.produce_timeout_s, settings.http.readiness_max_age_s
-    )
-    app[SINK] = sink
-    app[ADMISSION].sink = sink
-    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=min(5.0, settings.http.readiness_max_age_s / 3)))
-    yield
-    keeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await keeper
-    await sink.close()
+    probe_s = min(5.0, settings.http.readiness_max_age_s / 3)
+    async with running_sink(settings, probe_interval_s=probe_s) as sink:
+        app[SINK] = sink
+        app[ADMISSION].sink = sink
+        yield
 
 
 async def _object_store(app: web.Application) -> AsyncIterator[None]:

@@ -17,6 +17,9 @@ from aiohttp import web
 
 from processors.reasons import Category, reason
 
+ERROR_CODE = web.ResponseKey("error_code", str)
+"""The reason code of an error response, for the metrics middleware (no need to parse the body back)."""
+
 
 def prefers_english(request: web.Request | None) -> bool:
     """True when the client's Accept-Language puts English before Indonesian."""
@@ -53,9 +56,11 @@ def error_response(
     headers = {"Cache-Control": "no-store"}
     if row.category is Category.RETRYABLE:
         headers["Retry-After"] = str(retry_after_s if retry_after_s is not None else 5)
-    return web.Response(
+    response = web.Response(
         status=status or row.http_status,
         body=json.dumps({"error": body}, ensure_ascii=False).encode(),
         content_type="application/json",
         headers=headers,
     )
+    response[ERROR_CODE] = code
+    return response

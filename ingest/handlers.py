@@ -2,7 +2,8 @@
 
 Promises kept here:
 * ``POST /v1/registrations`` answers 202 only after Kafka acknowledged the record (acks=all); when Kafka does
-  not acknowledge in time it answers 503 ``queue_unavailable`` with Retry-After, and nothing was accepted.
+  not acknowledge in time it answers 503 ``queue_unavailable`` with Retry-After: not confirmed, so never 202;
+  a timed-out record may still be appended later, which a resend with the same Idempotency-Key makes harmless.
 * ``GET /v1/submissions/{id}`` answers only to the holder of that submission's status token.
 * No NIK is ever put in a response, a URL, a log line or a metric label.
 """

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import functools
 import json
 import os
 import signal
@@ -97,7 +95,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 def cmd_waves(args: argparse.Namespace) -> int:
     """Close a wave: select, mark the rest quota_exceeded, publish outcomes. Idempotent and resumable."""
     from consumers.selection import WaveStillOpen, close_wave
-    from intake.kafka import AIOKafkaSink, build_producer
+    from intake.kafka import running_sink
     from intake.storage import build_store
     from processors.waves import Wave
 
@@ -114,18 +112,13 @@ def cmd_waves(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         store = build_store(settings)
-        producer = AIOKafkaSink(functools.partial(build_producer, settings), settings.http.produce_timeout_s, 60.0)
-        keeper = asyncio.create_task(producer.keep_connected(probe_interval_s=30.0))
         try:
-            summary = await close_wave(settings, store, producer, wave, seed=args.seed)
+            async with running_sink(settings, probe_interval_s=30.0) as producer:
+                summary = await close_wave(settings, store, producer, wave, seed=args.seed)
         except WaveStillOpen as exc:
             print(f"intake: {exc}", file=sys.stderr)
             return 3
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-            await producer.close()
             store.close()
         print(json.dumps(dataclasses.asdict(summary)))
         return 0
@@ -136,7 +129,7 @@ def cmd_waves(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     """List or replay dead letters."""
     from consumers.dlq import progress_bar, read_dead_letters, replay
-    from intake.kafka import AIOKafkaSink, build_producer
+    from intake.kafka import running_sink
 
     settings = _settings()
 
@@ -152,15 +145,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if not chosen:
             print("intake: nothing to replay (give --all or --offset N)", file=sys.stderr)
             return 2
-        sink = AIOKafkaSink(functools.partial(build_producer, settings), settings.http.produce_timeout_s, 60.0)
-        keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=30.0))
-        try:
+        async with running_sink(settings, probe_interval_s=30.0) as sink:
             count = await replay(settings, sink, chosen, progress_bar(len(chosen)))
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-            await sink.close()
         print(json.dumps({"replayed": count}))
         return 0
 

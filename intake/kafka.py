@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -37,7 +38,8 @@ Headers = Sequence[tuple[str, bytes]]
 
 
 class QueueUnavailable(Exception):
-    """Kafka did not acknowledge the record in time; the caller answers 503 and nothing was accepted."""
+    """Kafka did not acknowledge the record in time: it is not confirmed (never answer 202). A record that timed
+    out inside the producer may still be appended later; a resend with the same Idempotency-Key is harmless."""
 
 
 class RecordSink(Protocol):
@@ -233,6 +235,27 @@ class AIOKafkaSink:
         else:
             self._last_error = time.monotonic()
         return ok
+
+
+@contextlib.asynccontextmanager
+async def running_sink(
+    settings: Settings, *, probe_interval_s: float = 5.0, readiness_max_age_s: float | None = None
+) -> AsyncIterator[AIOKafkaSink]:
+    """An :class:`AIOKafkaSink` for ``settings`` with its keeper task running; on exit the task is cancelled and
+    the producer flushed and stopped. The only place the service builds a producer."""
+    sink = AIOKafkaSink(
+        functools.partial(build_producer, settings),
+        settings.http.produce_timeout_s,
+        settings.http.readiness_max_age_s if readiness_max_age_s is None else readiness_max_age_s,
+    )
+    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s))
+    try:
+        yield sink
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        await sink.close()
 
 
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:

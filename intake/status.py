@@ -36,9 +36,14 @@ def applicant_key(nik_hash_hex: str, submission_id: str) -> str:
     return f"applicants/{nik_hash_hex}/{submission_id}"
 
 
+def photo_prefix(submission_id: str) -> str:
+    """Prefix of every image stored for a submission."""
+    return f"ktp/{submission_id}/"
+
+
 def photo_key(submission_id: str, kind: str) -> str:
     """Object key of a stored image: ``kind`` is ``card`` or ``frame``."""
-    return f"ktp/{submission_id}/{kind}.jpg"
+    return f"{photo_prefix(submission_id)}{kind}.jpg"
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,8 @@ _TABLE: tuple[Reason, ...] = (
         "queue_unavailable",
         _RETRY,
         503,
-        "Layanan antrean sedang tidak tersedia; data Anda belum diterima. Silakan coba lagi.",
-        "The queue is unavailable; your data was not accepted. Please try again.",
+        "Layanan antrean sedang sibuk; kiriman Anda belum dapat dikonfirmasi. Silakan kirim ulang.",
+        "The queue is unavailable; your submission could not be confirmed. Please send it again.",
     ),
     _r(
         "storage_unavailable",

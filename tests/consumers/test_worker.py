@@ -89,7 +89,7 @@ def _worker(store: MemoryStore, consumer: FakeConsumer, sink: FakeSink, attempts
     return Worker(
         consumer=consumer,
         pipeline=pipeline,
-        dead_letters=sink,
+        sink=sink,
         dlq_topic="intake.dead-letter.v1",
         metrics=metrics,
         retry=RetryPolicy(attempts=attempts, base_s=0.001, cap_s=0.01),
@@ -230,7 +230,7 @@ async def test_registry_hit_is_rejected_with_its_reason() -> None:
     worker = Worker(
         consumer=consumer,
         pipeline=pipeline,
-        dead_letters=sink,
+        sink=sink,
         dlq_topic="dlq",
         metrics=metrics,
         retry=RetryPolicy(attempts=1),
@@ -259,7 +259,7 @@ async def test_a_commit_that_never_returns_does_not_wedge_the_worker() -> None:
     worker = Worker(
         consumer=consumer,
         pipeline=Pipeline(settings, store, _accept, sink, metrics),
-        dead_letters=sink,
+        sink=sink,
         dlq_topic="dlq",
         metrics=metrics,
         retry=RetryPolicy(attempts=1),
@@ -285,7 +285,7 @@ def _retry_worker(store: MemoryStore, consumer: FakeConsumer, sink: FakeSink) ->
     return Worker(
         consumer=consumer,
         pipeline=Pipeline(settings, store, _flaky_photo, sink, metrics),
-        dead_letters=sink,
+        sink=sink,
         dlq_topic="intake.dead-letter.v1",
         metrics=metrics,
         retry=RetryPolicy(attempts=2, base_s=0.001, cap_s=0.01),

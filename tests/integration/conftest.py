@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,21 @@ def topics_ready(live_settings: Settings) -> Settings:
     except Exception as exc:
         pytest.fail(f"Kafka at {live_settings.kafka.bootstrap} is not reachable: {exc!r}")
     return live_settings
+
+
+STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
+
+
+def stack(action: str) -> None:
+    """Run ``deploy/local/stack.sh ACTION`` (start/stop Kafka or MinIO for fault tests); blocks until it is done."""
+    subprocess.run([str(STACK), action], check=True, capture_output=True, timeout=180)
+
+
+async def outage(service: str, seconds: float) -> None:
+    """Stop ``service`` (kafka or minio), keep it down ``seconds``, start it and wait until it is healthy."""
+    await asyncio.to_thread(stack, f"stop-{service}")
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(stack, f"start-{service}")
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout
 
 from intake.settings import Settings
-from intake.status import StatusRecord, photo_key, status_key
+from intake.status import StatusRecord, photo_key, photo_prefix, status_key
 from intake.storage import MinioStore
 from processors.photo import normalise_photo
 from tests.corpus.ktp import SceneSpec, encode, scene
@@ -141,7 +141,7 @@ async def audit(
         if stored is None:
             continue
         record = StatusRecord.from_json(stored.data)
-        keys = await store.list_keys(settings.s3.bucket_photos, f"ktp/{sid}/")
+        keys = await store.list_keys(settings.s3.bucket_photos, photo_prefix(sid))
         card = await store.get(settings.s3.bucket_photos, photo_key(sid, "card"))
         right = (
             record.state == "eligible"

@@ -3,16 +3,14 @@ listed and replayed."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from consumers.dlq import read_dead_letters, replay
-from intake.kafka import AIOKafkaSink, build_producer
+from intake.kafka import AIOKafkaSink, running_sink
 from intake.settings import Settings
 from intake.topics import topic_names
 from tests.corpus.ktp import SceneSpec, encode, scene
@@ -25,9 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_garbage_is_dead_lettered_and_replayable(
     topics_ready: Settings, api: TestClient[Any, Any], consumers: Consumers
 ) -> None:
-    sink = AIOKafkaSink(functools.partial(build_producer, topics_ready), 10.0, 60.0)
-    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=5.0))
-    try:
+    async with running_sink(replace(topics_ready, http=replace(topics_ready.http, produce_timeout_s=10.0))) as sink:
         await wait_until(lambda: _started(sink), 30, "the producer")
         garbage = b"<html>not an envelope</html>"
         await sink.send(topic_names(topics_ready).submissions, b"k-garbage", garbage)
@@ -58,11 +54,6 @@ async def test_garbage_is_dead_lettered_and_replayable(
             return len([d async for d in read_dead_letters(topics_ready) if d.value == garbage]) >= 2
 
         await wait_until(twice, 60, "the replayed record to be dead-lettered again")
-    finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
-        await sink.close()
 
 
 async def _started(sink: AIOKafkaSink) -> bool:

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from intake.settings import Settings
-from intake.status import photo_key
+from intake.status import photo_key, photo_prefix
 from intake.storage import MinioStore
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, read_status, wait_until
@@ -109,5 +109,5 @@ async def test_consumer_crash_mid_stream_loses_and_duplicates_nothing(
         sid = a["submission_id"]
         record = await read_status(minio_store, topics_ready, sid)
         assert record is not None and record.state == "eligible"
-        keys = await minio_store.list_keys(topics_ready.s3.bucket_photos, f"ktp/{sid}/")
+        keys = await minio_store.list_keys(topics_ready.s3.bucket_photos, photo_prefix(sid))
         assert keys == [photo_key(sid, "card"), photo_key(sid, "frame")]

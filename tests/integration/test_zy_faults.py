@@ -25,18 +25,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from ingest.app import create_app
 from intake.settings import Settings, to_environ
 from intake.storage import MinioStore
-from tests.integration.conftest import Consumers, wait_until
+from tests.integration.conftest import Consumers, outage, wait_until
 from tests.integration.faults import HEADER, Audit, Stream, audit, expected_cards
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "deploy" / "local" / "stack.sh"
 RESULTS: list[Audit] = []
-
-
-def _stack(action: str) -> None:
-    subprocess.run([str(STACK), action], check=True, capture_output=True, timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -121,45 +116,33 @@ async def test_a_consumer_killed_mid_batch(
     _check(result, stream)
 
 
-async def test_b_broker_restart(
-    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
-) -> None:
-    group = Consumers(topics_ready)
+async def _under_outage(
+    service: str, down_s: float, after_s: float, settings: Settings, api_url: str, store: MinioStore, cards: list[str]
+) -> Stream:
+    """Stream uploads while ``service`` is down for ``down_s``; audit and check the outcome."""
+    group = Consumers(settings)
     group.start()
     stream = Stream(api_url, rate=6)
-
-    async def restart() -> None:
-        await asyncio.to_thread(_stack, "stop-kafka")
-        await asyncio.sleep(5)
-        await asyncio.to_thread(_stack, "start-kafka")
-
     try:
-        await _stream_during(stream, restart, before_s=3, after_s=5)
-        result = await audit("kafka stop + restart", stream, minio_store, topics_ready, cards)
+        await _stream_during(stream, lambda: outage(service, down_s), before_s=3, after_s=after_s)
+        result = await audit(f"{service} down {down_s:g} s", stream, store, settings, cards)
     finally:
         await group.close()
     _check(result, stream)
+    return stream
+
+
+async def test_b_broker_restart(
+    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
+) -> None:
+    stream = await _under_outage("kafka", 5, 5, topics_ready, api_url, minio_store, cards)
     assert stream.shed > 0, "the outage should have been answered with 503s"
 
 
 async def test_c_storage_outage(
     topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
 ) -> None:
-    group = Consumers(topics_ready)
-    group.start()
-    stream = Stream(api_url, rate=6)
-
-    async def outage() -> None:
-        await asyncio.to_thread(_stack, "stop-minio")
-        await asyncio.sleep(20)
-        await asyncio.to_thread(_stack, "start-minio")
-
-    try:
-        await _stream_during(stream, outage, before_s=3, after_s=3)
-        result = await audit("minio down 20 s", stream, minio_store, topics_ready, cards)
-    finally:
-        await group.close()
-    _check(result, stream)
+    await _under_outage("minio", 20, 3, topics_ready, api_url, minio_store, cards)
 
 
 async def test_d_front_pushed_past_its_bound(topics_ready: Settings, minio_store: MinioStore, cards: list[str]) -> None:

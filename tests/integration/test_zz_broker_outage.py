@@ -5,30 +5,23 @@ Runs last (file name): it stops and restarts the shared local broker.
 
 from __future__ import annotations
 
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.corpus.ktp import SceneSpec, encode, scene
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import stack, wait_until
 from tests.support import make_registration, multipart
 
 pytestmark = pytest.mark.integration
 
-STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
 PHOTO = encode(scene(SceneSpec(seed=5)))
 
 
-def _stack(action: str) -> None:
-    subprocess.run([str(STACK), action], check=True, capture_output=True, timeout=180)
-
-
 async def test_broker_down_gives_503_never_202(api: TestClient[Any, Any]) -> None:
-    _stack("stop-kafka")
+    stack("stop-kafka")
     try:
         answers = []
         for _ in range(3):
@@ -48,7 +41,7 @@ async def test_broker_down_gives_503_never_202(api: TestClient[Any, Any]) -> Non
 
         await wait_until(not_ready, 30, "readiness to turn false")
     finally:
-        _stack("start-kafka")
+        stack("start-kafka")
 
     async def accepted_again() -> bool:
         resp = await api.post("/v1/registrations", data=multipart(make_registration(), PHOTO))

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from intake.background import background
 from intake.metrics import Metrics
 from intake.settings import Settings
 from intake.topics import topic_names
@@ -265,11 +266,8 @@ async def sample_lag(
         window_s=window_s,
         timeout_s=settings.kafka.request_timeout_ms / 1000,
     )
-    task = asyncio.create_task(sampler.run(), name="lag-sampler")
     try:
-        yield sampler
+        async with background(sampler.run(), name="lag-sampler"):
+            yield sampler
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await own.close()

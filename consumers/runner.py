@@ -12,7 +12,6 @@ import functools
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -23,6 +22,7 @@ from consumers.photo_task import PhotoVerdict, check_photo
 from consumers.pipeline import Pipeline
 from consumers.registries import RegistryWatcher
 from consumers.worker import RetryPolicy, RetryTopic, Worker
+from intake.background import background
 from intake.kafka import build_consumer, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.metrics_http import serve_metrics
@@ -80,7 +80,7 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         registries = await asyncio.to_thread(
             RegistryWatcher, settings.consumer.registry_dir, settings.security.nik_pepper.encode()
         )
-        await resources.enter_async_context(_task(registries.watch(settings.consumer.registry_reload_s)))
+        await resources.enter_async_context(background(registries.watch(settings.consumer.registry_reload_s)))
         await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
         loop = asyncio.get_running_loop()
         policy = settings.photo
@@ -106,18 +106,6 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         log.info("consumer started", extra={"topic": names.submissions, "pool": pool_size(settings)})
         await worker.run(stop)
     log.info("consumer stopped")
-
-
-@contextlib.asynccontextmanager
-async def _task(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Run ``coro`` as a background task for the duration of the block; cancel it on exit."""
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _stop_quietly(consumer: Any) -> None:

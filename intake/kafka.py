@@ -30,6 +30,7 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from intake.background import background
 from intake.settings import Settings
 from intake.topics import TopicSpec, topic_specs
 
@@ -248,13 +249,10 @@ async def running_sink(
         settings.http.produce_timeout_s,
         settings.http.readiness_max_age_s if readiness_max_age_s is None else readiness_max_age_s,
     )
-    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s))
     try:
-        yield sink
+        async with background(sink.keep_connected(probe_interval_s), name="kafka-sink"):
+            yield sink
     finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
         await sink.close()
 
 

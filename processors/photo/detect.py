@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from processors.photo.geometry import Quad, aspect_score, clockwise, interior_angles, polygon_area
 from processors.photo.policy import ID1_ASPECT, PhotoPolicy
@@ -41,8 +42,16 @@ class Detection:
     confidence: float
 
 
-def _small(rgb: NDArray[np.uint8], side: int) -> tuple[NDArray[np.uint8], float]:
-    """Downscale by an integer factor (fast box filter) to a longer side of at least ``side``."""
+def _small(rgb: NDArray[np.uint8] | Image.Image, side: int) -> tuple[NDArray[np.uint8], float]:
+    """Downscale by an integer factor (box mean) to a longer side of at least ``side``.
+
+    An array goes through OpenCV's fast area path; a Pillow image is reduced by Pillow before it becomes an array,
+    so the full-size pixels are never copied (the two can differ by one level in rounding)."""
+    if isinstance(rgb, Image.Image):
+        w, h = rgb.size
+        k = max(1, max(h, w) // side)
+        image = rgb if k == 1 else rgb.reduce(k, box=(0, 0, w // k * k, h // k * k))
+        return np.asarray(image, dtype=np.uint8), 1.0 / k
     h, w = rgb.shape[:2]
     k = max(1, max(h, w) // side)
     if k == 1:
@@ -60,10 +69,21 @@ def _border_distance(small: NDArray[np.uint8]) -> NDArray[np.uint8]:
     border = np.concatenate(
         [lab[:bh].reshape(-1, 3), lab[-bh:].reshape(-1, 3), lab[:, :bw].reshape(-1, 3), lab[:, -bw:].reshape(-1, 3)]
     )
-    surface = np.median(border, axis=0)
-    diff = cv2.absdiff(lab, np.full_like(lab, surface.round().astype(np.uint8)))
-    total = cv2.transform(diff, np.ones((1, 3), dtype=np.float32))
-    return np.asarray(np.clip(total, 0, 255), dtype=np.uint8)
+    surface = [_median_u8(border[:, c]) for c in range(3)]
+    # A scalar operand (OpenCV takes a 4-tuple; its stubs only list arrays), not a filled image: the same
+    # saturated difference without writing a second image.
+    scalar: Any = (surface[0], surface[1], surface[2], 0.0)
+    diff = cv2.absdiff(lab, scalar)
+    # The sum of the three channels, saturated at 255 by OpenCV (8-bit in, 8-bit out).
+    return np.asarray(cv2.transform(diff, np.ones((1, 3), dtype=np.float32)), dtype=np.uint8)
+
+
+def _median_u8(values: NDArray[np.uint8]) -> float:
+    """``round(np.median(values))`` (halves to even), from a histogram: no sort of the values."""
+    cumulative = np.cumsum(np.bincount(values, minlength=256))
+    n = len(values)
+    low, high = np.searchsorted(cumulative, [(n - 1) // 2, n // 2], side="right")
+    return float(round((int(low) + int(high)) / 2))
 
 
 def _masks(small: NDArray[np.uint8]) -> tuple[list[NDArray[np.uint8]], NDArray[np.uint8]]:
@@ -79,11 +99,13 @@ def _masks(small: NDArray[np.uint8]) -> tuple[list[NDArray[np.uint8]], NDArray[n
         (dist, cv2.THRESH_BINARY | cv2.THRESH_OTSU),
         (dist, cv2.THRESH_BINARY),
     )
+    thresholds: list[float] = []
     for channel, method in sources:
-        _, mask = cv2.threshold(channel, _SURFACE_DISTANCE, 255, method)
+        level, mask = cv2.threshold(channel, _SURFACE_DISTANCE, 255, method)
+        thresholds.append(float(level))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
         masks.append(np.asarray(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), dtype=np.uint8))
-    otsu, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    otsu = thresholds[0]  # Otsu's level on the grey image
     high = min(100.0, max(20.0, 0.5 * float(otsu)))
     edges = np.asarray(cv2.Canny(grey, high / 2, high), np.uint8)
     edges_thick = np.asarray(cv2.dilate(edges, np.ones((5, 5), np.uint8)), dtype=np.uint8)
@@ -185,15 +207,20 @@ def _score(contour: NDArray[Any], edges: NDArray[np.uint8], image_area: float) -
     return confidence, quad
 
 
-def find_card(rgb: NDArray[np.uint8], policy: PhotoPolicy) -> Detection | None:
-    """Return the most card-like quadrilateral in ``rgb`` (H x W x 3, uint8) or ``None``."""
+def find_card(rgb: NDArray[np.uint8] | Image.Image, policy: PhotoPolicy) -> Detection | None:
+    """Return the most card-like quadrilateral in ``rgb`` (H x W x 3 uint8 array, or an ``RGB`` image) or ``None``."""
     small, factor = _small(rgb, policy.detect_side)
     masks, edges = _masks(small)
     image_area = float(small.shape[0] * small.shape[1])
     candidates: list[tuple[float, float, Quad]] = []
+    seen: set[bytes] = set()
     for mask in masks:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         for contour in contours:
+            key = contour.tobytes()
+            if key in seen:  # the same outline from another segmentation: same score, same candidate
+                continue
+            seen.add(key)
             scored = _score(contour, edges, image_area)
             if scored is not None:
                 candidates.append((scored[0], polygon_area(scored[1]), scored[1]))

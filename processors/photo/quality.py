@@ -29,11 +29,14 @@ def measure(rgb: NDArray[np.uint8], policy: PhotoPolicy) -> dict[str, float]:
     dy, dx = int(h * _INSET), int(w * _INSET)
     region = rgb[dy : h - dy, dx : w - dx]
     grey = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
-    blur = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    # The 8-bit Laplacian fits 16 bits exactly, and numpy's variance of it equals that of a float64 Laplacian,
+    # at a quarter of the memory traffic.
+    blur = float(cv2.Laplacian(grey, cv2.CV_16S).var())
     low = np.full(3, policy.glare_luma, dtype=np.uint8)
-    saturated = cv2.inRange(np.ascontiguousarray(region), low, np.full(3, 255, dtype=np.uint8))
+    saturated = cv2.inRange(region, low, np.full(3, 255, dtype=np.uint8))
     glare = cv2.countNonZero(saturated) / float(saturated.size)
-    return {"blur": round(blur, 3), "glare_fraction": round(glare, 5), "mean_luma": round(float(grey.mean()), 3)}
+    mean_luma = cv2.mean(grey)[0]  # exact: an integer sum over the pixel count, as numpy's mean
+    return {"blur": round(blur, 3), "glare_fraction": round(glare, 5), "mean_luma": round(float(mean_luma), 3)}
 
 
 def check_exposure(mean_luma: float, policy: PhotoPolicy) -> None:

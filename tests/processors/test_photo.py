@@ -10,14 +10,18 @@ import sys
 import textwrap
 from functools import cache
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from processors.photo import PhotoPolicy, PhotoResult, normalise_photo
 from processors.photo.decode import Header, decode
+from processors.photo.detect import _median_u8, find_card
+from processors.photo.encode import encode_jpeg
 from processors.photo.orientation import apply_orientation
 from processors.photo.sniff import sniff_format
+from processors.photo.warp import card_region, warp_card
 from processors.reasons import Rejected
 from tests.corpus import ktp
 
@@ -280,6 +284,35 @@ def test_decode_returns_metadata_free_rgb() -> None:
     data = scene_bytes(seed=20, orientation=6, private=True)
     img = decode(data, Header("JPEG", 1200, 1600), 1)
     assert img.mode == "RGB" and img.size == (1600, 1200) and not img.info
+
+
+def test_fast_paths_match_the_plain_computations() -> None:
+    """The pipeline's shortcuts (image encoded without an array round trip, 4-channel warp of a cropped region,
+    histogram median, 16-bit Laplacian) give what the straightforward computations give."""
+    data = scene_bytes(seed=37, angle_deg=9.0)
+    img = decode(data, Header("JPEG", 1600, 1200), 1)
+    arr = np.asarray(img, dtype=np.uint8)
+    img.info = {"comment": b"upload", "dpi": (72, 72)}
+    assert encode_jpeg(img, 90) == encode_jpeg(arr, 90)
+    assert_clean_jpeg(encode_jpeg(img, 90))
+
+    detection = find_card(img, POLICY)
+    assert detection is not None and detection.confidence >= POLICY.card_min_confidence
+    from_array = find_card(arr, POLICY)  # k = 2 here: Pillow's and OpenCV's box means agree exactly
+    assert from_array is not None and np.array_equal(from_array.quad, detection.quad)
+    region, quad = card_region(img, detection.quad)
+    assert region.shape[2] == 4 and region.shape[0] < arr.shape[0] and region.shape[1] < arr.shape[1]
+    card, score = warp_card(region, quad, POLICY.card_output)
+    whole, whole_score = warp_card(arr, detection.quad, POLICY.card_output)
+    assert card.shape == whole.shape == (638, 1011, 3) and abs(score - whole_score) < 1e-3
+    assert np.abs(card.astype(np.int16) - whole).max() <= 1  # same sampling up to float rounding of the matrix
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 10, 11, 500):
+        values = rng.integers(0, 256, n).astype(np.uint8)
+        assert _median_u8(values) == float(np.median(values).round())
+    grey = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY)
+    assert float(cv2.Laplacian(grey, cv2.CV_16S).var()) == float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
 def test_policy_rejects_nonsense() -> None:

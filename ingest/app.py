@@ -18,7 +18,9 @@ from ingest.admission import Admission, Handler
 from ingest.demo import add_demo_routes
 from ingest.errors import ERROR_CODE, error_response
 from ingest.keys import ADMISSION, LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE, Lifecycle
+from ingest.ktp_read import get_ktp_image
 from ingest.openapi import openapi_json
+from ingest.security import Authenticator, Cors, client_of, headers_middleware, route_of
 from intake.kafka import RecordSink, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.settings import Settings
@@ -30,17 +32,12 @@ log = logging.getLogger("intake.ingest")
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
 
 
-def _route_label(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every answer is counted, and every error is JSON with a code (aiohttp's own errors and bugs too)."""
     metrics = request.app[METRICS]
     started = time.perf_counter()
-    route = _route_label(request)
+    route = route_of(request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -54,7 +51,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     code = "ok" if response.status < 400 else response.get(ERROR_CODE, "none")
     metrics.http_requests.labels(route, str(response.status), code).inc()
     metrics.http_duration.labels(route).observe(time.perf_counter() - started)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
 
 
@@ -67,9 +63,17 @@ def create_app(
 ) -> web.Application:
     """Build the API. Pass ``sink``/``store`` fakes in unit tests; otherwise real clients are built at start-up."""
     metrics = metrics or build_metrics()
-    admission = Admission(settings, metrics, client_of=lambda request: handlers.CLIENT_ID)
+    admission = Admission(settings, metrics, client_of=client_of)
+    cors = Cors(settings.http.cors_origin_list)
+    authenticator = Authenticator(settings, metrics)
     app = web.Application(
-        middlewares=[errors_middleware, admission.middleware],
+        middlewares=[
+            headers_middleware,
+            errors_middleware,
+            cors.middleware,
+            authenticator.middleware,
+            admission.middleware,
+        ],
         client_max_size=settings.limits.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -89,6 +93,7 @@ def create_app(
         app.cleanup_ctx.append(_object_store)
     app.router.add_post("/v1/registrations", handlers.post_registration)
     app.router.add_get("/v1/submissions/{submission_id}", handlers.get_status)
+    app.router.add_get("/v1/submissions/{submission_id}/ktp/{kind}", get_ktp_image)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)

@@ -3,8 +3,11 @@
 :func:`add_demo_routes` is called by :func:`ingest.app.create_app` only when ``INTAKE_DEMO_PAGE`` is on (off by
 default, so production never serves it). Only the files named in :data:`FILES` are served, each with an explicit
 content type (``text/javascript`` for the modules, whatever the platform's MIME table says): there is no
-directory listing and no path taken from the URL. Every answer carries ``nosniff`` and a strict
-Content-Security-Policy (scripts, styles and connections from this origin only; no inline script).
+directory listing and no path taken from the URL. ``POST /demo/sign`` stands in for the registration site's
+backend, which in production signs each upload attempt after the applicant's login and OTP: it signs
+``POST /v1/registrations`` with the first ``submit`` key for anyone, which is why the demo is off by default.
+Every answer carries ``nosniff`` and a strict Content-Security-Policy (scripts, styles and connections from this
+origin only; no inline script).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from aiohttp import web
 
 from ingest.admission import Handler
 from ingest.errors import error_response
+from ingest.keys import SETTINGS
+from intake.auth import first_key, parse_client_keys, sign
 
 STATIC_DIR = Path(__file__).with_name("static")
 """Where the page, its script, its style and the client module live."""
@@ -58,9 +63,25 @@ async def _redirect(request: web.Request) -> web.StreamResponse:
     return web.Response(status=308, headers={"Location": "/demo/", **_HEADERS})
 
 
+async def _sign(request: web.Request) -> web.StreamResponse:
+    """Sign one upload attempt: JSON ``{"method", "path", "idempotency_key"}`` in, the headers to send out."""
+    try:
+        asked = await request.json()
+        idempotency_key = asked.get("idempotency_key")
+        ok = asked.get("method") == "POST" and asked.get("path") == "/v1/registrations"
+    except (ValueError, AttributeError):
+        return error_response("invalid_json", request)
+    if not ok or not isinstance(idempotency_key, str) or not 8 <= len(idempotency_key) <= 128:
+        return error_response("validation_failed", request)
+    key = first_key(parse_client_keys(request.app[SETTINGS].security.client_keys), "submit")
+    headers = sign(key, "POST", "/v1/registrations", idempotency_key=idempotency_key)
+    return web.json_response(headers, headers={"Cache-Control": "no-store"})
+
+
 def add_demo_routes(app: web.Application) -> None:
     """Serve the demo page at ``/demo/`` and its files at ``/demo/<name>`` (only the names in :data:`FILES`)."""
     app.router.add_get("/demo", _redirect)
+    app.router.add_post("/demo/sign", _sign)
     app.router.add_get("/demo/", _file_handler("demo.html"))
     for name in FILES:
         if name != "demo.html":

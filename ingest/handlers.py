@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ingest.errors import error_response
 from ingest.keys import LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE
+from ingest.security import PRINCIPAL
 from ingest.tokens import SUBMISSION_ID, InvalidIdempotencyKey, new_submission_id, status_token, verify_status_token
 from ingest.upload import UploadError, read_upload
 from intake.envelope import Submission, encode
@@ -28,14 +29,12 @@ from intake.kafka import QueueUnavailable
 from intake.status import FINAL_STATES, StatusRecord, status_key
 from intake.storage import StorageUnavailable
 from intake.topics import topic_names
+from processors.photo.precheck import precheck
 from processors.reasons import Rejected, reason
 from processors.registration import parse_registration
 from processors.screening import nik_hash
 
 log = logging.getLogger("intake.ingest")
-
-CLIENT_ID = "web"
-"""The API client; a single front end until client authentication lands."""
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -48,12 +47,15 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 async def post_registration(request: web.Request) -> web.StreamResponse:
-    """Accept one registration with its KTP photo (multipart: ``registration`` JSON, ``ktp_photo`` file)."""
+    """Accept one registration with its KTP photo (multipart: ``registration`` JSON, ``ktp_photo`` file).
+
+    Reached only through a request signed by a client with scope ``submit`` (:mod:`ingest.security`)."""
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
     key = settings.security.status_token_key.encode()
+    client_id = request[PRINCIPAL].client_id
     try:
-        submission_id = new_submission_id(key, CLIENT_ID, request.headers.get("Idempotency-Key"))
+        submission_id = new_submission_id(key, client_id, request.headers.get("Idempotency-Key"))
     except InvalidIdempotencyKey:
         return error_response("idempotency_key_invalid", request)
     try:
@@ -68,13 +70,17 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     now = datetime.now(UTC)
     if registration.wave != wave.number or not wave.is_open(now):
         return error_response("wave_not_open", request, extra={"open_wave": wave.number})
+    try:  # cheap, bounded header checks; the worker's full gate judges the rest
+        precheck(upload.photo, settings.photo)
+    except Rejected as exc:
+        return error_response(exc.code, request, extra={"measured": exc.measured, "threshold": exc.threshold})
 
     digest = nik_hash(registration.nik, settings.security.nik_pepper.encode()).hex()
     record = encode(
         Submission(
             submission_id=submission_id,
             received_at=now.isoformat(),
-            client_id=CLIENT_ID,
+            client_id=client_id,
             registration=registration.model_dump(mode="json"),
             photo=upload.photo,
             nik_hash=digest,

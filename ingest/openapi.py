@@ -24,7 +24,9 @@ from typing import Any
 from aiohttp import web
 
 from ingest.keys import SETTINGS
+from ingest.ktp_read import KINDS
 from ingest.tokens import SUBMISSION_ID
+from intake.auth import ACTOR_HEADER, ACTOR_PATTERN, SCHEME
 from intake.settings import Settings
 from intake.status import FINAL_STATES, STATES
 from processors.reasons import REASONS, Category
@@ -53,9 +55,12 @@ _COMMON_ERRORS = ("internal_error",)
 """Every route: the errors middleware turns any bug into a JSON ``internal_error``."""
 _ADMITTED = ("rate_limited",)
 """Routes behind admission control (all but health, readiness, metrics and this document)."""
+_SIGNED = ("unauthorized", "signature_expired", "request_replayed", "forbidden")
+"""Routes that need a signed request (:data:`ingest.security.ROUTE_SCOPES`)."""
 
 ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/registrations"): (
+        *_SIGNED,
         *_ADMITTED,
         "overloaded",  # uploads in flight / bytes in flight / produce queue full, before the body is read
         "idempotency_key_invalid",
@@ -66,6 +71,11 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
         "malformed_multipart",
         "missing_part",
         "photo_empty",
+        "not_an_image",  # the edge's header checks (processors.photo.precheck)
+        "unsupported_format",
+        "too_many_pixels",
+        "image_too_small",
+        "image_corrupt",
         "invalid_json",
         "validation_failed",
         "wave_not_open",
@@ -79,6 +89,15 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
         "storage_unavailable",
         *_COMMON_ERRORS,
     ),
+    ("GET", "/v1/submissions/{submission_id}/ktp/{kind}"): (
+        *_SIGNED,
+        *_ADMITTED,
+        "actor_required",
+        "not_found",
+        "storage_unavailable",
+        "audit_unavailable",
+        *_COMMON_ERRORS,
+    ),
     ("GET", "/healthz"): _COMMON_ERRORS,
     ("GET", "/readyz"): ("overloaded", "queue_unavailable", *_COMMON_ERRORS),
     ("GET", "/metrics"): _COMMON_ERRORS,
@@ -88,7 +107,8 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
 
 _STATUS_TEXT = {
     400: "Bad request",
-    401: "Missing or wrong status token",
+    401: "Not authenticated (signature or status token)",
+    403: "Not allowed",
     404: "Not found",
     408: "Request too slow",
     409: "Conflict with the wave",
@@ -164,6 +184,8 @@ def _error_schemas() -> dict[str, Any]:
                         "open_wave": {"type": "integer"},
                         "draining": {"type": "boolean"},
                         "reason": {"type": "string"},
+                        "measured": {"type": ["number", "string", "null"]},
+                        "threshold": {"type": ["number", "string", "null"]},
                     },
                     "additionalProperties": True,
                     "if": {"properties": {"code": {"const": "validation_failed"}}, "required": ["code"]},
@@ -308,13 +330,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     f"(photo {limits.max_photo_bytes}, registration part {limits.max_registration_bytes}), "
                     "enforced while streaming."
                 ),
-                "security": [],
+                "security": [{"clientSignature": []}],
                 "parameters": [
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "description": "A retry with the same key gets the same submission id.",
+                        "description": "A retry with the same key gets the same submission id (and is signed).",
                         "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                     },
                     {"$ref": "#/components/parameters/Accept-Language"},
@@ -337,7 +359,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                         "minLength": 1,
                                         "description": (
                                             f"The KTP photo (JPEG, PNG or WebP), at most {limits.max_photo_bytes} "
-                                            "bytes; checked by the photo gate after acceptance."
+                                            "bytes. Its type (by magic bytes) and declared dimensions are checked "
+                                            "before acceptance; the full photo gate runs after it."
                                         ),
                                         "x-max-bytes": limits.max_photo_bytes,
                                     },
@@ -374,6 +397,47 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     {"$ref": "#/components/parameters/Accept-Language"},
                 ],
                 "responses": status_responses,
+            }
+        },
+        "/v1/submissions/{submission_id}/ktp/{kind}": {
+            "get": {
+                "operationId": "getKtpImage",
+                "summary": "A stored KTP image, for the verification back office (audited)",
+                "description": (
+                    "Needs a request signed by a key with scope `read_ktp`, naming the operator in `Intake-Actor` "
+                    "(covered by the signature). Every attempt is written to the audit log, acknowledged by Kafka, "
+                    "before the answer: when it cannot be, 503 `audit_unavailable` and no image."
+                ),
+                "security": [{"clientSignature": []}],
+                "parameters": [
+                    {
+                        "name": "submission_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": SUBMISSION_ID_PATTERN},
+                    },
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(KINDS)},
+                    },
+                    {
+                        "name": ACTOR_HEADER,
+                        "in": "header",
+                        "required": True,
+                        "description": "The operator reading the image (recorded in the audit log).",
+                        "schema": {"type": "string", "pattern": ACTOR_PATTERN},
+                    },
+                    {"$ref": "#/components/parameters/Accept-Language"},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The normalised image (JPEG, no metadata); never cached.",
+                        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_error_responses(("GET", "/v1/submissions/{submission_id}/ktp/{kind}")),
+                },
             }
         },
         "/healthz": {
@@ -464,11 +528,23 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 }
             },
             "securitySchemes": {
+                "clientSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": (
+                        f"`{SCHEME} Credential=<client>/<key id>, Timestamp=<unix s>, Nonce=<16-64 of "
+                        "[A-Za-z0-9_-]>, Signature=<base64url HMAC-SHA256>` over the scheme, method, path, timestamp, "
+                        "nonce, Idempotency-Key and Intake-Actor, joined by newlines. Valid for "
+                        f"{settings.security.auth_max_skew_s:g} s either side of the server's clock, once. "
+                        "Browsers get it from the registration site's backend for each attempt."
+                    ),
+                },
                 "statusToken": {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "The `status_token` returned with the 202 of that submission.",
-                }
+                },
             },
         },
     }

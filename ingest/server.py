@@ -45,6 +45,9 @@ async def serve(
         access_log=None,
         keepalive_timeout=h.header_timeout_s,
         shutdown_timeout=h.produce_timeout_s + 5,
+        max_line_size=h.max_header_bytes,
+        max_field_size=h.max_header_bytes,
+        max_headers=h.max_headers,
     )
     await runner.setup()
     site = web.TCPSite(runner, h.host, h.port, reuse_port=True, backlog=2048)

@@ -10,6 +10,8 @@
     intake erase              erase the data of the applicants whose NIKs are given on standard input
     intake waves close N      close wave N: select (order of completion, or --seed lottery), mark the rest
                               quota_exceeded, publish outcomes; idempotent and resumable
+    intake audit list         print the audit log of KTP image reads (--submission ID for one submission)
+    intake sign METHOD PATH   print headers signing one API request (--scope, --actor), e.g. for curl
     intake settings           print every environment variable with its default and meaning
 
 Settings are read from the environment once, at start, and validated before anything runs.
@@ -182,6 +184,37 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Print the audit log of KTP image reads (JSON lines, oldest first)."""
+    from intake.audit import read_audit
+
+    settings = _settings()
+
+    async def main() -> int:
+        count = 0
+        async for record in read_audit(settings, args.submission):
+            print(record.to_json().decode())
+            count += 1
+        print(f"{count} read(s)", file=sys.stderr)
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Print the headers that sign one request (for curl: ``-H "$line"`` each), with a key of ``--scope``."""
+    from intake.auth import first_key, parse_client_keys, sign
+
+    settings = _settings()
+    key = first_key(parse_client_keys(settings.security.client_keys), args.scope)
+    headers = sign(key, args.method, args.path, idempotency_key=args.idempotency_key, actor=args.actor)
+    if args.idempotency_key:
+        headers["Idempotency-Key"] = args.idempotency_key
+    for name, value in headers.items():
+        print(f"{name}: {value}")
+    return 0
+
+
 def _stack(*argv: str) -> str:
     return subprocess.run([str(STACK), *argv], check=True, stdout=subprocess.PIPE, text=True).stdout
 
@@ -263,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     erase = sub.add_parser("erase", help="erase applicants' data (NIKs on standard input)")
     erase.add_argument("--nik-hash", action="append", help="keyed NIK hash (hex) instead of NIKs on stdin")
     erase.set_defaults(func=cmd_erase)
+    audit = sub.add_parser("audit", help="print the audit log of KTP image reads")
+    audit.add_argument("action", choices=["list"])
+    audit.add_argument("--submission", default=None, help="only the reads of this submission id")
+    audit.set_defaults(func=cmd_audit)
+    sign = sub.add_parser("sign", help="print headers signing one API request (valid a few minutes, once)")
+    sign.add_argument("method", choices=["GET", "POST"])
+    sign.add_argument("path", help="e.g. /v1/submissions/<id>/ktp/card")
+    sign.add_argument("--scope", default="read_ktp", choices=["submit", "read_ktp"])
+    sign.add_argument("--actor", default=None, help="the operator, for image reads (Intake-Actor)")
+    sign.add_argument("--idempotency-key", default=None)
+    sign.set_defaults(func=cmd_sign)
     waves = sub.add_parser("waves", help="wave operations")
     waves_sub = waves.add_subparsers(dest="action", required=True)
     close = waves_sub.add_parser("close", help="select among the eligible and mark the rest quota_exceeded")

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
@@ -29,6 +29,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from aiokafka.structs import ConsumerRecord
 
 from intake.background import background
 from intake.settings import Settings
@@ -308,3 +309,52 @@ async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
         return out
     finally:
         await admin.close()
+
+
+async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning to the end offsets captured at the start, in partition and
+    offset order. Joins no consumer group and commits nothing, so it terminates and disturbs no worker."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    numbers = sorted(p["partition"] for t in described if t["topic"] == topic for p in t["partitions"])
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=settings.limits.max_message_bytes,
+        fetch_max_bytes=max(settings.limits.max_message_bytes, 52_428_800),
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in numbers]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=2000)
+                for record in batch.get(tp, []):
+                    if record.offset >= ends[tp]:
+                        break
+                    yield record
+    finally:
+        await _stop_groupless(consumer)
+
+
+async def _stop_groupless(consumer: AIOKafkaConsumer) -> None:
+    """Stop a group-less consumer. aiokafka may surface the cancellation of its own internal task here;
+    that one is swallowed, a cancellation of the caller is not."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

@@ -65,6 +65,8 @@ class Metrics:
     http_in_flight: Gauge
     shed: Counter
     produce_duration: Histogram
+    auth_failures: Counter
+    ktp_reads: Counter
     # --- consumers --------------------------------------------------------------------------------------------
     consumer_messages: Counter
     step_duration: Histogram
@@ -97,6 +99,8 @@ class Metrics:
         """
         for code in ("overloaded", "queue_unavailable"):
             self.shed.labels(code)
+        for code in ("unauthorized", "signature_expired", "request_replayed", "forbidden"):
+            self.auth_failures.labels(code)
         self.storage_errors.labels("put")
         for kind in ("envelope_invalid", "bug"):
             self.dead_letters.labels(kind)
@@ -145,6 +149,18 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         shed=Counter(
             "intake_shed_total", "Requests refused to protect the service, by reason code.", ["code"], registry=r
+        ),
+        auth_failures=Counter(
+            "intake_auth_failures_total",
+            "Requests refused by client authentication, by reason code.",
+            ["code"],
+            registry=r,
+        ),
+        ktp_reads=Counter(
+            "intake_ktp_reads_total",
+            "Reads of stored KTP images through the API, by outcome (served, not_found, audit_unavailable).",
+            ["outcome"],
+            registry=r,
         ),
         produce_duration=Histogram(
             "intake_kafka_produce_duration_seconds",

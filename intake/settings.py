@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from intake.auth import parse_client_keys
 from processors.photo import PhotoPolicy
 
 
@@ -36,6 +38,7 @@ def setting(env: str, doc: str, default: Any = dataclasses.MISSING, secret: bool
     return field(default=default, metadata=meta)
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 MiB = 1024 * 1024
 KiB = 1024
 
@@ -97,6 +100,11 @@ class KafkaSettings:
     linger_ms: int = setting("INTAKE_KAFKA_LINGER_MS", "Producer linger, in ms: batches records under load.", 5)
     group_id: str = setting(
         "INTAKE_CONSUMER_GROUP", "Consumer group of the photo/registration workers.", "intake-workers"
+    )
+    audit_retention_ms: int = setting(
+        "INTAKE_AUDIT_RETENTION_MS",
+        "Retention of the audit topic (reads of KTP images), in ms (400 days).",
+        400 * 24 * 3600 * 1000,
     )
 
 
@@ -188,6 +196,24 @@ class HttpSettings:
     readiness_max_age_s: float = setting(
         "INTAKE_READINESS_MAX_AGE_S", "Kafka metadata older than this makes /readyz fail, in s.", 15.0
     )
+    max_header_bytes: int = setting(
+        "INTAKE_MAX_HEADER_BYTES",
+        "Longest request line or header field, in bytes; longer is refused by the HTTP parser (400).",
+        8190,
+    )
+    max_headers: int = setting(
+        "INTAKE_MAX_HEADERS", "Most header fields in one request; more is refused by the HTTP parser (400).", 64
+    )
+    cors_origins: str = setting(
+        "INTAKE_CORS_ORIGINS",
+        "Comma-separated browser origins (scheme://host[:port]) allowed to call the API cross-origin; empty: none.",
+        "",
+    )
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``cors_origins`` split into origins (no trailing slashes, no blanks)."""
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
 
 @dataclass(frozen=True)
@@ -243,7 +269,7 @@ class WaveSettings:
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """Keys. All come from the environment; none has a default."""
+    """Keys and authentication. Every secret comes from the environment and has no default."""
 
     status_token_key: str = setting(
         "INTAKE_STATUS_TOKEN_KEY", "Key signing per-submission status tokens (>= 32 chars).", secret=True
@@ -252,6 +278,18 @@ class SecuritySettings:
         "INTAKE_NIK_PEPPER",
         "Secret pepper of the keyed NIK hash used as Kafka key and record key (>= 32 chars).",
         secret=True,
+    )
+    client_keys: str = setting(
+        "INTAKE_CLIENT_KEYS",
+        "API client keys, comma-separated `client:key_id:secret:scopes` (secret >= 32 chars; scopes `submit`,"
+        " `read_ktp`, joined by `+`). List two key ids of a client to rotate.",
+        secret=True,
+    )
+    auth_max_skew_s: float = setting(
+        "INTAKE_AUTH_MAX_SKEW_S", "A signed request's timestamp may differ from the clock by this much, in s.", 300.0
+    )
+    auth_max_nonces: int = setting(
+        "INTAKE_AUTH_MAX_NONCES", "Nonces remembered per API process to refuse replayed signatures.", 200_000
     )
 
 
@@ -337,6 +375,13 @@ def _validate(s: Settings) -> None:
     checks: list[tuple[bool, str]] = [
         (len(s.security.status_token_key) >= 32, "INTAKE_STATUS_TOKEN_KEY must be at least 32 characters"),
         (len(s.security.nik_pepper) >= 32, "INTAKE_NIK_PEPPER must be at least 32 characters"),
+        (s.security.auth_max_skew_s > 0, "INTAKE_AUTH_MAX_SKEW_S must be positive"),
+        (s.security.auth_max_nonces >= 1, "INTAKE_AUTH_MAX_NONCES must be >= 1"),
+        (
+            all(_ORIGIN.match(o) for o in s.http.cors_origin_list),
+            "INTAKE_CORS_ORIGINS must list origins like https://daftar.example.go.id",
+        ),
+        (s.kafka.audit_retention_ms > 0, "INTAKE_AUDIT_RETENTION_MS must be positive"),
         (s.limits.max_photo_bytes > 0, "INTAKE_MAX_PHOTO_BYTES must be positive"),
         (s.limits.max_registration_bytes > 0, "INTAKE_MAX_REGISTRATION_BYTES must be positive"),
         (
@@ -353,6 +398,8 @@ def _validate(s: Settings) -> None:
         ),
         (s.http.max_pending_produce >= 1, "INTAKE_MAX_PENDING_PRODUCE must be >= 1"),
         (s.http.header_timeout_s > 0, "INTAKE_HEADER_TIMEOUT_S must be positive"),
+        (s.http.max_header_bytes >= 1024, "INTAKE_MAX_HEADER_BYTES must be >= 1024"),
+        (s.http.max_headers >= 16, "INTAKE_MAX_HEADERS must be >= 16"),
         (s.http.drain_delay_s >= 0, "INTAKE_DRAIN_DELAY_S must be >= 0"),
         (s.http.processes >= 0, "INTAKE_HTTP_PROCESSES must be >= 0"),
         (
@@ -382,6 +429,11 @@ def _validate(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise SettingsError(message)
+    try:
+        if not parse_client_keys(s.security.client_keys):
+            raise ValueError("no key listed")
+    except ValueError as exc:
+        raise SettingsError(f"INTAKE_CLIENT_KEYS: {exc}") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -3,7 +3,7 @@
 The submissions topic carries one record per accepted upload (key: keyed NIK hash, so one partition owns each
 applicant); the results topic carries outcomes for downstream notification; the retry topic holds records that
 failed on their own, until they are due again; the dead-letter topic carries records that can never succeed,
-with the error.
+with the error; the audit topic records every read of a stored KTP image (one partition: one order of events).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Topics:
     results: str
     dead_letter: str
     retry: str
+    audit: str
 
 
 def topic_names(settings: Settings) -> Topics:
@@ -41,6 +42,7 @@ def topic_names(settings: Settings) -> Topics:
         results=f"{p}.results.v1",
         dead_letter=f"{p}.dead-letter.v1",
         retry=f"{p}.retry.v1",
+        audit=f"{p}.audit.v1",
     )
 
 
@@ -61,4 +63,5 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.results, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
         TopicSpec(names.dead_letter, 1, k.replication_factor, {**common, "retention.ms": str(4 * k.retention_ms)}),
         TopicSpec(names.retry, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
+        TopicSpec(names.audit, 1, k.replication_factor, {**common, "retention.ms": str(k.audit_retention_ms)}),
     ]

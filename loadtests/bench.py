@@ -32,6 +32,7 @@ import json
 import os
 import random
 import resource
+import secrets
 import shlex
 import signal
 import statistics
@@ -124,6 +125,7 @@ class Bench:
         self.phases: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.service_env: dict[str, str] = {}
+        self.client_keys = f"load:run:{secrets.token_hex(24)}:submit"
         self.t0 = time.time()
 
     # ---------------------------------------------------------------------------------------- environment
@@ -131,12 +133,14 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "LOCUST_"))}
         env["PYTHONPATH"] = str(REPO)
         env["INTAKE_LOAD_PHOTO_CACHE"] = str(cache_dir().parent)
+        env["INTAKE_CLIENT_KEYS"] = self.client_keys  # the load generators sign with it
         return env
 
     def api_env(self, prefix: str, port: int) -> dict[str, str]:
         return {
             **self.base_env(),
             **self.service_env,
+            "INTAKE_CLIENT_KEYS": self.client_keys,  # this run's own API key, over the stack's
             "INTAKE_TOPIC_PREFIX": prefix,
             "INTAKE_CONSUMER_GROUP": f"{prefix}-workers",
             "INTAKE_BUCKET_PHOTOS": f"{self.run_id}-ktp",  # this run's own buckets, emptied at the end

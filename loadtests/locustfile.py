@@ -52,6 +52,7 @@ from loadtests.payloads import (  # noqa: E402
     pick_class,
     synthetic_address,
 )
+from loadtests.signing import upload_headers  # noqa: E402
 
 REGISTER = "POST /v1/registrations"
 STATUS = "GET /v1/submissions/[id]"
@@ -205,6 +206,7 @@ class Applicant(FastHttpUser):
             "Idempotency-Key": key,
             "Accept": "application/json",
             "X-Forwarded-For": synthetic_address(self.rng) if MODE == "probe" else self.address,
+            **upload_headers(key),  # a fresh signature per attempt, over the same Idempotency-Key
         }
         ctx = {"kind": "register", "size_class": label, "bytes": len(body), "attempt": attempt}
         with self.client.post(

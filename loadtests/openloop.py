@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from intake.auth import ClientKey
 from loadtests import outcomes
 from loadtests.payloads import (
     BodyFactory,
@@ -37,6 +38,7 @@ from loadtests.payloads import (
     pick_class,
     synthetic_address,
 )
+from loadtests.signing import load_key, upload_headers
 
 RequestFactory = Callable[[int], tuple[bytes, dict[str, str], str]]
 """``i -> (body, headers, size class)`` for the ``i``-th request."""
@@ -132,9 +134,9 @@ async def run_open_loop(
     return OpenLoopResult(rows, len(offsets), launched, outcomes.percentile(late, 99))
 
 
-def registration_factory(photo_spec: str, seed: int | None = None) -> RequestFactory:
+def registration_factory(photo_spec: str, seed: int | None = None, key: ClientKey | None = None) -> RequestFactory:
     """Fresh applicants with photos of ``photo_spec`` (a size class or ``mix``), one Idempotency-Key and one
-    source address (``X-Forwarded-For``) each."""
+    source address (``X-Forwarded-For``) each; signed with ``key`` when given (made when launched, so fresh)."""
     photos = photo_set(parse_classes(photo_spec))
     bodies = BodyFactory()
     rng = random.Random(seed)
@@ -142,10 +144,12 @@ def registration_factory(photo_spec: str, seed: int | None = None) -> RequestFac
     def make(i: int) -> tuple[bytes, dict[str, str], str]:
         label = pick_class(rng, photo_spec)
         body = bodies.body(fresh_registration(rng), rng.choice(photos[label]))
+        idem = idempotency_key()
         headers = {
             "Content-Type": bodies.content_type,
-            "Idempotency-Key": idempotency_key(),
+            "Idempotency-Key": idem,
             "X-Forwarded-For": synthetic_address(rng),
+            **(upload_headers(idem, key) if key is not None else {}),
         }
         return body, headers, label
 
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         run_open_loop(
             url,
             offsets,
-            registration_factory(args.photos),
+            registration_factory(args.photos, key=load_key()),
             timeout_s=args.timeout,
             max_outstanding=args.max_outstanding,
         )

@@ -8,18 +8,22 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from aiohttp import FormData
+from aiohttp import FormData, web
+from aiohttp.test_utils import TestClient, TestServer
 
+from intake.auth import ClientKey, first_key, parse_client_keys, signing_middleware
 from intake.settings import S3Settings, SecuritySettings, Settings
 
 TEST_KEY = "k" * 40
 TEST_PEPPER = "p" * 40
+TEST_CLIENT_KEYS = f"web:k1:{'w' * 40}:submit,backoffice:b1:{'b' * 40}:read_ktp"
+"""A front end that may submit and a back office that may read KTP images (unit tests only)."""
 
 
 def unit_settings(**sections: Any) -> Settings:
     """Settings for unit tests: no environment, fixed keys, a small topic prefix."""
     base = Settings(
-        security=SecuritySettings(status_token_key=TEST_KEY, nik_pepper=TEST_PEPPER),
+        security=SecuritySettings(status_token_key=TEST_KEY, nik_pepper=TEST_PEPPER, client_keys=TEST_CLIENT_KEYS),
         s3=S3Settings(access_key="unit", secret_key="unit-secret"),
     )
     return replace(base, **sections) if sections else base
@@ -94,3 +98,17 @@ class FakeSink:
 
     def pending(self) -> int:
         return self.pending_override
+
+
+def client_key(settings: Settings, scope: str = "submit") -> ClientKey:
+    """The first configured API key with ``scope``."""
+    return first_key(parse_client_keys(settings.security.client_keys), scope)
+
+
+def api_client(
+    app: web.Application, settings: Settings, *, scope: str = "submit", actor: str | None = None, **server: Any
+) -> TestClient[Any, Any]:
+    """A test client whose requests are signed with the settings' first key of ``scope`` (unless they set their
+    own ``Authorization``). Start it with ``start_server()`` or ``async with``; close it."""
+    signer = signing_middleware(client_key(settings, scope), actor=actor)
+    return TestClient(TestServer(app, **server), middlewares=(signer,))

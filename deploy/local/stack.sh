@@ -200,6 +200,12 @@ dev_secrets() {
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$f"
   fi
+  if ! grep -q '^INTAKE_CLIENT_KEYS=' "$f"; then
+    # Two API clients: the registration front end (may submit) and the back office (may read KTP images).
+    (umask 077; printf 'INTAKE_CLIENT_KEYS=web:dev1:%s:submit,backoffice:dev1:%s:read_ktp\n' \
+      "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+      "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$f")
+  fi
   # shellcheck disable=SC1090
   . "$f"
 }
@@ -214,6 +220,7 @@ export INTAKE_S3_ACCESS_KEY=$MINIO_ROOT_USER
 export INTAKE_S3_SECRET_KEY=$MINIO_ROOT_PASSWORD
 export INTAKE_STATUS_TOKEN_KEY=$INTAKE_STATUS_TOKEN_KEY
 export INTAKE_NIK_PEPPER=$INTAKE_NIK_PEPPER
+export INTAKE_CLIENT_KEYS=$INTAKE_CLIENT_KEYS
 export INTAKE_STACK_DIR=$state
 EOF
 }

@@ -242,6 +242,20 @@ PANELS: list[dict[str, Any]] = [
             )
         ],
     ),
+    row("Security"),
+    timeseries(
+        "Authentication failures by code",
+        "reqps",
+        [("sum by (code) (rate(intake_auth_failures_total[$__rate_interval]))", "{{code}}")],
+        "Signed requests refused: unauthorized (wrong/retired key, probing), signature_expired (clock skew), "
+        "request_replayed, forbidden (key without the route's scope). Alert: 1/s for 10 minutes.",
+    ),
+    timeseries(
+        "KTP image reads by outcome",
+        "ops",
+        [("sum by (outcome) (rate(intake_ktp_reads_total[$__rate_interval]))", "{{outcome}}")],
+        "Back-office reads, every one in the audit topic; audit_unavailable reads were refused (fail closed).",
+    ),
     row("Object storage (MinIO)"),
     timeseries("Put latency p50 / p99", "s", quantiles("intake_storage_put_duration_seconds")),
     timeseries(

@@ -4,6 +4,23 @@
 
 import { fieldErrors, messageFor, pollStatus, shrinkPhoto, submitRegistration } from "./intake-client.js";
 
+/**
+ * Ask the demo's stand-in for the front end's backend to sign one attempt. In production the registration site's
+ * own backend does this after the applicant's login and OTP; the demo server signs for anyone.
+ * @param {{method: string, path: string, idempotencyKey: string}} req
+ * @returns {Promise<Record<string, string>>}
+ */
+async function demoAuthorize(req) {
+  const response = await fetch("/demo/sign", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ method: req.method, path: req.path, idempotency_key: req.idempotencyKey }),
+    cache: "no-store",
+  });
+  if (!response.ok) throw new TypeError(`signing failed: ${response.status}`);
+  return response.json();
+}
+
 /** @typedef {import("./intake-client.js").Lang} Lang */
 /** @typedef {import("./intake-client.js").ApiError} ApiError */
 /** @typedef {import("./intake-client.js").Status} Status */
@@ -256,6 +273,7 @@ async function onSubmit(event) {
       lang: view.lang,
       onProgress,
       options: { maxAttempts: MAX_ATTEMPTS },
+      authorize: demoAuthorize,
     });
     view.progress = null;
     if (!result.ok || !result.accepted) {

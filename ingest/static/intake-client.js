@@ -112,6 +112,9 @@ export const PENDING_STATES = Object.freeze(["received", "processing", "processe
 /** HTTP statuses worth retrying with the same Idempotency-Key. 429/503 carry Retry-After; others back off. */
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
+/** 401 codes that a new signature cures (the attempt took too long, or a signature was sent twice). */
+const RESIGN_CODES = new Set(["signature_expired", "request_replayed"]);
+
 /** Error codes of photo problems, shown next to the photo input (the server reports them without a field). */
 const PHOTO_CODES = new Set([
   "photo_empty", "photo_too_large", "body_too_large", "not_an_image", "unsupported_format", "image_corrupt",
@@ -389,6 +392,9 @@ function clientError(code) {
  * @param {AbortSignal} [args.signal]
  * @param {Partial<typeof DEFAULTS>} [args.options]
  * @param {() => number} [args.random=Math.random]  Jitter source (tests).
+ * @param {(req: {method: string, path: string, idempotencyKey: string}) => Promise<Record<string, string>>}
+ *   [args.authorize]  Asks the front end's backend to sign this attempt (the API needs a signed POST); called
+ *   before every attempt, so each retry carries a fresh signature over the same Idempotency-Key.
  * @returns {Promise<SubmitResult>}
  */
 export async function submitRegistration(args) {
@@ -396,8 +402,9 @@ export async function submitRegistration(args) {
   const random = args.random || Math.random;
   const key = args.idempotencyKey || newIdempotencyKey();
   const report = args.onProgress || (() => {});
-  const url = `${args.baseUrl || ""}/v1/registrations`;
-  const headers = {
+  const path = "/v1/registrations";
+  const url = `${args.baseUrl || ""}${path}`;
+  const baseHeaders = {
     "Idempotency-Key": key,
     "Accept": "application/json",
     "Accept-Language": args.lang === "en" ? "en, id;q=0.5" : "id, en;q=0.5",
@@ -411,6 +418,8 @@ export async function submitRegistration(args) {
     form.append("ktp_photo", args.photo, args.photoName || "ktp.jpg");
     let retryAfterMs = null;
     try {
+      const signed = args.authorize ? await args.authorize({ method: "POST", path, idempotencyKey: key }) : {};
+      const headers = { ...baseHeaders, ...signed };
       const answer = await postOnce(url, form, headers, {
         timeoutMs: o.uploadTimeoutMs,
         signal: args.signal,
@@ -422,7 +431,8 @@ export async function submitRegistration(args) {
       }
       const error = answer.body && answer.body.error ? answer.body.error : clientError("bad_answer");
       last = { ok: false, status: answer.status, error, idempotencyKey: key, attempts: attempt };
-      if (!RETRY_STATUSES.has(answer.status)) break; // the input must change: retrying cannot help
+      const resign = answer.status === 401 && RESIGN_CODES.has(error.code); // a fresh signature will do
+      if (!RETRY_STATUSES.has(answer.status) && !resign) break; // the input must change: retrying cannot help
       retryAfterMs = parseRetryAfter(answer.retryAfter);
     } catch (e) {
       if (args.signal?.aborted) throw e;

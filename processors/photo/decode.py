@@ -49,7 +49,8 @@ def _open(data: bytes, fmt: str) -> Image.Image:
     return im
 
 
-def _check_size(width: int, height: int, frames: int, policy: PhotoPolicy) -> None:
+def check_size(width: int, height: int, policy: PhotoPolicy) -> None:
+    """Reject dimensions out of the policy (zero, too many pixels, too small). Pure arithmetic."""
     if width <= 0 or height <= 0:
         raise Rejected("image_corrupt", measured=f"{width}x{height}")
     if width * height > policy.max_pixels:
@@ -60,8 +61,6 @@ def _check_size(width: int, height: int, frames: int, policy: PhotoPolicy) -> No
             measured=f"{width}x{height}",
             threshold=f"{policy.min_long_side}x{policy.min_short_side}",
         )
-    if frames > 1:
-        raise Rejected("animated_image", measured=frames, threshold=1)
 
 
 def read_header(data: bytes, fmt: str, policy: PhotoPolicy) -> Header:
@@ -73,7 +72,9 @@ def read_header(data: bytes, fmt: str, policy: PhotoPolicy) -> Header:
             im = _open(data, fmt)
             width, height = im.size
             frames = 1 if im.format == "MPO" else int(getattr(im, "n_frames", 1))
-        _check_size(width, height, frames, policy)
+        check_size(width, height, policy)
+        if frames > 1:
+            raise Rejected("animated_image", measured=frames, threshold=1)
         return Header(fmt, width, height)
 
 

@@ -26,43 +26,28 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from processors.photo import heif, quality
+from processors.photo import quality
 from processors.photo.decode import Header, decode, read_header
 from processors.photo.detect import Detection, find_card
 from processors.photo.encode import encode_jpeg
 from processors.photo.geometry import long_short
 from processors.photo.policy import PhotoPolicy
+from processors.photo.precheck import check_container
 from processors.photo.result import PhotoResult
 from processors.photo.scale import finer_scale, first_scale
-from processors.photo.sniff import sniff_format
-from processors.photo.warp import warp_card
+from processors.photo.warp import card_region, warp_card
 from processors.reasons import Rejected
 
 
-def _check_container(data: bytes, policy: PhotoPolicy) -> str:
-    if not data:
-        raise Rejected("photo_empty", measured=0)
-    if len(data) > policy.max_bytes:
-        raise Rejected("photo_too_large", measured=len(data), threshold=policy.max_bytes)
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise Rejected("not_an_image")
-    if fmt not in policy.allowed_formats or (fmt == "HEIF" and not heif.available()):
-        raise Rejected("unsupported_format", measured=fmt, threshold=",".join(policy.allowed_formats))
-    return fmt
-
-
-def _frame(working: Image.Image, working_arr: NDArray[np.uint8], policy: PhotoPolicy) -> NDArray[np.uint8]:
+def _frame(working: Image.Image, policy: PhotoPolicy) -> Image.Image:
+    """The normalised full frame: ``working`` itself when it fits ``frame_max_side`` (it is encoded straight
+    from Pillow, with no round trip through an array), else a Lanczos reduction of it."""
     w, h = working.size
     longest = max(w, h)
     if longest <= policy.frame_max_side:
-        return working_arr
-    if longest > policy.frame_max_side:
-        f = policy.frame_max_side / longest
-        working = working.resize(
-            (max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.LANCZOS, reducing_gap=3.0
-        )
-    return np.asarray(working, dtype=np.uint8)
+        return working
+    f = policy.frame_max_side / longest
+    return working.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _analysis_frame(frame: NDArray[np.uint8], policy: PhotoPolicy) -> NDArray[np.uint8]:
@@ -73,28 +58,25 @@ def _analysis_frame(frame: NDArray[np.uint8], policy: PhotoPolicy) -> NDArray[np
     return np.asarray(cv2.resize(frame, size, interpolation=interpolation), dtype=np.uint8)
 
 
-def _locate(
-    data: bytes, header: Header, policy: PhotoPolicy
-) -> tuple[Image.Image, NDArray[np.uint8], int, Detection | None]:
+def _locate(data: bytes, header: Header, policy: PhotoPolicy) -> tuple[Image.Image, int, Detection | None]:
     """Decode at the first scale, detect, and re-decode finer if the card needs more pixels."""
     scale = first_scale(header.long_side, policy)
     working = decode(data, header, scale)
-    working_arr = np.asarray(working, dtype=np.uint8)
-    detection = find_card(working_arr, policy)
+    detection = find_card(working, policy)
     if detection is None or detection.confidence < policy.card_min_confidence:
-        return working, working_arr, scale, detection
+        return working, scale, detection
     card_long, card_short = long_short(detection.quad)
     finer = finer_scale(scale, card_long, card_short, policy)
     if finer == scale:
-        return working, working_arr, scale, detection
+        return working, scale, detection
     sharper = decode(data, header, finer)
     ratio = np.array([sharper.width / working.width, sharper.height / working.height])
     quad = (detection.quad + 0.5) * ratio - 0.5
-    return sharper, np.asarray(sharper, dtype=np.uint8), finer, Detection(quad=quad, confidence=detection.confidence)
+    return sharper, finer, Detection(quad=quad, confidence=detection.confidence)
 
 
 def _result(
-    card: NDArray[np.uint8] | None, frame: NDArray[np.uint8], fmt: str, measures: dict[str, float], policy: PhotoPolicy
+    card: NDArray[np.uint8] | None, frame: Image.Image, fmt: str, measures: dict[str, float], policy: PhotoPolicy
 ) -> PhotoResult:
     card_jpeg = None if card is None else encode_jpeg(card, policy.jpeg_quality)
     frame_jpeg = encode_jpeg(frame, policy.jpeg_quality)
@@ -103,8 +85,8 @@ def _result(
         card_jpeg=card_jpeg,
         frame_jpeg=frame_jpeg,
         card_found=card is not None,
-        width=int(frame.shape[1]),
-        height=int(frame.shape[0]),
+        width=frame.width,
+        height=frame.height,
         source_format=fmt,
         sha256=digest,
         quality=measures,
@@ -117,15 +99,15 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
     See the module docstring for the order of checks, and :class:`PhotoResult` for the output contract.
     """
     data = bytes(data)
-    fmt = _check_container(data, policy)
+    fmt = check_container(data, policy)
     header = read_header(data, fmt, policy)
-    working, working_arr, scale, detection = _locate(data, header, policy)
+    working, scale, detection = _locate(data, header, policy)
     confidence = 0.0 if detection is None else detection.confidence
     measures: dict[str, float] = {"confidence": confidence, "decode_scale": float(scale)}
-    frame = _frame(working, working_arr, policy)
+    frame = _frame(working, policy)
 
     if detection is None or confidence < policy.card_min_confidence:
-        analysis = _analysis_frame(frame, policy)
+        analysis = _analysis_frame(np.asarray(frame, dtype=np.uint8), policy)
         measures.update(quality.measure(analysis, policy))
         quality.check_exposure(measures["mean_luma"], policy)
         if policy.reject_card_not_found:
@@ -135,11 +117,12 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
         return _result(None, frame, fmt, measures, policy)
 
     card_long, _ = long_short(detection.quad)
-    card_width_px = round(card_long * header.long_side / max(working_arr.shape[:2]), 1)
+    card_width_px = round(card_long * header.long_side / max(working.size), 1)
     measures["card_width_px"] = card_width_px
     if card_width_px < policy.card_min_width_px:
         raise Rejected("card_too_small", measured=card_width_px, threshold=policy.card_min_width_px)
-    card, orientation_score = warp_card(working_arr, detection.quad, policy.card_output)
+    region, quad = card_region(working, detection.quad)
+    card, orientation_score = warp_card(region, quad, policy.card_output)
     measures["orientation_score"] = round(orientation_score, 4)
     measures.update(quality.measure(card, policy))
     quality.check(measures, policy)

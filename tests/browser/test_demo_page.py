@@ -91,12 +91,14 @@ async def test_large_photo_is_shrunk_in_the_browser_and_accepted(
 
 async def test_503_is_retried_after_retry_after_with_the_same_key(page: Page, demo_server: DemoServer) -> None:
     attempts: list[tuple[float, str]] = []
+    signatures: list[str] = []
     refused = reason("overloaded")
     error = {"code": refused.code, "message": refused.message_id}
     error |= {"message_id": refused.message_id, "message_en": refused.message_en}
 
     async def first_refused(route: Route, request: Request) -> None:
         attempts.append((time.monotonic(), await request.header_value("idempotency-key") or ""))
+        signatures.append(await request.header_value("authorization") or "")
         if len(attempts) == 1:
             await route.fulfill(
                 status=503,
@@ -117,6 +119,8 @@ async def test_503_is_retried_after_retry_after_with_the_same_key(page: Page, de
     (t1, key1), (t2, key2) = attempts
     assert key1 and key1 == key2
     assert t2 - t1 >= 1.0
+    assert all(s.startswith("INTAKE-HMAC-SHA256 ") for s in signatures)
+    assert signatures[0] != signatures[1]  # each attempt is signed anew (fresh nonce), over the same key
     posts = demo_server.posts()
     assert [(p.status, p.idempotency_key) for p in posts] == [(202, key1)]
 

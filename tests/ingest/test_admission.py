@@ -11,16 +11,17 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestClient, TestServer, unused_port
+from aiohttp.test_utils import TestClient, unused_port
 
 from ingest.app import create_app
 from ingest.keys import ADMISSION
 from ingest.ratelimit import RateLimiter, TokenBucket
 from ingest.server import serve
+from intake.auth import sign
 from intake.metrics import build_metrics
 from intake.settings import Settings
 from intake.storage import MemoryStore
-from tests.support import FakeSink, make_registration, multipart, unit_settings
+from tests.support import FakeSink, api_client, client_key, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
 
@@ -38,8 +39,8 @@ async def client_for() -> AsyncIterator[Any]:
     async def make(settings: Settings) -> tuple[TestClient[Any, Any], FakeSink]:
         store = MemoryStore()
         await store.ensure_buckets(["intake-ktp", "intake-status"])
-        client: TestClient[Any, Any] = TestClient(
-            TestServer(create_app(settings, sink=sink, store=store, metrics=build_metrics()))
+        client: TestClient[Any, Any] = api_client(
+            create_app(settings, sink=sink, store=store, metrics=build_metrics()), settings
         )
         await client.start_server()
         clients.append(client)
@@ -141,6 +142,34 @@ def _server_settings(**http: Any) -> Settings:
     return _settings(host="127.0.0.1", port=unused_port(), **http)
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"a" * 9000 + b"\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(100)) + b"\r\n",
+        b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["huge-field", "too-many-fields", "huge-request-line"],
+)
+async def test_oversized_heads_are_refused_with_400(head: bytes) -> None:
+    settings = _server_settings()
+    assert settings.http.max_header_bytes < 9000 and settings.http.max_headers < 100
+    task, stop = await _start(settings)
+    try:
+        reader, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
+        try:
+            writer.write(head)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)  # answered, then closed by the server
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        assert answer.split(b" ", 2)[1] in (b"400", b"431"), answer[:100]  # the HTTP parser's own answer
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 async def test_slowloris_head_is_cut_off() -> None:
     settings = _server_settings(header_timeout_s=0.5)
     task, stop = await _start(settings)
@@ -164,9 +193,11 @@ async def test_slow_body_gets_408() -> None:
     task, stop = await _start(settings)
     try:
         reader, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
+        auth = sign(client_key(settings), "POST", "/v1/registrations")["Authorization"]
         writer.write(
             b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-            b"Content-Length: 100000\r\n\r\n--b\r\n"
+            + f"Authorization: {auth}\r\n".encode()
+            + b"Content-Length: 100000\r\n\r\n--b\r\n"
         )
         await writer.drain()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)

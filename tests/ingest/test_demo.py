@@ -7,13 +7,13 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from ingest.app import create_app
 from ingest.demo import FILES, STATIC_DIR
 from intake.metrics import build_metrics
 from intake.storage import MemoryStore
-from tests.support import FakeSink, unit_settings
+from tests.support import FakeSink, api_client, unit_settings
 
 ClientFactory = Callable[[bool], Any]
 
@@ -26,7 +26,7 @@ async def make_client() -> AsyncIterator[ClientFactory]:
         settings = unit_settings()
         settings = replace(settings, http=replace(settings.http, demo_page=demo_page))
         app = create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=build_metrics())
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        client: TestClient[Any, Any] = api_client(app, settings)
         await client.start_server()
         clients.append(client)
         return client

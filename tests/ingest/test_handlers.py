@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from ingest.app import create_app
 from ingest.keys import ADMISSION
@@ -19,21 +19,9 @@ from intake.metrics import build_metrics
 from intake.settings import Limits, Settings
 from intake.status import StatusRecord, status_key
 from intake.storage import MemoryStore
-from tests.support import TEST_KEY, FakeSink, make_registration, multipart, unit_settings
+from tests.support import TEST_KEY, FakeSink, api_client, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
-
-
-@pytest.fixture
-def sink() -> FakeSink:
-    return FakeSink()
-
-
-@pytest.fixture
-async def store() -> MemoryStore:
-    s = MemoryStore()
-    await s.ensure_buckets(["intake-ktp", "intake-status"])
-    return s
 
 
 ClientFactory = Callable[..., Any]
@@ -44,8 +32,9 @@ async def make_client(sink: FakeSink, store: MemoryStore) -> AsyncIterator[Clien
     clients: list[TestClient[Any, Any]] = []
 
     async def factory(settings: Settings | None = None) -> TestClient[Any, Any]:
-        app = create_app(settings or unit_settings(), sink=sink, store=store, metrics=build_metrics())
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        settings = settings or unit_settings()
+        app = create_app(settings, sink=sink, store=store, metrics=build_metrics())
+        client: TestClient[Any, Any] = api_client(app, settings)
         await client.start_server()
         clients.append(client)
         return client
@@ -147,6 +136,43 @@ async def test_invalid_json(make_client: ClientFactory) -> None:
     client = await make_client()
     resp = await client.post("/v1/registrations", data=multipart(b"{not json", JPEG))
     await _error(resp, 400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"[" * 5000 + b"]" * 5000, 400, "invalid_json"),  # nesting past the parser's recursion limit
+        (b'{"a":' * 2000 + b"1" + b"}" * 2000, 400, "invalid_json"),
+        (b"[1]", 400, "invalid_json"),  # not an object
+        (b'{"wave": 1' + b"0" * 5000 + b"}", 400, "invalid_json"),  # an integer past Python's digit limit
+        (b"\xff\xfe{}", 400, "invalid_json"),  # not UTF-8
+        (b"{" + b'"k": 1, ' * 1500 + b'"z": 1}', 422, "validation_failed"),  # flat, within the limit: unknown fields
+        (b'{"full_name": "' + b"a" * 20_000 + b'"}', 413, "body_too_large"),  # past the registration part's limit
+    ],
+    ids=["deep-array", "deep-object", "array", "huge-integer", "bad-utf8", "many-keys", "huge"],
+)
+async def test_hostile_json_gets_a_code(
+    make_client: ClientFactory, sink: FakeSink, raw: bytes, status: int, code: str
+) -> None:
+    client = await make_client()
+    resp = await client.post("/v1/registrations", data=multipart(raw, JPEG))
+    await _error(resp, status, code)
+    assert sink.records == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Siti\u202eNurhaliza", "Siti\u200bNurhaliza", "Siti\x00Nurhaliza", "Siti \U0001f600", "\ufeff"],
+    ids=["rtl-override", "zero-width-space", "nul", "emoji", "bom-only"],
+)
+async def test_unicode_tricks_in_names_are_field_errors(make_client: ClientFactory, sink: FakeSink, name: str) -> None:
+    client = await make_client()
+    reg = make_registration()
+    reg["full_name"] = name
+    resp = await client.post("/v1/registrations", data=multipart(reg, JPEG))
+    err = await _error(resp, 422, "validation_failed")
+    assert [f["field"] for f in err["fields"]] == ["full_name"]
+    assert sink.records == []
 
 
 async def test_field_errors_are_422_with_codes(make_client: ClientFactory, sink: FakeSink) -> None:

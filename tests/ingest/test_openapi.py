@@ -15,19 +15,20 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from aiohttp import ClientResponse, FormData, web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from ingest import admission as admission_module
 from ingest import tokens
 from ingest.app import create_app
 from ingest.openapi import EXAMPLE_REGISTRATION, IDEMPOTENCY_KEY_PATTERN, ROUTE_ERRORS, openapi_document
+from ingest.security import ROUTE_SCOPES
 from intake.metrics import build_metrics
 from intake.settings import Limits, Settings
 from intake.storage import MemoryStore
 from processors.reasons import REASONS, Category
 from processors.registration import parse_registration
 from processors.waves import Wave
-from tests.support import TEST_KEY, FakeSink, make_registration, multipart, unit_settings
+from tests.support import TEST_KEY, FakeSink, api_client, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -210,6 +211,8 @@ def test_every_code_a_route_can_emit_is_documented(doc: dict[str, Any]) -> None:
     app = create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=build_metrics())
     for (method, path), handler in _routes(app).items():
         emitted = _codes_of(handler) | {"internal_error"}  # the errors middleware, on any bug
+        if (method, path) in ROUTE_SCOPES:
+            emitted |= {"unauthorized", "signature_expired", "request_replayed", "forbidden"}
         if path not in admission_module._EXEMPT:
             emitted.add("rate_limited")
             if method == "POST":
@@ -265,8 +268,9 @@ async def served() -> AsyncIterator[Callable[..., Any]]:
         if store is None:
             store = MemoryStore()
             await store.ensure_buckets(["intake-ktp", "intake-status"])
-        app = create_app(settings or unit_settings(), sink=sink or FakeSink(), store=store, metrics=build_metrics())
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        settings = settings or unit_settings()
+        app = create_app(settings, sink=sink or FakeSink(), store=store, metrics=build_metrics())
+        client: TestClient[Any, Any] = api_client(app, settings)
         await client.start_server()
         clients.append(client)
         return client

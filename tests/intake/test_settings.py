@@ -13,6 +13,7 @@ ENV = {
     "INTAKE_S3_SECRET_KEY": "b",
     "INTAKE_STATUS_TOKEN_KEY": "x" * 32,
     "INTAKE_NIK_PEPPER": "y" * 32,
+    "INTAKE_CLIENT_KEYS": f"web:k1:{'z' * 32}:submit",
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from consumers.runner import run_consumer
 from ingest.app import create_app
@@ -19,6 +19,7 @@ from intake.kafka import ensure_topics
 from intake.settings import Settings
 from intake.status import StatusRecord, status_key
 from intake.storage import MinioStore
+from tests.support import api_client
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, wha
 @pytest.fixture
 async def api(topics_ready: Settings) -> AsyncIterator[TestClient[Any, Any]]:
     """The real API (real producer) on an ephemeral port, ready when Kafka answered."""
-    client: TestClient[Any, Any] = TestClient(TestServer(create_app(topics_ready)))
+    client: TestClient[Any, Any] = api_client(create_app(topics_ready), topics_ready)
     await client.start_server()
 
     async def ready() -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout
 
+from intake.auth import ClientKey, signing_middleware
 from intake.settings import Settings
 from intake.status import StatusRecord, photo_key, photo_prefix, status_key
 from intake.storage import MinioStore
@@ -44,6 +45,8 @@ class Stream:
 
     base_url: str
     rate: float
+    key: ClientKey
+    """Signs every attempt, as the registration site's backend would."""
     deadline_s: float = 90.0
     sent: int = 0
     shed: int = 0
@@ -90,7 +93,8 @@ class Stream:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Submit until ``stop`` is set, then wait for the submissions under way."""
-        async with ClientSession(timeout=ClientTimeout(total=30)) as session:
+        signer = signing_middleware(self.key)
+        async with ClientSession(timeout=ClientTimeout(total=30), middlewares=(signer,)) as session:
             n = 0
             while not stop.is_set():
                 self._tasks.append(asyncio.create_task(self._submit(session, n)))

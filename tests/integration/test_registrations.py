@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from consumers.selection import close_wave
 from ingest.app import create_app
@@ -18,7 +18,7 @@ from intake.storage import MinioStore
 from processors.waves import Wave
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, wait_until
-from tests.support import make_registration, multipart
+from tests.support import api_client, make_registration, multipart
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def registry_dir(tmp_path: Path) -> Path:
 
 
 async def _client(settings: Settings) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings)))
+    client: TestClient[Any, Any] = api_client(create_app(settings), settings)
     await client.start_server()
 
     async def ready() -> bool:

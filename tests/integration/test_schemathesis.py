@@ -3,7 +3,8 @@
 The schema is loaded from the service's own ``/openapi.json``. For every operation, Hypothesis generates a
 bounded number of cases from it, valid (``positive``) and deliberately invalid (``negative``: wrong types,
 patterns, missing parts, broken multipart), sends them over HTTP and checks each answer: no server error, a
-documented status, content type and headers, and a body matching the documented schema. Status reads are sent
+documented status, content type and headers, and a body matching the documented schema. Requests are signed
+as the API's clients sign them (so cases reach the handlers, not just the 401). Status reads are sent
 with the submission's real status token half of the time, so the storage path is exercised too. Failures are
 collected (not raised one by one) and reported together with the exact request.
 
@@ -16,6 +17,7 @@ import asyncio
 import io
 import json
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import hypothesis
 import pytest
@@ -34,8 +36,9 @@ from schemathesis.specs.openapi.checks import (
 
 from ingest.openapi import EXAMPLE_REGISTRATION
 from ingest.tokens import SUBMISSION_ID, status_token
+from intake.auth import sign
 from intake.settings import Settings
-from tests.support import make_registration
+from tests.support import client_key, make_registration
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +56,7 @@ STATUS_PATH = "/v1/submissions/{submission_id}"
 
 def _jpeg() -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (64, 40), (200, 180, 150)).save(out, "JPEG")
+    Image.new("RGB", (800, 500), (200, 180, 150)).save(out, "JPEG")  # big enough for the edge's size check
     return out.getvalue()
 
 
@@ -72,11 +75,38 @@ def _describe(case: schemathesis.Case[Any], response: schemathesis.Response | No
     return "\n".join(lines)
 
 
-def _run(schema: Any, base_url: str, token_key: bytes) -> tuple[list[str], dict[str, int]]:
+class _Signer(requests.auth.AuthBase):
+    """Signs every request as the API's clients do (the back office's key for image reads, the front end's for the
+    rest), so that generated cases reach the handlers; status reads keep their ``Bearer`` token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.submit = client_key(settings, "submit")
+        self.read = client_key(settings, "read_ktp")
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if str(r.headers.get("Authorization", "")).startswith("Bearer "):
+            return r
+        path = unquote(urlsplit(r.url or "").path)
+        actor, idem = r.headers.get("Intake-Actor"), r.headers.get("Idempotency-Key")
+        r.headers.update(
+            sign(
+                self.read if "/ktp/" in path else self.submit,
+                r.method or "GET",
+                path,
+                idempotency_key=idem if isinstance(idem, str) else None,
+                actor=actor if isinstance(actor, str) else None,
+            )
+        )
+        return r
+
+
+def _run(schema: Any, base_url: str, settings: Settings) -> tuple[list[str], dict[str, int]]:
     """Run every operation in both generation modes; return the failures and a count of answers by status."""
     failures: dict[tuple[str, str, str], str] = {}
     statuses: dict[str, int] = {}
+    token_key = settings.security.status_token_key.encode()
     session = requests.Session()
+    session.auth = _Signer(settings)
 
     def send(case: schemathesis.Case[Any]) -> schemathesis.Response | None:
         response: schemathesis.Response | None = None
@@ -154,13 +184,13 @@ async def test_no_server_errors_and_answers_conform(api: TestClient[Any, Any], t
     base_url = str(api.make_url("")).rstrip("/")
     schema = await asyncio.to_thread(schemathesis.openapi.from_url, base_url + "/openapi.json")
     schema.validate()
-    failures, statuses = await asyncio.to_thread(
-        _run, schema, base_url, topics_ready.security.status_token_key.encode()
-    )
+    failures, statuses = await asyncio.to_thread(_run, schema, base_url, topics_ready)
     assert failures == [], "\n\n".join(failures) + f"\n\nanswers by status: {json.dumps(statuses, sort_keys=True)}"
     assert not any(code.startswith("5") for code in statuses), statuses
     assert sum(statuses.values()) >= 4 * MAX_EXAMPLES, statuses
-    assert statuses.get("202", 0) > 2, statuses  # the coverage phase sends the schema's valid example too
+    # The two valid registrations sent explicitly; generated photos are random bytes, which the edge's header
+    # check refuses (422 not_an_image), so generated cases stop there.
+    assert statuses.get("202", 0) >= 2, statuses
 
 
 _REGISTRATION_HUGE_WAVE = json.dumps(make_registration()).replace('"wave": 1', '"wave": 1' + "0" * 5000)
@@ -184,5 +214,8 @@ async def test_hostile_requests_found_by_probing_get_4xx(
     post = schema["/v1/registrations"]["POST"]
     body: dict[str, Any] = {"registration": registration or json.dumps(make_registration()), "ktp_photo": _jpeg()}
     case = post.Case(body=body, media_type="multipart/form-data", headers=headers)
-    response = await asyncio.to_thread(case.call, base_url=base_url, timeout=30)
+    session = requests.Session()
+    session.auth = _Signer(topics_ready)
+    response = await asyncio.to_thread(case.call, base_url=base_url, session=session, timeout=30)
+    session.close()
     assert 400 <= response.status_code < 500, _describe(case, response, RuntimeError("server error"))

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from ingest.app import create_app
 from intake.settings import Settings, to_environ
 from intake.storage import MinioStore
 from tests.integration.conftest import Consumers, outage, wait_until
 from tests.integration.faults import HEADER, Audit, Stream, audit, expected_cards
+from tests.support import api_client, client_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -50,7 +51,7 @@ def _table() -> Any:
 
 
 async def _api(settings: Settings) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings)))
+    client: TestClient[Any, Any] = api_client(create_app(settings), settings)
     await client.start_server()
 
     async def ready() -> bool:
@@ -99,7 +100,7 @@ async def test_a_consumer_killed_mid_batch(
         stderr=subprocess.DEVNULL,
     )
     group = Consumers(topics_ready)
-    stream = Stream(api_url, rate=6)
+    stream = Stream(api_url, rate=6, key=client_key(topics_ready))
 
     async def kill() -> None:
         os.killpg(victim.pid, signal.SIGKILL)  # the consumer and its pool, mid-batch, no goodbye
@@ -122,7 +123,7 @@ async def _under_outage(
     """Stream uploads while ``service`` is down for ``down_s``; audit and check the outcome."""
     group = Consumers(settings)
     group.start()
-    stream = Stream(api_url, rate=6)
+    stream = Stream(api_url, rate=6, key=client_key(settings))
     try:
         await _stream_during(stream, lambda: outage(service, down_s), before_s=3, after_s=after_s)
         result = await audit(f"{service} down {down_s:g} s", stream, store, settings, cards)
@@ -150,7 +151,7 @@ async def test_d_front_pushed_past_its_bound(topics_ready: Settings, minio_store
     client = await _api(settings)
     group = Consumers(settings)
     group.start()
-    stream = Stream(str(client.make_url("")).rstrip("/"), rate=400)
+    stream = Stream(str(client.make_url("")).rstrip("/"), rate=400, key=client_key(settings))
     try:
         await _stream_during(stream, _nothing, before_s=0.25, after_s=0)
         result = await audit("front past its bound", stream, minio_store, settings, cards)

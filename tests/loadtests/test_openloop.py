@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import BodyPartReader, web
 
+from intake.auth import Verifier, parse_client_keys
 from loadtests import outcomes
-from loadtests.openloop import check_loopback, run_open_loop, schedule
+from loadtests.openloop import check_loopback, registration_factory, run_open_loop, schedule
 from loadtests.payloads import BodyFactory, fresh_registration
+from loadtests.signing import load_key
 
 
 @dataclass
@@ -118,3 +120,22 @@ async def test_shed_answers_are_classified(server: tuple[str, Seen]) -> None:
     s = outcomes.summarise(result.rows)
     assert s.shed == 10 and s.accepted == 0
     assert s.by_outcome == {"overloaded": 10}
+
+
+def test_generated_uploads_are_signed_for_their_idempotency_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = f"web:k1:{'w' * 40}:submit"
+    monkeypatch.setenv("INTAKE_CLIENT_KEYS", keys)
+    load_key.cache_clear()
+    verifier = Verifier(parse_client_keys(keys), max_skew_s=300, max_nonces=100)
+    make = registration_factory("200k", seed=1, key=load_key())
+    for i in range(2):
+        _, headers, _ = make(i)
+        assert verifier.verify("POST", "/v1/registrations", headers, "submit").client_id == "web"
+    load_key.cache_clear()
+
+
+def test_a_generator_without_a_key_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTAKE_CLIENT_KEYS", raising=False)
+    load_key.cache_clear()
+    with pytest.raises(SystemExit, match="INTAKE_CLIENT_KEYS"):
+        load_key()

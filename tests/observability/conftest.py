@@ -26,13 +26,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from consumers.runner import run_consumer
 from ingest.app import create_app
 from intake.kafka import ensure_topics
 from intake.metrics import Metrics
 from intake.settings import Settings
+from tests.support import api_client
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_SH = REPO / "deploy" / "local" / "prometheus.sh"
@@ -141,7 +142,7 @@ async def isolated(live_settings: Settings) -> Settings:
 @contextlib.asynccontextmanager
 async def running_api(settings: Settings, metrics: Metrics) -> AsyncIterator[TestClient[Any, Any]]:
     """The real API (real producer and store) on an ephemeral port of 127.0.0.1, ready."""
-    client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings, metrics=metrics), host="127.0.0.1"))
+    client: TestClient[Any, Any] = api_client(create_app(settings, metrics=metrics), settings, host="127.0.0.1")
     await client.start_server()
     try:
 

@@ -10,13 +10,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.app import create_app
 from intake.metrics import Metrics, build_metrics
 from intake.storage import MemoryStore
-from tests.support import FakeSink, make_registration, multipart, unit_settings
+from tests.support import FakeSink, api_client, make_registration, multipart, unit_settings
 
 OBS = Path(__file__).resolve().parents[2] / "deploy" / "observability"
 DASHBOARD = OBS / "grafana-dashboard.json"
@@ -48,8 +48,9 @@ async def exposed_names() -> set[str]:
     """Every sample name of the API's /metrics (create_app with fakes) and of a consumer's metrics."""
     api_metrics = build_metrics()
     touch_every_label(api_metrics)
-    app = create_app(unit_settings(), sink=FakeSink(), store=MemoryStore(), metrics=api_metrics)
-    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    settings = unit_settings()
+    app = create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=api_metrics)
+    client: TestClient[Any, Any] = api_client(app, settings)
     await client.start_server()
     try:
         resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))

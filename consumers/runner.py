@@ -29,6 +29,7 @@ from intake.metrics_http import serve_metrics
 from intake.settings import Settings
 from intake.storage import build_store
 from intake.topics import topic_names
+from processors.photo import one_thread_per_process
 
 log = logging.getLogger("intake.consumer")
 
@@ -54,8 +55,13 @@ def pool_size(settings: Settings) -> int:
 
 
 def build_pool(settings: Settings) -> ProcessPoolExecutor:
-    """A process pool started with ``spawn`` (never fork an event loop with live sockets)."""
-    return ProcessPoolExecutor(max_workers=pool_size(settings), mp_context=multiprocessing.get_context("spawn"))
+    """A process pool started with ``spawn`` (never fork an event loop with live sockets); each worker does its
+    image work on one thread, since the pool already has a process per core."""
+    return ProcessPoolExecutor(
+        max_workers=pool_size(settings),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=one_thread_per_process,
+    )
 
 
 async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics | None = None) -> None:

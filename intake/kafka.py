@@ -189,10 +189,16 @@ class AIOKafkaSink:
             await asyncio.wait_for(producer.client.close(), self._timeout_s)
 
     async def close(self) -> None:
-        """Flush what is pending and stop the producer (if one is running)."""
+        """Flush what is pending and stop the producer (if one is running). Blocks at most twice the send
+        timeout: a producer that cannot stop in that time (a broker gone mid-flush) has its connections closed,
+        and what it still held was never acknowledged, so never answered 202."""
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), 2 * self._timeout_s)
+        except TimeoutError:
+            await self._discard(producer)
 
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
         producer = self._producer

@@ -13,8 +13,13 @@ from intake.kafka import AIOKafkaSink, QueueUnavailable
 
 
 class FakeClient:
+    closed = False
+
     async def force_metadata_update(self) -> bool:
         return True
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 class FakeProducer:
@@ -109,3 +114,20 @@ async def test_repeated_failures_also_replace(running: Any) -> None:
         with pytest.raises(QueueUnavailable):
             await sink.send("t", b"k", b"x")
     await _until(lambda: len(made) == 2)
+
+
+class StuckProducer(FakeProducer):
+    """A producer whose flush never ends (a broker gone mid-flush)."""
+
+    async def stop(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_close_is_bounded_when_the_producer_cannot_stop(running: Any) -> None:
+    producer = StuckProducer([])
+    sink = AIOKafkaSink(lambda: producer, timeout_s=0.2, readiness_max_age_s=5.0)
+    running(sink)
+    await _until(sink.ready)
+    async with asyncio.timeout(5):  # 2 x 0.2 s for the flush, then 0.2 s each to discard
+        await sink.close()
+    assert producer.client.closed

@@ -2,54 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient
-
-from ingest.app import create_app
 from ingest.demo import FILES, STATIC_DIR
-from intake.metrics import build_metrics
-from intake.storage import MemoryStore
-from tests.support import FakeSink, api_client, unit_settings
-
-ClientFactory = Callable[[bool], Any]
+from intake.settings import Settings
+from tests.ingest.conftest import Served
+from tests.support import unit_settings
 
 
-@pytest.fixture
-async def make_client() -> AsyncIterator[ClientFactory]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def factory(demo_page: bool) -> TestClient[Any, Any]:
-        settings = unit_settings()
-        settings = replace(settings, http=replace(settings.http, demo_page=demo_page))
-        app = create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=build_metrics())
-        client: TestClient[Any, Any] = api_client(app, settings)
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield factory
-    for c in clients:
-        await c.close()
+def _demo(on: bool) -> Settings:
+    settings = unit_settings()
+    return replace(settings, http=replace(settings.http, demo_page=on))
 
 
 def test_demo_page_is_off_by_default() -> None:
     assert unit_settings().http.demo_page is False
 
 
-async def test_demo_page_is_404_when_off(make_client: ClientFactory) -> None:
-    client = await make_client(False)
+async def test_demo_page_is_404_when_off(served: Served) -> None:
+    client = await served(_demo(False))
     for path in ("/demo/", "/demo", "/demo/intake-client.js", "/demo/demo.js"):
         resp = await client.get(path, allow_redirects=False)
         assert resp.status == 404, path
         assert (await resp.json())["error"]["code"] == "not_found"
 
 
-async def test_demo_page_is_served_when_on(make_client: ClientFactory) -> None:
-    client = await make_client(True)
+async def test_demo_page_is_served_when_on(served: Served) -> None:
+    client = await served(_demo(True))
     resp = await client.get("/demo/")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -72,9 +51,9 @@ async def test_demo_page_is_served_when_on(make_client: ClientFactory) -> None:
     assert resp.headers["Location"] == "/demo/"
 
 
-async def test_every_listed_file_exists_and_nothing_else_is_served(make_client: ClientFactory) -> None:
+async def test_every_listed_file_exists_and_nothing_else_is_served(served: Served) -> None:
     assert all((STATIC_DIR / name).is_file() for name in FILES)
-    client = await make_client(True)
+    client = await served(_demo(True))
     for name, content_type in FILES.items():
         path = "/demo/" if name == "demo.html" else f"/demo/{name}"
         resp = await client.get(path)

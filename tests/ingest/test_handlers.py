@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -11,37 +11,16 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from ingest.app import create_app
 from ingest.keys import ADMISSION
 from ingest.tokens import status_token
 from intake.envelope import decode
-from intake.metrics import build_metrics
-from intake.settings import Limits, Settings
+from intake.settings import Limits
 from intake.status import StatusRecord, status_key
 from intake.storage import MemoryStore
-from tests.support import TEST_KEY, FakeSink, api_client, make_registration, multipart, unit_settings
+from tests.ingest.conftest import Served
+from tests.support import TEST_KEY, FakeSink, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
-
-
-ClientFactory = Callable[..., Any]
-
-
-@pytest.fixture
-async def make_client(sink: FakeSink, store: MemoryStore) -> AsyncIterator[ClientFactory]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def factory(settings: Settings | None = None) -> TestClient[Any, Any]:
-        settings = settings or unit_settings()
-        app = create_app(settings, sink=sink, store=store, metrics=build_metrics())
-        client: TestClient[Any, Any] = api_client(app, settings)
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield factory
-    for c in clients:
-        await c.close()
 
 
 async def _error(resp: ClientResponse, status: int, code: str) -> dict[str, Any]:
@@ -52,8 +31,8 @@ async def _error(resp: ClientResponse, status: int, code: str) -> dict[str, Any]
     return dict(body["error"])
 
 
-async def test_accepts_after_kafka_ack(make_client: ClientFactory, sink: FakeSink) -> None:
-    client = await make_client()
+async def test_accepts_after_kafka_ack(served: Served, sink: FakeSink) -> None:
+    client = await served()
     reg = make_registration()
     resp = await client.post("/v1/registrations", data=multipart(reg, JPEG))
     assert resp.status == 202, await resp.text()
@@ -73,8 +52,8 @@ async def test_accepts_after_kafka_ack(make_client: ClientFactory, sink: FakeSin
     assert reg["nik"] not in await resp.text()
 
 
-async def test_broker_down_is_503_never_202(make_client: ClientFactory, sink: FakeSink) -> None:
-    client = await make_client()
+async def test_broker_down_is_503_never_202(served: Served, sink: FakeSink) -> None:
+    client = await served()
     sink.down = True
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
     await _error(resp, 503, "queue_unavailable")
@@ -82,8 +61,8 @@ async def test_broker_down_is_503_never_202(make_client: ClientFactory, sink: Fa
     assert sink.records == []
 
 
-async def test_idempotency_key_gives_same_submission(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_idempotency_key_gives_same_submission(served: Served) -> None:
+    client = await served()
     reg = make_registration()
     ids = set()
     for _ in range(3):
@@ -97,22 +76,22 @@ async def test_idempotency_key_gives_same_submission(make_client: ClientFactory)
     assert (await other.json())["submission_id"] not in ids
 
 
-async def test_bad_idempotency_key(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_bad_idempotency_key(served: Served) -> None:
+    client = await served()
     resp = await client.post(
         "/v1/registrations", data=multipart(make_registration(), JPEG), headers={"Idempotency-Key": "x"}
     )
     await _error(resp, 400, "idempotency_key_invalid")
 
 
-async def test_wrong_content_type_is_415(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_wrong_content_type_is_415(served: Served) -> None:
+    client = await served()
     resp = await client.post("/v1/registrations", json=make_registration())
     await _error(resp, 415, "unsupported_media_type")
 
 
-async def test_malformed_multipart_is_400(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_malformed_multipart_is_400(served: Served) -> None:
+    client = await served()
     body = b'--xyz\r\nContent-Disposition: form-data; name="registration"\r\n\r\n{}'  # never terminated
     resp = await client.post(
         "/v1/registrations", data=body, headers={"Content-Type": "multipart/form-data; boundary=xyz"}
@@ -121,10 +100,10 @@ async def test_malformed_multipart_is_400(make_client: ClientFactory) -> None:
     assert (await resp.json())["error"]["code"] in ("malformed_multipart", "missing_part")
 
 
-async def test_missing_photo_part(make_client: ClientFactory) -> None:
+async def test_missing_photo_part(served: Served) -> None:
     from aiohttp import FormData
 
-    client = await make_client()
+    client = await served()
     form = FormData()
     form.add_field("registration", json.dumps(make_registration()), content_type="application/json")
     resp = await client.post("/v1/registrations", data=form)
@@ -132,8 +111,8 @@ async def test_missing_photo_part(make_client: ClientFactory) -> None:
     assert err["part"] == "ktp_photo"
 
 
-async def test_invalid_json(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_invalid_json(served: Served) -> None:
+    client = await served()
     resp = await client.post("/v1/registrations", data=multipart(b"{not json", JPEG))
     await _error(resp, 400, "invalid_json")
 
@@ -151,10 +130,8 @@ async def test_invalid_json(make_client: ClientFactory) -> None:
     ],
     ids=["deep-array", "deep-object", "array", "huge-integer", "bad-utf8", "many-keys", "huge"],
 )
-async def test_hostile_json_gets_a_code(
-    make_client: ClientFactory, sink: FakeSink, raw: bytes, status: int, code: str
-) -> None:
-    client = await make_client()
+async def test_hostile_json_gets_a_code(served: Served, sink: FakeSink, raw: bytes, status: int, code: str) -> None:
+    client = await served()
     resp = await client.post("/v1/registrations", data=multipart(raw, JPEG))
     await _error(resp, status, code)
     assert sink.records == []
@@ -165,8 +142,8 @@ async def test_hostile_json_gets_a_code(
     ["Siti\u202eNurhaliza", "Siti\u200bNurhaliza", "Siti\x00Nurhaliza", "Siti \U0001f600", "\ufeff"],
     ids=["rtl-override", "zero-width-space", "nul", "emoji", "bom-only"],
 )
-async def test_unicode_tricks_in_names_are_field_errors(make_client: ClientFactory, sink: FakeSink, name: str) -> None:
-    client = await make_client()
+async def test_unicode_tricks_in_names_are_field_errors(served: Served, sink: FakeSink, name: str) -> None:
+    client = await served()
     reg = make_registration()
     reg["full_name"] = name
     resp = await client.post("/v1/registrations", data=multipart(reg, JPEG))
@@ -175,8 +152,8 @@ async def test_unicode_tricks_in_names_are_field_errors(make_client: ClientFacto
     assert sink.records == []
 
 
-async def test_field_errors_are_422_with_codes(make_client: ClientFactory, sink: FakeSink) -> None:
-    client = await make_client()
+async def test_field_errors_are_422_with_codes(served: Served, sink: FakeSink) -> None:
+    client = await served()
     reg = make_registration()
     reg["email"] = "not-an-email"
     reg["nik"] = "12"
@@ -188,16 +165,16 @@ async def test_field_errors_are_422_with_codes(make_client: ClientFactory, sink:
     assert sink.records == []
 
 
-async def test_wrong_wave_is_409(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_wrong_wave_is_409(served: Served) -> None:
+    client = await served()
     resp = await client.post("/v1/registrations", data=multipart(make_registration(wave=99), JPEG))
     err = await _error(resp, 409, "wave_not_open")
     assert err["open_wave"] == 1
 
 
-async def test_declared_oversize_body_refused_before_reading(make_client: ClientFactory, sink: FakeSink) -> None:
+async def test_declared_oversize_body_refused_before_reading(served: Served, sink: FakeSink) -> None:
     settings = unit_settings(limits=Limits(max_photo_bytes=100_000))
-    client = await make_client(settings)
+    client = await served(settings)
     resp = await client.post(
         "/v1/registrations",
         data=b"x" * 10,
@@ -209,9 +186,9 @@ async def test_declared_oversize_body_refused_before_reading(make_client: Client
     assert resp.status == 413
 
 
-async def test_photo_over_limit_is_413_while_streaming(make_client: ClientFactory, sink: FakeSink) -> None:
+async def test_photo_over_limit_is_413_while_streaming(served: Served, sink: FakeSink) -> None:
     settings = unit_settings(limits=Limits(max_photo_bytes=100_000))
-    client = await make_client(settings)
+    client = await served(settings)
 
     async def chunks() -> AsyncIterator[bytes]:
         yield (
@@ -230,9 +207,9 @@ async def test_photo_over_limit_is_413_while_streaming(make_client: ClientFactor
     assert sink.records == []
 
 
-async def test_photo_at_limit_is_accepted(make_client: ClientFactory, sink: FakeSink) -> None:
+async def test_photo_at_limit_is_accepted(served: Served, sink: FakeSink) -> None:
     settings = unit_settings(limits=Limits(max_photo_bytes=100_000))
-    client = await make_client(settings)
+    client = await served(settings)
     photo = JPEG[:4] + b"\x00" * (100_000 - len(JPEG)) + JPEG[4:]
     assert len(photo) == 100_000
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), photo))
@@ -240,11 +217,11 @@ async def test_photo_at_limit_is_accepted(make_client: ClientFactory, sink: Fake
     assert len(sink.records[0][2]) <= settings.limits.max_message_bytes
 
 
-async def test_admission_sheds_with_503(make_client: ClientFactory) -> None:
+async def test_admission_sheds_with_503(served: Served) -> None:
     settings = unit_settings()
     settings = replace(settings, http=replace(settings.http, max_in_flight=1))
-    client = await make_client(settings)
-    app = client.server.app
+    client = await served(settings)
+    app = client.app
     assert app is not None
     app[ADMISSION].in_flight = 1  # one request is being handled
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
@@ -259,8 +236,8 @@ async def _accept(client: TestClient[Any, Any]) -> dict[str, Any]:
     return dict(await resp.json())
 
 
-async def test_status_received_then_stored(make_client: ClientFactory, store: MemoryStore) -> None:
-    client = await make_client()
+async def test_status_received_then_stored(served: Served, store: MemoryStore) -> None:
+    client = await served()
     body = await _accept(client)
     auth = {"Authorization": f"Bearer {body['status_token']}"}
     resp = await client.get(body["status_url"], headers=auth)
@@ -280,8 +257,8 @@ async def test_status_received_then_stored(make_client: ClientFactory, store: Me
     assert again.status == 304
 
 
-async def test_status_needs_the_token(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_status_needs_the_token(served: Served) -> None:
+    client = await served()
     body = await _accept(client)
     other = await _accept(client)
     await _error(await client.get(body["status_url"]), 401, "unauthorized")
@@ -290,8 +267,8 @@ async def test_status_needs_the_token(make_client: ClientFactory) -> None:
     assert status_token(TEST_KEY.encode(), body["submission_id"]) == body["status_token"]
 
 
-async def test_unknown_routes_are_json(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_unknown_routes_are_json(served: Served) -> None:
+    client = await served()
     await _error(await client.get("/nope"), 404, "not_found")
     await _error(await client.get("/v1/submissions/NOT-AN-ID", headers={"Authorization": "Bearer x"}), 404, "not_found")
     resp = await client.delete("/v1/registrations")
@@ -299,16 +276,16 @@ async def test_unknown_routes_are_json(make_client: ClientFactory) -> None:
     assert resp.headers["Allow"] == "POST"
 
 
-async def test_health_and_readiness(make_client: ClientFactory, sink: FakeSink) -> None:
-    client = await make_client()
+async def test_health_and_readiness(served: Served, sink: FakeSink) -> None:
+    client = await served()
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     sink.down = True
     await _error(await client.get("/readyz"), 503, "queue_unavailable")
 
 
-async def test_metrics_count_by_code(make_client: ClientFactory) -> None:
-    client = await make_client()
+async def test_metrics_count_by_code(served: Served) -> None:
+    client = await served()
     await _accept(client)
     await client.post("/v1/registrations", json={})
     text = await (await client.get("/metrics")).text()

@@ -7,7 +7,7 @@ import inspect
 import json
 import textwrap
 import types
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +15,6 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from aiohttp import ClientResponse, FormData, web
-from aiohttp.test_utils import TestClient
 
 from ingest import admission as admission_module
 from ingest import tokens
@@ -23,12 +22,13 @@ from ingest.app import create_app
 from ingest.openapi import EXAMPLE_REGISTRATION, IDEMPOTENCY_KEY_PATTERN, ROUTE_ERRORS, openapi_document
 from ingest.security import ROUTE_SCOPES
 from intake.metrics import build_metrics
-from intake.settings import Limits, Settings
+from intake.settings import Limits
 from intake.storage import MemoryStore
 from processors.reasons import REASONS, Category
 from processors.registration import parse_registration
 from processors.waves import Wave
-from tests.support import TEST_KEY, FakeSink, api_client, make_registration, multipart, unit_settings
+from tests.ingest.conftest import Served
+from tests.support import TEST_KEY, FakeSink, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -258,29 +258,7 @@ class Conformance:
         return dict(body)
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[Callable[..., Any]]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def factory(
-        settings: Settings | None = None, sink: FakeSink | None = None, store: MemoryStore | None = None
-    ) -> TestClient[Any, Any]:
-        if store is None:
-            store = MemoryStore()
-            await store.ensure_buckets(["intake-ktp", "intake-status"])
-        settings = settings or unit_settings()
-        app = create_app(settings, sink=sink or FakeSink(), store=store, metrics=build_metrics())
-        client: TestClient[Any, Any] = api_client(app, settings)
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield factory
-    for c in clients:
-        await c.close()
-
-
-async def test_served_document_is_the_generated_one(served: Callable[..., Any]) -> None:
+async def test_served_document_is_the_generated_one(served: Served) -> None:
     settings = unit_settings()
     client = await served(settings)
     first = await client.get("/openapi.json")
@@ -291,7 +269,7 @@ async def test_served_document_is_the_generated_one(served: Callable[..., Any]) 
     assert await second.read() == await first.read()
 
 
-async def test_real_answers_conform(served: Callable[..., Any], doc: dict[str, Any]) -> None:
+async def test_real_answers_conform(served: Served, doc: dict[str, Any]) -> None:
     c = Conformance(doc)
     post, status = "/v1/registrations", "/v1/submissions/{submission_id}"
     sink = FakeSink()

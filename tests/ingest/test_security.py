@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
 
-from ingest.app import create_app
 from intake.audit import AuditRecord
 from intake.auth import parse_client_keys, sign
-from intake.metrics import build_metrics
 from intake.settings import Settings
 from intake.status import photo_key
 from intake.storage import MemoryStore
 from intake.topics import topic_names
-from tests.support import FakeSink, api_client, client_key, make_registration, multipart, unit_settings
+from tests.ingest.conftest import Served
+from tests.support import FakeSink, client_key, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
 SID = "a" * 26
@@ -27,24 +24,8 @@ KTP_PATH = f"/v1/submissions/{SID}/ktp/card"
 ORIGIN = "https://daftar.prakerja.example"
 
 
-Factory = Callable[..., Any]
-
-
-@pytest.fixture
-async def clients(sink: FakeSink, store: MemoryStore) -> AsyncIterator[Factory]:
-    made: list[TestClient[Any, Any]] = []
-
-    async def make(settings: Settings | None = None, signed: bool = False, **kw: Any) -> TestClient[Any, Any]:
-        settings = settings or unit_settings(http=replace(unit_settings().http, cors_origins=ORIGIN))
-        app = create_app(settings, sink=sink, store=store, metrics=build_metrics())
-        client: TestClient[Any, Any] = api_client(app, settings, **kw) if signed else TestClient(TestServer(app))
-        await client.start_server()
-        made.append(client)
-        return client
-
-    yield make
-    for c in made:
-        await c.close()
+CORS = unit_settings(http=replace(unit_settings().http, cors_origins=ORIGIN))
+"""Settings with the front end's origin allowed."""
 
 
 async def _code(resp: ClientResponse, status: int) -> str:
@@ -61,35 +42,35 @@ def _signed(
 # --- authentication -------------------------------------------------------------------------------------------
 
 
-async def test_unsigned_upload_is_401_and_nothing_is_queued(clients: Factory, sink: FakeSink) -> None:
-    client = await clients()
+async def test_unsigned_upload_is_401_and_nothing_is_queued(served: Served, sink: FakeSink) -> None:
+    client = await served(CORS, signed=False)
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
     assert await _code(resp, 401) == "unauthorized"
     assert resp.headers["WWW-Authenticate"].startswith("INTAKE-HMAC-SHA256")
     assert sink.records == []
 
 
-async def test_signed_upload_is_accepted_and_carries_the_client(clients: Factory, sink: FakeSink) -> None:
+async def test_signed_upload_is_accepted_and_carries_the_client(served: Served, sink: FakeSink) -> None:
     settings = unit_settings()
-    client = await clients(settings)
+    client = await served(settings, signed=False)
     headers = {**_signed(settings, idempotency_key="idem-00000001"), "Idempotency-Key": "idem-00000001"}
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG), headers=headers)
     assert resp.status == 202, await resp.text()
     assert len(sink.records) == 1
 
 
-async def test_wrong_signature_is_401(clients: Factory, sink: FakeSink) -> None:
+async def test_wrong_signature_is_401(served: Served, sink: FakeSink) -> None:
     settings = unit_settings()
-    client = await clients(settings)
+    client = await served(settings, signed=False)
     headers = _signed(settings, idempotency_key="idem-00000001")  # signed for a key, sent without it
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG), headers=headers)
     assert await _code(resp, 401) == "unauthorized"
     assert sink.records == []
 
 
-async def test_replayed_signature_is_401(clients: Factory, sink: FakeSink) -> None:
+async def test_replayed_signature_is_401(served: Served, sink: FakeSink) -> None:
     settings = unit_settings()
-    client = await clients(settings)
+    client = await served(settings, signed=False)
     headers = _signed(settings)
     first = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG), headers=headers)
     assert first.status == 202
@@ -98,34 +79,34 @@ async def test_replayed_signature_is_401(clients: Factory, sink: FakeSink) -> No
     assert len(sink.records) == 1
 
 
-async def test_expired_signature_is_401(clients: Factory) -> None:
+async def test_expired_signature_is_401(served: Served) -> None:
     settings = unit_settings()
-    client = await clients(settings)
+    client = await served(settings, signed=False)
     headers = _signed(settings, timestamp=1_000_000_000)
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG), headers=headers)
     assert await _code(resp, 401) == "signature_expired"
 
 
-async def test_key_without_submit_scope_is_403(clients: Factory, sink: FakeSink) -> None:
+async def test_key_without_submit_scope_is_403(served: Served, sink: FakeSink) -> None:
     settings = unit_settings()
-    client = await clients(settings)
+    client = await served(settings, signed=False)
     headers = _signed(settings, scope="read_ktp")
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG), headers=headers)
     assert await _code(resp, 403) == "forbidden"
     assert sink.records == []
 
 
-async def test_auth_failures_are_counted_by_code(clients: Factory) -> None:
-    client = await clients()
+async def test_auth_failures_are_counted_by_code(served: Served) -> None:
+    client = await served(CORS, signed=False)
     await client.post("/v1/registrations", data=b"x")
     text = await (await client.get("/metrics")).text()
     assert 'intake_auth_failures_total{code="unauthorized"} 1.0' in text
 
 
-async def test_idempotency_is_per_client(clients: Factory, sink: FakeSink) -> None:
+async def test_idempotency_is_per_client(served: Served, sink: FakeSink) -> None:
     two = "web:k1:" + "w" * 40 + ":submit,partner:p1:" + "q" * 40 + ":submit"
     settings = unit_settings(security=replace(unit_settings().security, client_keys=two))
-    client = await clients(settings)
+    client = await served(settings, signed=False)
     ids = []
     for k in parse_client_keys(two).values():
         headers = {
@@ -140,7 +121,7 @@ async def test_idempotency_is_per_client(clients: Factory, sink: FakeSink) -> No
 # --- per-client limits --------------------------------------------------------------------------------------------
 
 
-async def test_per_client_rate_limit_does_not_touch_other_clients(clients: Factory) -> None:
+async def test_per_client_rate_limit_does_not_touch_other_clients(served: Served) -> None:
     two = "web:k1:" + "w" * 40 + ":submit,partner:p1:" + "q" * 40 + ":submit"
     base = unit_settings()
     settings = replace(
@@ -149,7 +130,7 @@ async def test_per_client_rate_limit_does_not_touch_other_clients(clients: Facto
         http=replace(base.http, rate_per_client=0.01, burst_per_client=2),
     )
     keys = parse_client_keys(two)
-    client = await clients(settings)
+    client = await served(settings, signed=False)
 
     async def post(client_id: str) -> int:
         k = next(v for (c, _), v in keys.items() if c == client_id)
@@ -164,8 +145,8 @@ async def test_per_client_rate_limit_does_not_touch_other_clients(clients: Facto
 # --- CORS and headers ---------------------------------------------------------------------------------------------
 
 
-async def test_preflight_from_a_listed_origin(clients: Factory) -> None:
-    client = await clients()
+async def test_preflight_from_a_listed_origin(served: Served) -> None:
+    client = await served(CORS, signed=False)
     resp = await client.options(
         "/v1/registrations",
         headers={
@@ -181,8 +162,8 @@ async def test_preflight_from_a_listed_origin(clients: Factory) -> None:
     assert "Access-Control-Allow-Credentials" not in resp.headers
 
 
-async def test_preflight_from_another_origin_is_403(clients: Factory) -> None:
-    client = await clients()
+async def test_preflight_from_another_origin_is_403(served: Served) -> None:
+    client = await served(CORS, signed=False)
     resp = await client.options(
         "/v1/registrations", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     )
@@ -190,8 +171,8 @@ async def test_preflight_from_another_origin_is_403(clients: Factory) -> None:
     assert "Access-Control-Allow-Origin" not in resp.headers
 
 
-async def test_cors_headers_only_for_listed_origins(clients: Factory) -> None:
-    client = await clients()
+async def test_cors_headers_only_for_listed_origins(served: Served) -> None:
+    client = await served(CORS, signed=False)
     ok = await client.get("/healthz", headers={"Origin": ORIGIN})
     assert ok.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "Retry-After" in ok.headers["Access-Control-Expose-Headers"]
@@ -200,8 +181,8 @@ async def test_cors_headers_only_for_listed_origins(clients: Factory) -> None:
     assert "Origin" in other.headers.getall("Vary")
 
 
-async def test_no_cors_by_default(clients: Factory) -> None:
-    client = await clients(unit_settings())
+async def test_no_cors_by_default(served: Served) -> None:
+    client = await served(unit_settings(), signed=False)
     resp = await client.options(
         "/v1/registrations", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
     )
@@ -209,8 +190,8 @@ async def test_no_cors_by_default(clients: Factory) -> None:
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/v1/registrations", "/nope", "/v1/submissions/" + SID, "/openapi.json"])
-async def test_security_headers_on_every_answer(clients: Factory, path: str) -> None:
-    client = await clients()
+async def test_security_headers_on_every_answer(served: Served, path: str) -> None:
+    client = await served(CORS, signed=False)
     resp = await (client.post(path, data=b"x") if path == "/v1/registrations" else client.get(path))
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["X-Frame-Options"] == "DENY"
@@ -227,9 +208,9 @@ def _audits(sink: FakeSink) -> list[AuditRecord]:
     return [AuditRecord.from_json(value) for t, _, value, _ in sink.records if t == topic]
 
 
-async def test_ktp_read_is_audited_before_it_is_served(clients: Factory, sink: FakeSink, store: MemoryStore) -> None:
+async def test_ktp_read_is_audited_before_it_is_served(served: Served, sink: FakeSink, store: MemoryStore) -> None:
     await store.put("intake-ktp", photo_key(SID, "card"), b"\xff\xd8card", "image/jpeg")
-    client = await clients(unit_settings(), signed=True, scope="read_ktp", actor="siti.verifikator")
+    client = await served(unit_settings(), scope="read_ktp", actor="siti.verifikator")
     resp = await client.get(KTP_PATH)
     assert resp.status == 200
     assert await resp.read() == b"\xff\xd8card"
@@ -247,15 +228,15 @@ async def test_ktp_read_is_audited_before_it_is_served(clients: Factory, sink: F
     assert audit.at and audit.source_address
 
 
-async def test_ktp_read_of_a_missing_image_is_audited_and_404(clients: Factory, sink: FakeSink) -> None:
-    client = await clients(unit_settings(), signed=True, scope="read_ktp", actor="siti")
+async def test_ktp_read_of_a_missing_image_is_audited_and_404(served: Served, sink: FakeSink) -> None:
+    client = await served(unit_settings(), scope="read_ktp", actor="siti")
     assert await _code(await client.get(KTP_PATH), 404) == "not_found"
     assert [a.outcome for a in _audits(sink)] == ["not_found"]
 
 
-async def test_ktp_read_without_audit_serves_nothing(clients: Factory, sink: FakeSink, store: MemoryStore) -> None:
+async def test_ktp_read_without_audit_serves_nothing(served: Served, sink: FakeSink, store: MemoryStore) -> None:
     await store.put("intake-ktp", photo_key(SID, "card"), b"\xff\xd8card", "image/jpeg")
-    client = await clients(unit_settings(), signed=True, scope="read_ktp", actor="siti")
+    client = await served(unit_settings(), scope="read_ktp", actor="siti")
     sink.down = True
     resp = await client.get(KTP_PATH)
     assert await _code(resp, 503) == "audit_unavailable"
@@ -263,32 +244,32 @@ async def test_ktp_read_without_audit_serves_nothing(clients: Factory, sink: Fak
     assert "Retry-After" in resp.headers
 
 
-async def test_ktp_read_needs_the_read_scope_and_an_actor(clients: Factory, sink: FakeSink) -> None:
+async def test_ktp_read_needs_the_read_scope_and_an_actor(served: Served, sink: FakeSink) -> None:
     settings = unit_settings()
-    as_front_end = await clients(settings, signed=True, scope="submit", actor="someone")
+    as_front_end = await served(settings, scope="submit", actor="someone")
     assert await _code(await as_front_end.get(KTP_PATH), 403) == "forbidden"
-    anonymous = await clients(settings, signed=True, scope="read_ktp")
+    anonymous = await served(settings, scope="read_ktp")
     assert await _code(await anonymous.get(KTP_PATH), 400) == "actor_required"
-    unsigned = await clients(settings)
+    unsigned = await served(settings, signed=False)
     assert await _code(await unsigned.get(KTP_PATH), 401) == "unauthorized"
     assert _audits(sink) == []
 
 
-async def test_ktp_read_with_a_status_token_is_refused(clients: Factory) -> None:
+async def test_ktp_read_with_a_status_token_is_refused(served: Served) -> None:
     """The applicant's status token reads the status, never the image."""
     from ingest.tokens import status_token
     from tests.support import TEST_KEY
 
-    client = await clients(unit_settings())
+    client = await served(unit_settings(), signed=False)
     resp = await client.get(KTP_PATH, headers={"Authorization": f"Bearer {status_token(TEST_KEY.encode(), SID)}"})
     assert await _code(resp, 401) == "unauthorized"
 
 
 @pytest.mark.parametrize("path", [f"/v1/submissions/{SID}/ktp/other", "/v1/submissions/NOT-AN-ID/ktp/card"])
 async def test_ktp_read_of_unknown_kinds_or_ids_is_404_without_touching_the_store(
-    clients: Factory, sink: FakeSink, path: str
+    served: Served, sink: FakeSink, path: str
 ) -> None:
-    client = await clients(unit_settings(), signed=True, scope="read_ktp", actor="siti")
+    client = await served(unit_settings(), scope="read_ktp", actor="siti")
     assert await _code(await client.get(path), 404) == "not_found"
     assert _audits(sink) == []
 
@@ -296,9 +277,9 @@ async def test_ktp_read_of_unknown_kinds_or_ids_is_404_without_touching_the_stor
 # --- the demo signer --------------------------------------------------------------------------------------------------
 
 
-async def test_demo_signer_signs_only_uploads(clients: Factory, sink: FakeSink) -> None:
+async def test_demo_signer_signs_only_uploads(served: Served, sink: FakeSink) -> None:
     base = unit_settings()
-    client = await clients(replace(base, http=replace(base.http, demo_page=True)))
+    client = await served(replace(base, http=replace(base.http, demo_page=True)), signed=False)
     signed = await client.post(
         "/demo/sign", json={"method": "POST", "path": "/v1/registrations", "idempotency_key": "demo-key-0001"}
     )

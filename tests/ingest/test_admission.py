@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -138,6 +139,29 @@ async def _start(settings: Settings, factory: Any = _fake_app) -> tuple[asyncio.
     return task, stop
 
 
+@contextlib.asynccontextmanager
+async def _serving(settings: Settings) -> AsyncIterator[None]:
+    """The real server (``serve``) on its port for the block; stopped gracefully after it."""
+    task, stop = await _start(settings)
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _raw_exchange(settings: Settings, data: bytes, until: bytes | None = None) -> bytes:
+    """Send ``data`` on a new connection; return what comes back up to ``until`` (or until the server closes)."""
+    reader, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(until) if until else reader.read(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
 def _server_settings(**http: Any) -> Settings:
     return _settings(host="127.0.0.1", port=unused_port(), **http)
 
@@ -154,26 +178,14 @@ def _server_settings(**http: Any) -> Settings:
 async def test_oversized_heads_are_refused_with_400(head: bytes) -> None:
     settings = _server_settings()
     assert settings.http.max_header_bytes < 9000 and settings.http.max_headers < 100
-    task, stop = await _start(settings)
-    try:
-        reader, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
-        try:
-            writer.write(head)
-            await writer.drain()
-            answer = await asyncio.wait_for(reader.read(), 5)  # answered, then closed by the server
-        finally:
-            writer.close()
-            await writer.wait_closed()
-        assert answer.split(b" ", 2)[1] in (b"400", b"431"), answer[:100]  # the HTTP parser's own answer
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+    async with _serving(settings):
+        answer = await _raw_exchange(settings, head)  # answered, then closed by the server
+    assert answer.split(b" ", 2)[1] in (b"400", b"431"), answer[:100]  # the HTTP parser's own answer
 
 
 async def test_slowloris_head_is_cut_off() -> None:
     settings = _server_settings(header_timeout_s=0.5)
-    task, stop = await _start(settings)
-    try:
+    async with _serving(settings):
         sock = socket.create_connection((settings.http.host, settings.http.port))
         sock.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finishes the head
         sock.settimeout(5)
@@ -183,29 +195,19 @@ async def test_slowloris_head_is_cut_off() -> None:
         sock.close()
         assert data == b""  # closed by the server
         assert elapsed < 3
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_slow_body_gets_408() -> None:
     settings = _server_settings(body_read_timeout_s=0.5)
-    task, stop = await _start(settings)
-    try:
-        reader, writer = await asyncio.open_connection(settings.http.host, settings.http.port)
-        auth = sign(client_key(settings), "POST", "/v1/registrations")["Authorization"]
-        writer.write(
-            b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-            + f"Authorization: {auth}\r\n".encode()
-            + b"Content-Length: 100000\r\n\r\n--b\r\n"
-        )
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        assert head.startswith(b"HTTP/1.1 408")
-        writer.close()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+    auth = sign(client_key(settings), "POST", "/v1/registrations")["Authorization"]
+    request = (
+        b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        + f"Authorization: {auth}\r\n".encode()
+        + b"Content-Length: 100000\r\n\r\n--b\r\n"
+    )
+    async with _serving(settings):
+        head = await _raw_exchange(settings, request, until=b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
 
 
 async def test_graceful_shutdown_turns_readiness_false_first() -> None:

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from intake.logs import JsonFormatter, configure_logging
+from intake.logs import ClientErrorFilter, JsonFormatter, configure_logging
 
 NIK = "3171015705950001"
 
@@ -62,3 +62,23 @@ def test_configure_logging_is_idempotent_and_quietens_aiokafka() -> None:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
         kafka.setLevel(saved_kafka)
+
+
+def test_malformed_requests_are_info_without_traceback() -> None:
+    from aiohttp.http_exceptions import LineTooLong
+
+    try:
+        raise LineTooLong("a" * 100, "8190")
+    except LineTooLong:
+        refused = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, "p", 1, "Error handling request", None, sys.exc_info()
+        )
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError:
+        bug = logging.LogRecord("aiohttp.server", logging.ERROR, "p", 1, "Error handling request", None, sys.exc_info())
+    f = ClientErrorFilter()
+    assert f.filter(refused) and f.filter(bug)
+    out = json.loads(JsonFormatter().format(refused))
+    assert (out["level"], out["error_type"]) == ("INFO", "LineTooLong") and "traceback" not in out
+    assert bug.levelno == logging.ERROR and bug.exc_info is not None  # real errors keep their traceback

@@ -2,7 +2,8 @@
 
 Run from the repository root: ``OMP_NUM_THREADS=1 .venv/bin/python -m loadtests.bench_photo [--repeat N]``. For a
 12 MP and a 2 MP synthetic JPEG it prints the median time of ``normalise_photo`` and of
-``Image.open(...).load()``, their ratio (target: <= 1.0 for 12 MP) and images/second on one core.
+``Image.open(...).load()``, their ratio (target: <= 1.0 for 12 MP) and images/second on one core; ``--stages``
+adds the CPU time of each stage of the pipeline.
 
 Fairness: both are timed on the same bytes, in one process, and compared as medians. They alternate in blocks
 (``--block`` calls, each block after an untimed warm-up call), so drift on a shared machine hits both alike while
@@ -24,7 +25,12 @@ from collections.abc import Callable
 import cv2
 from PIL import Image
 
-from processors.photo import PhotoPolicy, normalise_photo
+from processors.photo import PhotoPolicy, normalise_photo, quality
+from processors.photo.decode import decode, read_header
+from processors.photo.detect import find_card
+from processors.photo.encode import encode_jpeg
+from processors.photo.scale import first_scale
+from processors.photo.warp import card_region, warp_card
 from tests.corpus import ktp
 
 
@@ -51,11 +57,36 @@ def _alternating(
     return medians(runs[0]), medians(runs[1])
 
 
+def stages(data: bytes, policy: PhotoPolicy, repeat: int) -> dict[str, float]:
+    """Median CPU milliseconds of each stage of the pipeline on ``data`` (a JPEG whose card is found), in order."""
+    header = read_header(data, "JPEG", policy)
+    working = decode(data, header, first_scale(header.long_side, policy))
+    detection = find_card(working, policy)
+    assert detection is not None, "the benchmark photo must contain a card"
+    region, quad = card_region(working, detection.quad)
+    card, _ = warp_card(region, quad, policy.card_output)
+    steps: dict[str, Callable[[], object]] = {
+        "decode (reduced)": lambda: decode(data, header, first_scale(header.long_side, policy)),
+        "detect": lambda: find_card(working, policy),
+        "card region": lambda: card_region(working, detection.quad),
+        "warp": lambda: warp_card(region, quad, policy.card_output),
+        "measure": lambda: quality.measure(card, policy),
+        "encode card": lambda: encode_jpeg(card, policy.jpeg_quality),
+        "encode frame": lambda: encode_jpeg(working, policy.jpeg_quality),
+    }
+    out: dict[str, float] = {}
+    for name, step in steps.items():
+        step()
+        out[name] = statistics.median(_timed(step)[1] for _ in range(repeat)) * 1e3
+    return out
+
+
 def main() -> None:
-    """Time both sizes and print one line each."""
+    """Time both sizes and print one line each (and, with ``--stages``, where the time goes)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=30, help="timed calls of each function")
     parser.add_argument("--block", type=int, default=6, help="timed calls in a row before switching")
+    parser.add_argument("--stages", action="store_true", help="also print the CPU time of each stage")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     policy = PhotoPolicy()
@@ -76,6 +107,9 @@ def main() -> None:
             f"{t_decode * 1e3:.1f} ms, ratio {t_pipe / t_decode:.2f} (cpu {c_pipe / c_decode:.2f}), "
             f"{1 / t_pipe:.1f} images/s/core"
         )
+        if args.stages:
+            parts = stages(data, policy, max(1, args.repeat))
+            print("  stages (cpu ms): " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,17 @@ async def final_state(api: TestClient[Any, Any], accepted: dict[str, Any]) -> di
     return seen
 
 
+async def worker_moved_after(metrics: Metrics, before: dict[Sample, float]) -> dict[Sample, float]:
+    """The worker's changes once it has counted the record: the status is written before the outcome is counted,
+    so a final status can be seen a moment before its counter moves."""
+
+    async def counted() -> bool:
+        return any(name == "intake_consumer_messages_total" for name, _ in moved(before, snapshot(metrics)))
+
+    await wait_for(counted, 10, "the worker to count the record")
+    return moved(before, snapshot(metrics))
+
+
 async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolated: Settings) -> None:
     api_metrics, worker_metrics = build_metrics(), build_metrics()
     topic = topic_names(isolated).submissions
@@ -87,7 +98,7 @@ async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolate
         api_before, worker_before = snapshot(api_metrics), snapshot(worker_metrics)
         good = await final_state(api, await submit(api, GOOD))
         api_moved = moved(api_before, snapshot(api_metrics))
-        worker_moved = moved(worker_before, snapshot(worker_metrics))
+        worker_moved = await worker_moved_after(worker_metrics, worker_before)
 
         route = "/v1/registrations"
         assert api_moved[key("intake_http_requests_total", route=route, status="202", code="ok")] == 1
@@ -115,7 +126,7 @@ async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolate
 
         worker_before = snapshot(worker_metrics)
         rejected = await final_state(api, await submit(api, BLURRY))
-        worker_moved = moved(worker_before, snapshot(worker_metrics))
+        worker_moved = await worker_moved_after(worker_metrics, worker_before)
         assert rejected["state"] == "rejected" and rejected["reason"]["code"] == "blurry", rejected
         outcomes = {k: v for k, v in worker_moved.items() if k[0] == "intake_consumer_messages_total"}
         assert outcomes == {key("intake_consumer_messages_total", topic=topic, outcome="rejected", reason="blurry"): 1}

@@ -19,7 +19,7 @@ from aiohttp import web
 from ingest.admission import Handler
 from ingest.errors import error_response
 from ingest.keys import SETTINGS
-from intake.auth import first_key, parse_client_keys, sign
+from intake.auth import sign, signing_key
 
 STATIC_DIR = Path(__file__).with_name("static")
 """Where the page, its script, its style and the client module live."""
@@ -73,7 +73,7 @@ async def _sign(request: web.Request) -> web.StreamResponse:
         return error_response("invalid_json", request)
     if not ok or not isinstance(idempotency_key, str) or not 8 <= len(idempotency_key) <= 128:
         return error_response("validation_failed", request)
-    key = first_key(parse_client_keys(request.app[SETTINGS].security.client_keys), "submit")
+    key = signing_key(request.app[SETTINGS].security.client_keys, "submit")
     headers = sign(key, "POST", "/v1/registrations", idempotency_key=idempotency_key)
     return web.json_response(headers, headers={"Cache-Control": "no-store"})
 

@@ -26,7 +26,7 @@ from aiohttp import web
 from ingest.keys import SETTINGS
 from ingest.ktp_read import KINDS
 from ingest.tokens import SUBMISSION_ID
-from intake.auth import ACTOR_HEADER, ACTOR_PATTERN, SCHEME
+from intake.auth import ACTOR_HEADER, ACTOR_PATTERN, AUTH_CODES, SCHEME
 from intake.settings import Settings
 from intake.status import FINAL_STATES, STATES
 from processors.reasons import REASONS, Category
@@ -55,7 +55,7 @@ _COMMON_ERRORS = ("internal_error",)
 """Every route: the errors middleware turns any bug into a JSON ``internal_error``."""
 _ADMITTED = ("rate_limited",)
 """Routes behind admission control (all but health, readiness, metrics and this document)."""
-_SIGNED = ("unauthorized", "signature_expired", "request_replayed", "forbidden")
+_SIGNED = AUTH_CODES
 """Routes that need a signed request (:data:`ingest.security.ROUTE_SCOPES`)."""
 
 ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse
 
 SCHEME = "INTAKE-HMAC-SHA256"
+AUTH_CODES = ("unauthorized", "signature_expired", "request_replayed", "forbidden")
+"""Every reason code :class:`AuthError` carries."""
 SCOPES = frozenset({"submit", "read_ktp"})
 ACTOR_HEADER = "Intake-Actor"
 
@@ -120,6 +122,12 @@ def first_key(keys: Mapping[tuple[str, str], ClientKey], scope: str) -> ClientKe
         if scope in key.scopes:
             return key
     raise LookupError(f"no client key has scope {scope}")
+
+
+def signing_key(spec: str, scope: str) -> ClientKey:
+    """The first key with ``scope`` in ``spec`` (``INTAKE_CLIENT_KEYS``): what a signer of this service uses.
+    Raises ``ValueError`` for a malformed spec and ``LookupError`` when no key has the scope."""
+    return first_key(parse_client_keys(spec), scope)
 
 
 def _string_to_sign(method: str, path: str, timestamp: str, nonce: str, *, idempotency_key: str, actor: str) -> bytes:

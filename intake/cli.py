@@ -203,10 +203,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     """Print the headers that sign one request (for curl: ``-H "$line"`` each), with a key of ``--scope``."""
-    from intake.auth import first_key, parse_client_keys, sign
+    from intake.auth import sign, signing_key
 
     settings = _settings()
-    key = first_key(parse_client_keys(settings.security.client_keys), args.scope)
+    key = signing_key(settings.security.client_keys, args.scope)
     headers = sign(key, args.method, args.path, idempotency_key=args.idempotency_key, actor=args.actor)
     if args.idempotency_key:
         headers["Idempotency-Key"] = args.idempotency_key

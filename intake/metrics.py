@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
+from intake.auth import AUTH_CODES
 from processors.reasons import REASONS, Category
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -99,7 +100,7 @@ class Metrics:
         """
         for code in ("overloaded", "queue_unavailable"):
             self.shed.labels(code)
-        for code in ("unauthorized", "signature_expired", "request_replayed", "forbidden"):
+        for code in AUTH_CODES:
             self.auth_failures.labels(code)
         self.storage_errors.labels("put")
         for kind in ("envelope_invalid", "bug"):

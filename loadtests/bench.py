@@ -359,36 +359,30 @@ class Bench:
             first = min(r.start for r in rows)
             return outcomes.summarise(rows, first + plan.warmup_s, first + plan.warmup_s + plan.phase_s - 1.0)
 
+        def probe(name: str, url: str, phase: str) -> outcomes.Summary:
+            """The closed-loop probe against ``url``, measured in its window after warm-up."""
+            t0 = time.time()
+            events = self.locust(
+                f"{size}-locust-{name}",
+                url=url,
+                folder=folder / name,
+                env_extra=probe_env,
+                argv_extra=users,
+                run_time_s=plan.phase_s + plan.warmup_s,
+            )
+            self.phase(f"{size} {phase}", t0, time.time())
+            return measured(events)
+
         # a. bare aiohttp
         url, bare = self.start_baseline(f"{size}")
-        t0 = time.time()
-        ev = self.locust(
-            f"{size}-locust-bare",
-            url=url,
-            folder=folder / "bare",
-            env_extra=probe_env,
-            argv_extra=users,
-            run_time_s=plan.phase_s + plan.warmup_s,
-        )
-        self.phase(f"{size} bare aiohttp", t0, time.time())
+        result["bare"] = _summary(probe("bare", url, "bare aiohttp"))
         self.stop(bare)
-        result["bare"] = _summary(measured(ev))
         # b. ingest
         prefix = f"{self.run_id}-c{size}"
         self.ensure_topics(prefix)
         url, api = self.start_api(f"{size}", prefix)
         try:
-            t0 = time.time()
-            ev = self.locust(
-                f"{size}-locust-ingest",
-                url=url,
-                folder=folder / "ingest",
-                env_extra=probe_env,
-                argv_extra=users,
-                run_time_s=plan.phase_s + plan.warmup_s,
-            )
-            self.phase(f"{size} ingest", t0, time.time())
-            ingest = measured(ev)
+            ingest = probe("ingest", url, "ingest")
             result["ingest"] = _summary(ingest)
             # c. Kafka's own producer at the same record size
             settings = self.settings(prefix)

@@ -72,6 +72,15 @@ def _per_second(rows: list[outcomes.Outcome], t0: float) -> dict[str, dict[int, 
     return series
 
 
+def _save(fig: Any, ax: Any, title: str, out: Path) -> bool:
+    """Title ``ax``, write ``fig`` to ``out`` (PNG) and free it. Returns True (the chart was drawn)."""
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def chart_accepted_shed(rows: list[outcomes.Outcome], history: list[dict[str, str]], t0: float, out: Path) -> bool:
     series = _per_second(rows, t0)
     if not series:
@@ -97,11 +106,7 @@ def chart_accepted_shed(rows: list[outcomes.Outcome], history: list[dict[str, st
         ax2.set_ylabel("locust users")
         ax2.legend(loc="upper right")
     ax.legend(loc="upper left")
-    ax.set_title("Accepted and shed per second")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Accepted and shed per second", out)
 
 
 def chart_latency(rows: list[outcomes.Outcome], t0: float, out: Path) -> bool:
@@ -129,11 +134,7 @@ def chart_latency(rows: list[outcomes.Outcome], t0: float, out: Path) -> bool:
     ax.set_ylabel("latency, ms (log)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("Registration latency percentiles per second")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Registration latency percentiles per second", out)
 
 
 def chart_backlog(backlog: list[dict[str, str]], t0: float, load_end: float | None, out: Path) -> bool:
@@ -150,11 +151,7 @@ def chart_backlog(backlog: list[dict[str, str]], t0: float, load_end: float | No
     ax.set_ylabel("records")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("Consumer backlog and its drain")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Consumer backlog and its drain", out)
 
 
 def chart_failures(rows: list[outcomes.Outcome], failures: list[dict[str, str]], out: Path) -> bool:
@@ -173,11 +170,7 @@ def chart_failures(rows: list[outcomes.Outcome], failures: list[dict[str, str]],
     for i, (_, v) in enumerate(items):
         ax.text(v, i, f" {v:,}", va="center", fontsize=8)
     ax.set_xlabel("answers")
-    ax.set_title("Failures by reason (all attempts, retries included)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Failures by reason (all attempts, retries included)", out)
 
 
 def chart_ceilings(ceilings: list[dict[str, Any]], out: Path) -> bool:
@@ -198,11 +191,7 @@ def chart_ceilings(ceilings: list[dict[str, Any]], out: Path) -> bool:
     ax.set_ylabel("MB/s (10^6 bytes)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    ax.set_title("Same-run ceilings")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Same-run ceilings", out)
 
 
 def chart_cpu(cpu: list[dict[str, str]], t0: float, out: Path) -> bool:
@@ -222,11 +211,7 @@ def chart_cpu(cpu: list[dict[str, str]], t0: float, out: Path) -> bool:
     ax.set_ylabel("cores")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("CPU use on the machine")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "CPU use on the machine", out)
 
 
 # ------------------------------------------------------------------------------------------------ markdown

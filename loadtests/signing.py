@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 
-from intake.auth import ClientKey, first_key, parse_client_keys, sign
+from intake.auth import ClientKey, sign, signing_key
 
 UPLOAD_PATH = "/v1/registrations"
 
@@ -18,7 +18,7 @@ UPLOAD_PATH = "/v1/registrations"
 def load_key() -> ClientKey:
     """The first ``submit`` key of ``INTAKE_CLIENT_KEYS``. Raises ``SystemExit`` with a hint when there is none."""
     try:
-        return first_key(parse_client_keys(os.environ.get("INTAKE_CLIENT_KEYS", "")), "submit")
+        return signing_key(os.environ.get("INTAKE_CLIENT_KEYS", ""), "submit")
     except (LookupError, ValueError) as exc:
         raise SystemExit(
             f"load tests sign their uploads: set INTAKE_CLIENT_KEYS as for the service "

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from intake.auth import ClientKey, first_key, parse_client_keys, signing_middleware
+from intake.auth import ClientKey, signing_key, signing_middleware
 from intake.settings import S3Settings, SecuritySettings, Settings
 
 TEST_KEY = "k" * 40
@@ -102,7 +102,7 @@ class FakeSink:
 
 def client_key(settings: Settings, scope: str = "submit") -> ClientKey:
     """The first configured API key with ``scope``."""
-    return first_key(parse_client_keys(settings.security.client_keys), scope)
+    return signing_key(settings.security.client_keys, scope)
 
 
 def api_client(

@@ -34,7 +34,8 @@ url=http://127.0.0.1:$port
 
 log() { printf '[prometheus] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=deploy/local/proc.sh
+. "$here/proc.sh"
 ready() { curl -fsS -o /dev/null --max-time 2 "$url/-/ready" 2>/dev/null; }
 
 as_root() {
@@ -133,16 +134,7 @@ start() {
   log "ready on $url"
 }
 
-stop() {
-  local pidfile=$dir/pid pid
-  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return; fi
-  pid=$(cat "$pidfile")
-  log "stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then log "did not stop in 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -f "$pidfile"
-}
+stop() { stop_pidfile prometheus "$dir/pid"; }
 
 check() {
   install_prometheus

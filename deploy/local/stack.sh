@@ -42,7 +42,8 @@ else py=python3; fi
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=deploy/local/proc.sh
+. "$here/proc.sh"
 
 # ---------------------------------------------------------------------------------------------- install
 install_kafka() {
@@ -179,17 +180,6 @@ wait_healthy() {
   log "$name healthy"
 }
 
-stop_one() {
-  local name=$1 pidfile=$2 pid
-  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return; fi
-  pid=$(cat "$pidfile")
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -f "$pidfile"
-}
-
 dev_secrets() {
   # Development-only keys for the service, generated once per stack folder (.stack/secrets), never committed.
   local f=$state/secrets
@@ -236,9 +226,9 @@ case "$cmd" in
     ;;
   start-kafka) install_kafka; kafka_start; wait_healthy kafka kafka_healthy "$state/kafka/pid" ;;
   start-minio) install_minio; minio_start; wait_healthy minio minio_healthy "$state/minio/pid" ;;
-  stop) stop_one kafka "$state/kafka/pid"; stop_one minio "$state/minio/pid" ;;
-  stop-kafka) stop_one kafka "$state/kafka/pid" ;;
-  stop-minio) stop_one minio "$state/minio/pid" ;;
+  stop) stop_pidfile kafka "$state/kafka/pid"; stop_pidfile minio "$state/minio/pid" ;;
+  stop-kafka) stop_pidfile kafka "$state/kafka/pid" ;;
+  stop-minio) stop_pidfile minio "$state/minio/pid" ;;
   status)
     ok=0
     if pid_alive "$state/kafka/pid" && kafka_healthy; then echo "kafka: healthy (127.0.0.1:$kafka_port)"; else echo "kafka: down"; ok=1; fi

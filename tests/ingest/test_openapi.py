@@ -21,6 +21,7 @@ from ingest import tokens
 from ingest.app import create_app
 from ingest.openapi import EXAMPLE_REGISTRATION, IDEMPOTENCY_KEY_PATTERN, ROUTE_ERRORS, openapi_document
 from ingest.security import ROUTE_SCOPES
+from intake.auth import AUTH_CODES
 from intake.metrics import build_metrics
 from intake.settings import Limits
 from intake.storage import MemoryStore
@@ -212,7 +213,7 @@ def test_every_code_a_route_can_emit_is_documented(doc: dict[str, Any]) -> None:
     for (method, path), handler in _routes(app).items():
         emitted = _codes_of(handler) | {"internal_error"}  # the errors middleware, on any bug
         if (method, path) in ROUTE_SCOPES:
-            emitted |= {"unauthorized", "signature_expired", "request_replayed", "forbidden"}
+            emitted |= set(AUTH_CODES)
         if path not in admission_module._EXEMPT:
             emitted.add("rate_limited")
             if method == "POST":

@@ -58,16 +58,25 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, wha
         await asyncio.sleep(0.2)
 
 
-@pytest.fixture
-async def api(topics_ready: Settings) -> AsyncIterator[TestClient[Any, Any]]:
-    """The real API (real producer) on an ephemeral port, ready when Kafka answered."""
-    client: TestClient[Any, Any] = api_client(create_app(topics_ready), topics_ready)
+async def started_api(
+    settings: Settings, *, scope: str = "submit", actor: str | None = None, ready_within_s: float = 60
+) -> TestClient[Any, Any]:
+    """The real API (real producer and store) on an ephemeral port, returned once ``/readyz`` says Kafka answered;
+    its client signs with the first key of ``scope`` (as ``actor``). The caller closes it."""
+    client: TestClient[Any, Any] = api_client(create_app(settings), settings, scope=scope, actor=actor)
     await client.start_server()
 
     async def ready() -> bool:
         return (await client.get("/readyz")).status == 200
 
-    await wait_until(ready, 30, "API readiness")
+    await wait_until(ready, ready_within_s, "API readiness")
+    return client
+
+
+@pytest.fixture
+async def api(topics_ready: Settings) -> AsyncIterator[TestClient[Any, Any]]:
+    """The real API on an ephemeral port, ready when Kafka answered."""
+    client = await started_api(topics_ready)
     yield client
     await client.close()
 

@@ -14,12 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
-from ingest.app import create_app
 from intake.audit import read_audit
 from intake.settings import Settings, to_environ
-from tests.integration.conftest import Consumers
+from tests.integration.conftest import Consumers, started_api
 from tests.integration.test_privacy import _erase_cli, _processed
-from tests.support import api_client
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +28,8 @@ async def test_image_reads_are_served_and_audited(
     reg, accepted = await _processed(api, consumers)
     sid = accepted["submission_id"]
     path = f"/v1/submissions/{sid}/ktp/card"
-    office: TestClient[Any, Any] = api_client(
-        create_app(topics_ready), topics_ready, scope="read_ktp", actor="siti.verifikator"
-    )
-    async with office:
+    office = await started_api(topics_ready, scope="read_ktp", actor="siti.verifikator")  # the audit needs Kafka
+    try:
         resp = await office.get(path)
         assert resp.status == 200, await resp.text()
         card = Image.open(io.BytesIO(await resp.read()))
@@ -49,6 +45,8 @@ async def test_image_reads_are_served_and_audited(
         await asyncio.to_thread(_erase_cli, reg["nik"], env)
         gone = await office.get(path)
         assert gone.status == 404
+    finally:
+        await office.close()
 
     reads = [r async for r in read_audit(topics_ready, sid)]
     assert [(r.actor, r.client_id, r.kind, r.outcome) for r in reads] == [

@@ -12,13 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from consumers.selection import close_wave
-from ingest.app import create_app
 from intake.settings import Settings
 from intake.storage import MinioStore
 from processors.waves import Wave
 from tests.corpus.ktp import SceneSpec, encode, scene
-from tests.integration.conftest import Consumers, wait_until
-from tests.support import api_client, make_registration, multipart
+from tests.integration.conftest import Consumers, started_api, wait_until
+from tests.support import make_registration, multipart
 
 pytestmark = pytest.mark.integration
 
@@ -33,17 +32,6 @@ def registry_dir(tmp_path: Path) -> Path:
     return folder
 
 
-async def _client(settings: Settings) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = api_client(create_app(settings), settings)
-    await client.start_server()
-
-    async def ready() -> bool:
-        return (await client.get("/readyz")).status == 200
-
-    await wait_until(ready, 30, "API readiness")
-    return client
-
-
 @pytest.fixture
 async def wave2(topics_ready: Settings, registry_dir: Path) -> AsyncIterator[tuple[Settings, TestClient[Any, Any]]]:
     """The API and settings for wave 2 (so this module's claims are its own), with a registry folder."""
@@ -52,7 +40,7 @@ async def wave2(topics_ready: Settings, registry_dir: Path) -> AsyncIterator[tup
         wave=replace(topics_ready.wave, number=2, quota=3),
         consumer=replace(topics_ready.consumer, registry_dir=str(registry_dir), registry_reload_s=0.3),
     )
-    client = await _client(settings)
+    client = await started_api(settings)
     yield settings, client
     await client.close()
 
@@ -122,7 +110,7 @@ async def test_registry_hit_and_reload_without_restart(
 
 async def test_close_wave_selects_exactly_the_quota(topics_ready: Settings, minio_store: MinioStore) -> None:
     settings = replace(topics_ready, wave=replace(topics_ready.wave, number=3, quota=3))
-    client = await _client(settings)
+    client = await started_api(settings)
     group = Consumers(settings)
     try:
         accepted = [await _post(client, make_registration(wave=3)) for _ in range(7)]

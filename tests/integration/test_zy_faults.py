@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from ingest.app import create_app
 from intake.settings import Settings, to_environ
 from intake.storage import MinioStore
-from tests.integration.conftest import Consumers, outage, wait_until
+from tests.integration.conftest import Consumers, outage, started_api
 from tests.integration.faults import HEADER, Audit, Stream, audit, expected_cards
-from tests.support import api_client, client_key
+from tests.support import client_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -50,20 +48,9 @@ def _table() -> Any:
         print("\n" + table)
 
 
-async def _api(settings: Settings) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = api_client(create_app(settings), settings)
-    await client.start_server()
-
-    async def ready() -> bool:
-        return (await client.get("/readyz")).status == 200
-
-    await wait_until(ready, 60, "API readiness")
-    return client
-
-
 @pytest.fixture
 async def api_url(topics_ready: Settings) -> AsyncIterator[str]:
-    client = await _api(topics_ready)
+    client = await started_api(topics_ready)
     yield str(client.make_url("")).rstrip("/")
     await client.close()
 
@@ -148,7 +135,7 @@ async def test_c_storage_outage(
 
 async def test_d_front_pushed_past_its_bound(topics_ready: Settings, minio_store: MinioStore, cards: list[str]) -> None:
     settings = replace(topics_ready, http=replace(topics_ready.http, max_in_flight=3, retry_after_s=1))
-    client = await _api(settings)
+    client = await started_api(settings)
     group = Consumers(settings)
     group.start()
     stream = Stream(str(client.make_url("")).rstrip("/"), rate=400, key=client_key(settings))

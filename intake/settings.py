@@ -24,6 +24,7 @@ from typing import Any
 
 from intake.auth import parse_client_keys
 from processors.photo import PhotoPolicy
+from processors.photo.policy import field_docs
 
 
 class SettingsError(ValueError):
@@ -305,6 +306,9 @@ class Settings:
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
     wave: WaveSettings = field(default_factory=WaveSettings)
     photo: PhotoPolicy = field(default_factory=PhotoPolicy)
+    """The photo gate's limits and thresholds: ``INTAKE_PHOTO_<FIELD>`` for each field of
+    :class:`~processors.photo.PhotoPolicy` (documented there, and in the table) but ``max_bytes``, which is
+    ``INTAKE_MAX_PHOTO_BYTES``, and ``card_output``, the stored card's size (a contract, not a knob)."""
     log_level: str = setting("INTAKE_LOG_LEVEL", "Log level: DEBUG, INFO, WARNING, ERROR.", "INFO")
 
 
@@ -436,6 +440,41 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"INTAKE_CLIENT_KEYS: {exc}") from None
 
 
+_PHOTO_PREFIX = "INTAKE_PHOTO_"
+_PHOTO_NOT_SETTINGS = frozenset({"max_bytes", "card_output"})
+
+
+def _photo_fields() -> Iterator[tuple[dataclasses.Field[Any], str]]:
+    """The fields of :class:`PhotoPolicy` that are settings, with their environment variable."""
+    for f in dataclasses.fields(PhotoPolicy):
+        if f.name not in _PHOTO_NOT_SETTINGS:
+            yield f, _PHOTO_PREFIX + f.name.upper()
+
+
+def _photo_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _build_photo(environ: Mapping[str, str], max_bytes: int) -> PhotoPolicy:
+    hints = typing.get_type_hints(PhotoPolicy)
+    kwargs: dict[str, Any] = {}
+    for f, env in _photo_fields():
+        if env not in environ:
+            continue
+        if hints[f.name] == tuple[str, ...]:
+            kwargs[f.name] = tuple(v.strip().upper() for v in environ[env].split(",") if v.strip())
+        else:
+            kwargs[f.name] = _convert(env, environ[env], hints[f.name])
+    try:
+        return PhotoPolicy(max_bytes=max_bytes, **kwargs)
+    except ValueError as exc:  # PhotoPolicy names the fields; the variables are INTAKE_PHOTO_<FIELD>
+        raise SettingsError(f"{_PHOTO_PREFIX}*: {exc}") from None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the whole tree from ``environ`` (default: ``os.environ``), once.
 
@@ -444,7 +483,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     sections = {name: _build(cls, env) for name, cls in _SECTIONS}
     top = _build_top(env)
-    photo = dataclasses.replace(PhotoPolicy(), max_bytes=sections["limits"].max_photo_bytes)
+    photo = _build_photo(env, sections["limits"].max_photo_bytes)
     settings = Settings(photo=photo, **sections, **top)
     _validate(settings)
     return settings
@@ -474,6 +513,9 @@ def documented() -> list[SettingDoc]:
             else:
                 default = "(required)"
             docs.append(SettingDoc(f.metadata["env"], default, f.metadata["doc"]))
+    photo_docs, defaults = field_docs(), PhotoPolicy()
+    for f, env in _photo_fields():
+        docs.append(SettingDoc(env, _photo_text(getattr(defaults, f.name)), photo_docs[f.name]))
     return docs
 
 
@@ -491,6 +533,8 @@ def to_environ(settings: Settings) -> dict[str, str]:
             else:
                 text = str(value)
             out[f.metadata["env"]] = text
+    for f, env in _photo_fields():
+        out[env] = _photo_text(getattr(settings.photo, f.name))
     return out
 
 

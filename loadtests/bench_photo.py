@@ -28,6 +28,7 @@ from PIL import Image
 from processors.photo import PhotoPolicy, normalise_photo, quality
 from processors.photo.decode import decode, read_header
 from processors.photo.detect import find_card
+from processors.photo.edges import refine_outline, search_radius
 from processors.photo.encode import encode_jpeg
 from processors.photo.scale import first_scale
 from processors.photo.warp import card_region, warp_card
@@ -63,12 +64,15 @@ def stages(data: bytes, policy: PhotoPolicy, repeat: int) -> dict[str, float]:
     working = decode(data, header, first_scale(header.long_side, policy))
     detection = find_card(working, policy)
     assert detection is not None, "the benchmark photo must contain a card"
-    region, quad = card_region(working, detection.quad)
+    radius = search_radius(detection.pixel)
+    outline = refine_outline(working, detection.quad, radius)
+    region, quad = card_region(working, outline)
     card, _ = warp_card(region, quad, policy.card_output)
     steps: dict[str, Callable[[], object]] = {
         "decode (reduced)": lambda: decode(data, header, first_scale(header.long_side, policy)),
         "detect": lambda: find_card(working, policy),
-        "card region": lambda: card_region(working, detection.quad),
+        "refine outline": lambda: refine_outline(working, detection.quad, radius),
+        "card region": lambda: card_region(working, outline),
         "warp": lambda: warp_card(region, quad, policy.card_output),
         "measure": lambda: quality.measure(card, policy),
         "encode card": lambda: encode_jpeg(card, policy.jpeg_quality),

@@ -45,13 +45,24 @@ def _to_base_mode(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _icc_to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
+def source_profile(icc: bytes | None) -> ImageCms.ImageCmsProfile | None:
+    """The embedded profile to convert from, or ``None`` when the pixels are taken as sRGB already: no profile,
+    one over ``_MAX_ICC_BYTES``, one that does not parse (ignored, not rejected), or one describing sRGB."""
+    if not icc or len(icc) > _MAX_ICC_BYTES:
+        return None
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if "srgb" in ImageCms.getProfileDescription(profile).lower():
-            return im
+            return None
+    except Exception:  # broken profile: the pixels are kept as they are
+        return None
+    return profile
+
+
+def _icc_to_srgb(im: Image.Image, profile: ImageCms.ImageCmsProfile) -> Image.Image:
+    try:
         out = ImageCms.profileToProfile(im, profile, _srgb(), outputMode="RGB")
-    except Exception:  # broken or mismatched profile: the pixels are kept as they are
+    except Exception:  # a profile that does not match the pixel mode: the pixels are kept as they are
         return im
     return out if out is not None else im
 
@@ -59,6 +70,7 @@ def _icc_to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
 def to_srgb_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     """Return an 8-bit sRGB ``RGB`` image for ``im``; ``icc`` is the profile embedded in the file, if any."""
     base = _to_base_mode(im)
-    if icc and len(icc) <= _MAX_ICC_BYTES:
-        base = _icc_to_srgb(base, icc)
+    profile = source_profile(icc)
+    if profile is not None:
+        base = _icc_to_srgb(base, profile)
     return base if base.mode == "RGB" else base.convert("RGB")

@@ -6,9 +6,17 @@ from the header, against ``PhotoPolicy.max_pixels``, and Pillow's own bomb guard
 image), and maps any parsing failure to ``image_corrupt``. Pillow is always given an explicit one-format
 allow-list and truncated files are never loaded (``LOAD_TRUNCATED_IMAGES`` is not touched).
 
-Contract of :func:`decode`: returns an upright (EXIF orientation applied), 8-bit sRGB ``RGB`` image with no
-``info`` metadata, about ``1/scale`` of the source size (JPEG: DCT-domain scaling via ``Image.draft``;
+Contract of :func:`decode`: returns an upright (EXIF orientation applied), 8-bit sRGB ``(h, w, 3)`` RGB array
+(pixels only: no metadata can follow it), about ``1/scale`` of the source size (JPEG: DCT-domain scaling;
 others: box reduction after decode). Any decoder failure becomes ``image_corrupt``.
+
+Two decoders, one result. A JPEG whose pixels need no colour conversion (YCbCr, RGB or grey components, and no
+ICC profile other than sRGB) is decoded by OpenCV straight into an RGB array at the reduced scale
+(``IMREAD_REDUCED_*``): the same libjpeg-turbo output as Pillow's ``draft`` (a test holds them equal), without
+Pillow's 4-byte pixel storage and the copy out of it. OpenCV refuses truncated data as Pillow does; whatever it
+refuses is handed to Pillow, whose verdict stands. Everything else (CMYK, wide-gamut profiles, PNG, WebP, HEIF)
+goes through Pillow and LittleCMS. Either way the header has been read and its limits applied first, and the
+decoded size must match the header's.
 """
 
 from __future__ import annotations
@@ -16,16 +24,28 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from processors.photo import heif
-from processors.photo.colour import to_srgb_rgb
+from processors.photo.colour import source_profile, to_srgb_rgb
 from processors.photo.guard import decoder_errors
 from processors.photo.orientation import apply_orientation, read_orientation
 from processors.photo.policy import PhotoPolicy
 from processors.reasons import Rejected
 
 _JPEG_FAMILY = ("JPEG", "MPO")
+_OPENCV_MODES = ("RGB", "L")
+"""Pillow modes of a JPEG that OpenCV decodes to the same RGB pixels (no CMYK/YCCK conversion needed)."""
+_OPENCV_FLAGS = {
+    1: cv2.IMREAD_COLOR_RGB,
+    2: (cv2.IMREAD_REDUCED_COLOR_2 & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB,
+    4: (cv2.IMREAD_REDUCED_COLOR_4 & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB,
+    8: (cv2.IMREAD_REDUCED_COLOR_8 & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB,
+}
+"""``imdecode`` flags per scale: RGB order (not BGR), DCT scaling; orientation is applied by us, as for Pillow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,24 +98,47 @@ def read_header(data: bytes, fmt: str, policy: PhotoPolicy) -> Header:
         return Header(fmt, width, height)
 
 
-def decode(data: bytes, header: Header, scale: int) -> Image.Image:
-    """Decode ``data`` at about ``1/scale`` (a power of two) to an upright sRGB ``RGB`` image."""
+def _scaled(size: int, scale: int) -> int:
+    return -(-size // scale)  # libjpeg's scaled size: ceil(size / scale)
+
+
+def _opencv_jpeg(data: bytes, header: Header, scale: int) -> NDArray[np.uint8] | None:
+    """The JPEG decoded by OpenCV at ``1/scale``, or ``None`` when OpenCV refuses it (Pillow then decides)."""
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _OPENCV_FLAGS[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        return None
+    if pixels.shape != (_scaled(header.height, scale), _scaled(header.width, scale), 3):
+        raise OSError(f"decoded {pixels.shape[:2]}, header says {header.height}x{header.width} at 1/{scale}")
+    return np.asarray(pixels, dtype=np.uint8)
+
+
+def _pillow(im: Image.Image, header: Header, scale: int, icc: bytes | None) -> NDArray[np.uint8]:
+    if scale > 1 and im.format in _JPEG_FAMILY:
+        im.draft(None, (max(1, header.width // scale), max(1, header.height // scale)))
+    im.load()
+    rgb = to_srgb_rgb(im, icc)
+    residual = scale // max(1, round(header.width / max(1, rgb.width)))
+    if residual > 1:
+        rgb = rgb.reduce(residual)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def decode(data: bytes, header: Header, scale: int) -> NDArray[np.uint8]:
+    """Decode ``data`` at about ``1/scale`` (1, 2, 4 or 8) to an upright sRGB ``(h, w, 3)`` RGB array."""
     with decoder_errors():
         if header.format == "HEIF":
-            im, icc = heif.decode(data)
-            orientation = 1
-        else:
-            im = _open(data, header.format)
-            if scale > 1 and im.format in _JPEG_FAMILY:
-                im.draft(None, (max(1, header.width // scale), max(1, header.height // scale)))
-            im.load()
-            orientation = read_orientation(im)
-            raw_icc = im.info.get("icc_profile")
-            icc = raw_icc if isinstance(raw_icc, bytes) else None
-        rgb = to_srgb_rgb(im, icc)
-        residual = scale // max(1, round(header.width / max(1, rgb.width)))
-        if residual > 1:
-            rgb = rgb.reduce(residual)
-        rgb = apply_orientation(rgb, orientation)
-        rgb.info = {}
-        return rgb
+            image, icc = heif.decode(data)  # upright already
+            rgb = to_srgb_rgb(image, icc)
+            if scale > 1:
+                rgb = rgb.reduce(scale)
+            return np.asarray(rgb, dtype=np.uint8)
+        im = _open(data, header.format)
+        orientation = read_orientation(im)
+        raw_icc = im.info.get("icc_profile")
+        icc = raw_icc if isinstance(raw_icc, bytes) else None
+        pixels = None
+        if im.format in _JPEG_FAMILY and im.mode in _OPENCV_MODES and source_profile(icc) is None:
+            pixels = _opencv_jpeg(data, header, scale)
+        if pixels is None:
+            pixels = _pillow(im, header, scale, icc)
+        return apply_orientation(pixels, orientation)

@@ -77,3 +77,19 @@ def aspect_score(quad: Quad, target: float, tolerance: float = 1.4) -> float:
         return 0.0
     off = abs(math.log((long_edge / short_edge) / target))
     return max(0.0, 1.0 - off / math.log(tolerance))
+
+
+def corners_of_lines(lines: NDArray[np.float64]) -> Quad | None:
+    """Corners where consecutive side lines meet, or ``None`` if two of them are parallel.
+
+    ``lines`` is ``(4, 4)``: per side, a direction ``(vx, vy)`` then a point ``(x0, y0)`` (``cv2.fitLine``'s
+    layout), side ``i`` running from corner ``i`` to corner ``i + 1``; corner ``i`` is where side ``i - 1``
+    meets side ``i``."""
+    d1, p1 = np.roll(lines[:, :2], 1, axis=0), np.roll(lines[:, 2:], 1, axis=0)
+    d2, p2 = lines[:, :2], lines[:, 2:]
+    det = d2[:, 0] * d1[:, 1] - d1[:, 0] * d2[:, 1]
+    if np.abs(det).min() < 1e-9:
+        return None
+    rhs = p2 - p1
+    t = (d2[:, 0] * rhs[:, 1] - rhs[:, 0] * d2[:, 1]) / det
+    return np.asarray(p1 + t[:, None] * d1, dtype=np.float64)

@@ -1,26 +1,39 @@
-"""EXIF orientation: read it tolerantly, apply it exactly as ``PIL.ImageOps.exif_transpose`` does."""
+"""EXIF orientation: read it tolerantly, apply it to pixels exactly as ``PIL.ImageOps.exif_transpose`` does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 _ORIENTATION_TAG = 0x0112
 
-_TRANSPOSE: dict[int, Image.Transpose] = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
+Pixels = NDArray[np.uint8]
+
+
+def _transverse(pixels: Pixels) -> Pixels:
+    return np.asarray(cv2.rotate(cv2.transpose(pixels), cv2.ROTATE_180), dtype=np.uint8)
+
+
+_TRANSFORMS: dict[int, Callable[[Pixels], Pixels]] = {
+    2: lambda p: np.asarray(cv2.flip(p, 1), dtype=np.uint8),  # Pillow FLIP_LEFT_RIGHT
+    3: lambda p: np.asarray(cv2.rotate(p, cv2.ROTATE_180), dtype=np.uint8),  # ROTATE_180
+    4: lambda p: np.asarray(cv2.flip(p, 0), dtype=np.uint8),  # FLIP_TOP_BOTTOM
+    5: lambda p: np.asarray(cv2.transpose(p), dtype=np.uint8),  # TRANSPOSE
+    6: lambda p: np.asarray(cv2.rotate(p, cv2.ROTATE_90_CLOCKWISE), dtype=np.uint8),  # ROTATE_270
+    7: _transverse,  # TRANSVERSE
+    8: lambda p: np.asarray(cv2.rotate(p, cv2.ROTATE_90_COUNTERCLOCKWISE), dtype=np.uint8),  # ROTATE_90
 }
 
 
 def read_orientation(im: Image.Image) -> int:
     """Return the EXIF orientation (1..8) of ``im``; 1 when absent, malformed or out of range.
 
-    A broken EXIF block is not a reason to reject a photo whose pixels are fine, so errors are swallowed.
+    Reads the header only (no pixels are decoded). A broken EXIF block is not a reason to reject a photo whose
+    pixels are fine, so errors are swallowed.
     """
     try:
         value = im.getexif().get(_ORIENTATION_TAG, 1)
@@ -30,12 +43,8 @@ def read_orientation(im: Image.Image) -> int:
     return orientation if 1 <= orientation <= 8 else 1
 
 
-def swaps_axes(orientation: int) -> bool:
-    """True when applying ``orientation`` swaps width and height (values 5..8)."""
-    return orientation >= 5
-
-
-def apply_orientation(im: Image.Image, orientation: int) -> Image.Image:
-    """Return ``im`` turned upright for ``orientation`` (the same table as ``ImageOps.exif_transpose``)."""
-    method = _TRANSPOSE.get(orientation)
-    return im if method is None else im.transpose(method)
+def apply_orientation(pixels: Pixels, orientation: int) -> Pixels:
+    """Return ``pixels`` (``(h, w, c)``) turned upright for ``orientation``: the table of
+    ``ImageOps.exif_transpose``. Orientation 1 (or unknown) returns the array itself; others a new C-contiguous one."""
+    transform = _TRANSFORMS.get(orientation)
+    return pixels if transform is None else transform(pixels)

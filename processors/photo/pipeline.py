@@ -7,9 +7,11 @@ Order of checks (each rejection carries the measured value and the threshold):
 3. header only: ``too_many_pixels``, ``image_too_small``, ``animated_image``; ``image_corrupt`` for anything a
    decoder chokes on, now or at full decode;
 4. decode at a reduced scale when the photo is much larger than the card output needs (see
-   :mod:`processors.photo.scale`), EXIF orientation applied, 8-bit sRGB;
-5. card detection: ``card_not_found`` below ``card_min_confidence`` (if the whole frame is badly exposed,
-   ``too_dark``/``too_bright`` instead, as that is the cause to fix); ``card_too_small``;
+   :mod:`processors.photo.scale`), EXIF orientation applied, 8-bit sRGB (:mod:`processors.photo.decode`);
+5. card detection on a small copy (:mod:`processors.photo.detect`): ``card_not_found`` below
+   ``card_min_confidence`` (if the whole frame is badly exposed, ``too_dark``/``too_bright`` instead, as that
+   is the cause to fix); then the outline is sharpened on the working image (:mod:`processors.photo.edges`),
+   after a finer re-decode if the card needs more pixels, and measured: ``card_too_small``;
 6. on the warped card: ``too_dark``, ``too_bright``, ``glare``, ``blurry``. When no card was found and the policy
    accepts that, the same measures are taken on the whole frame (at the card's scale) and enforced except
    blur, which there would measure the background rather than the card.
@@ -20,15 +22,16 @@ Deterministic: the same bytes and policy give the same result, byte for byte.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from processors.photo import quality
 from processors.photo.decode import Header, decode, read_header
 from processors.photo.detect import Detection, find_card
+from processors.photo.edges import refine_outline, search_radius
 from processors.photo.encode import encode_jpeg
 from processors.photo.geometry import long_short
 from processors.photo.policy import PhotoPolicy
@@ -39,15 +42,17 @@ from processors.photo.warp import card_region, warp_card
 from processors.reasons import Rejected
 
 
-def _frame(working: Image.Image, policy: PhotoPolicy) -> Image.Image:
-    """The normalised full frame: ``working`` itself when it fits ``frame_max_side`` (it is encoded straight
-    from Pillow, with no round trip through an array), else a Lanczos reduction of it."""
-    w, h = working.size
-    longest = max(w, h)
-    if longest <= policy.frame_max_side:
-        return working
-    f = policy.frame_max_side / longest
-    return working.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.LANCZOS, reducing_gap=3.0)
+def _frame(working: NDArray[np.uint8], policy: PhotoPolicy) -> NDArray[np.uint8]:
+    """The normalised full frame: ``working`` itself when it fits ``frame_max_side``, else ``working`` halved
+    (2x2 box means, OpenCV's fast path) until it fits: between half and all of ``frame_max_side`` long."""
+    frame = working
+    while max(frame.shape[:2]) > policy.frame_max_side:
+        h, w = frame.shape[:2]
+        frame = np.asarray(
+            cv2.resize(frame[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA),
+            dtype=np.uint8,
+        )
+    return frame
 
 
 def _analysis_frame(frame: NDArray[np.uint8], policy: PhotoPolicy) -> NDArray[np.uint8]:
@@ -58,8 +63,9 @@ def _analysis_frame(frame: NDArray[np.uint8], policy: PhotoPolicy) -> NDArray[np
     return np.asarray(cv2.resize(frame, size, interpolation=interpolation), dtype=np.uint8)
 
 
-def _locate(data: bytes, header: Header, policy: PhotoPolicy) -> tuple[Image.Image, int, Detection | None]:
-    """Decode at the first scale, detect, and re-decode finer if the card needs more pixels."""
+def _locate(data: bytes, header: Header, policy: PhotoPolicy) -> tuple[NDArray[np.uint8], int, Detection | None]:
+    """Decode at the first scale, detect, re-decode finer if the card needs more pixels, and sharpen the outline
+    against the pixels the card will be warped from."""
     scale = first_scale(header.long_side, policy)
     working = decode(data, header, scale)
     detection = find_card(working, policy)
@@ -67,16 +73,22 @@ def _locate(data: bytes, header: Header, policy: PhotoPolicy) -> tuple[Image.Ima
         return working, scale, detection
     card_long, card_short = long_short(detection.quad)
     finer = finer_scale(scale, card_long, card_short, policy)
-    if finer == scale:
-        return working, scale, detection
-    sharper = decode(data, header, finer)
-    ratio = np.array([sharper.width / working.width, sharper.height / working.height])
-    quad = (detection.quad + 0.5) * ratio - 0.5
-    return sharper, finer, Detection(quad=quad, confidence=detection.confidence)
+    if finer != scale:
+        sharper = decode(data, header, finer)
+        ratio = np.array([sharper.shape[1] / working.shape[1], sharper.shape[0] / working.shape[0]])
+        quad = (detection.quad + 0.5) * ratio - 0.5
+        detection = replace(detection, quad=quad, pixel=detection.pixel * float(ratio.max()))
+        working, scale = sharper, finer
+    outline = refine_outline(working, detection.quad, search_radius(detection.pixel))
+    return working, scale, replace(detection, quad=outline)
 
 
 def _result(
-    card: NDArray[np.uint8] | None, frame: Image.Image, fmt: str, measures: dict[str, float], policy: PhotoPolicy
+    card: NDArray[np.uint8] | None,
+    frame: NDArray[np.uint8],
+    fmt: str,
+    measures: dict[str, float],
+    policy: PhotoPolicy,
 ) -> PhotoResult:
     card_jpeg = None if card is None else encode_jpeg(card, policy.jpeg_quality)
     frame_jpeg = encode_jpeg(frame, policy.jpeg_quality)
@@ -85,8 +97,8 @@ def _result(
         card_jpeg=card_jpeg,
         frame_jpeg=frame_jpeg,
         card_found=card is not None,
-        width=frame.width,
-        height=frame.height,
+        width=frame.shape[1],
+        height=frame.shape[0],
         source_format=fmt,
         sha256=digest,
         quality=measures,
@@ -107,7 +119,7 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
     frame = _frame(working, policy)
 
     if detection is None or confidence < policy.card_min_confidence:
-        analysis = _analysis_frame(np.asarray(frame, dtype=np.uint8), policy)
+        analysis = _analysis_frame(frame, policy)
         measures.update(quality.measure(analysis, policy))
         quality.check_exposure(measures["mean_luma"], policy)
         if policy.reject_card_not_found:
@@ -117,7 +129,7 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
         return _result(None, frame, fmt, measures, policy)
 
     card_long, _ = long_short(detection.quad)
-    card_width_px = round(card_long * header.long_side / max(working.size), 1)
+    card_width_px = round(card_long * header.long_side / max(working.shape[:2]), 1)
     measures["card_width_px"] = card_width_px
     if card_width_px < policy.card_min_width_px:
         raise Rejected("card_too_small", measured=card_width_px, threshold=policy.card_min_width_px)

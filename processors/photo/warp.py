@@ -14,7 +14,6 @@ import math
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from processors.photo.geometry import Quad, upright_candidates
 
@@ -50,18 +49,17 @@ def _is_landscape(quad: Quad) -> bool:
     return bool(abs(d[0]) >= abs(d[1]))
 
 
-def card_region(image: Image.Image, quad: Quad) -> tuple[NDArray[np.uint8], Quad]:
-    """The bounding box of ``quad`` in ``image`` (with a margin for interpolation) as an ``(h, w, 4)`` RGBX array,
-    and ``quad`` in its coordinates: only the card's pixels are copied out of Pillow, already padded to the
-    4 channels that :func:`warp_card` works in."""
-    w, h = image.size
+def card_region(pixels: NDArray[np.uint8], quad: Quad) -> tuple[NDArray[np.uint8], Quad]:
+    """The bounding box of ``quad`` in ``pixels`` (``(h, w, 3)``, with a margin for interpolation) as a new
+    ``(h, w, 4)`` RGBX array, and ``quad`` in its coordinates: only the card's pixels are copied, already padded
+    to the 4 channels that :func:`warp_card` works in."""
+    h, w = pixels.shape[:2]
     x0, y0 = (max(0, math.floor(v) - _MARGIN) for v in quad.min(axis=0))
     x1, y1 = min(w, math.ceil(quad[:, 0].max()) + _MARGIN), min(h, math.ceil(quad[:, 1].max()) + _MARGIN)
     if x1 <= x0 or y1 <= y0:
         x0, y0, x1, y1 = 0, 0, w, h
-    region = image.crop((x0, y0, x1, y1))
-    pixels = np.frombuffer(region.tobytes("raw", "RGBX"), dtype=np.uint8).reshape(y1 - y0, x1 - x0, 4)
-    return pixels, np.asarray(quad - np.array([x0, y0], dtype=np.float64), dtype=np.float64)
+    region = np.asarray(cv2.cvtColor(pixels[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA), dtype=np.uint8)
+    return region, np.asarray(quad - np.array([x0, y0], dtype=np.float64), dtype=np.float64)
 
 
 def warp_card(rgb: NDArray[np.uint8], quad: Quad, size: tuple[int, int]) -> tuple[NDArray[np.uint8], float]:

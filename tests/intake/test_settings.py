@@ -101,5 +101,58 @@ def test_readme_table_is_current() -> None:
 def test_to_environ_round_trips() -> None:
     from intake.settings import to_environ
 
-    s = load_settings({**ENV, "INTAKE_HTTP_PORT": "9001", "INTAKE_S3_SECURE": "true", "INTAKE_WAVE_QUOTA": "7"})
+    s = load_settings(
+        {
+            **ENV,
+            "INTAKE_HTTP_PORT": "9001",
+            "INTAKE_S3_SECURE": "true",
+            "INTAKE_WAVE_QUOTA": "7",
+            "INTAKE_PHOTO_REJECT_CARD_NOT_FOUND": "false",
+            "INTAKE_PHOTO_ALLOWED_FORMATS": "JPEG,PNG",
+        }
+    )
     assert load_settings(to_environ(s)) == s
+
+
+def test_photo_thresholds_are_settings() -> None:
+    """Every knob of the photo gate is an ``INTAKE_PHOTO_*`` variable, typed, validated and documented with the
+    text written under the policy's field; the byte limit stays ``INTAKE_MAX_PHOTO_BYTES``."""
+    import dataclasses
+
+    from processors.photo import PhotoPolicy
+    from processors.photo.policy import field_docs
+
+    s = load_settings(
+        {
+            **ENV,
+            "INTAKE_MAX_PHOTO_BYTES": str(4 * 1024 * 1024),
+            "INTAKE_PHOTO_BLUR_MIN": "80.5",
+            "INTAKE_PHOTO_REJECT_CARD_NOT_FOUND": "no",
+            "INTAKE_PHOTO_ALLOWED_FORMATS": " jpeg, png ",
+            "INTAKE_PHOTO_DETECT_SIDE": "320",
+        }
+    )
+    assert s.photo == dataclasses.replace(
+        PhotoPolicy(),
+        max_bytes=4 * 1024 * 1024,
+        blur_min=80.5,
+        reject_card_not_found=False,
+        allowed_formats=("JPEG", "PNG"),
+        detect_side=320,
+    )
+    for name, value in [
+        ("INTAKE_PHOTO_JPEG_QUALITY", "0"),
+        ("INTAKE_PHOTO_ALLOWED_FORMATS", " , "),
+        ("INTAKE_PHOTO_DETECT_SIDE", "many"),
+        ("INTAKE_PHOTO_DARK_MAX_MEAN", "240"),
+    ]:
+        with pytest.raises(SettingsError, match="INTAKE_PHOTO_"):
+            load_settings({**ENV, name: value})
+    docs = {d.env: d for d in documented()}
+    fields = field_docs()
+    for f in dataclasses.fields(PhotoPolicy):
+        env = "INTAKE_PHOTO_" + f.name.upper()
+        if f.name in ("max_bytes", "card_output"):
+            assert env not in docs
+        else:
+            assert docs[env].doc == fields[f.name] != ""

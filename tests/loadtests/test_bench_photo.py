@@ -13,6 +13,7 @@ def test_stages_cover_the_pipeline() -> None:
     assert list(parts) == [
         "decode (reduced)",
         "detect",
+        "refine outline",
         "card region",
         "warp",
         "measure",

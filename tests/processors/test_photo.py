@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from processors.photo import PhotoPolicy, PhotoResult, normalise_photo
+from processors.photo import PhotoPolicy, PhotoResult, colour, normalise_photo
+from processors.photo import decode as decode_module
 from processors.photo.decode import Header, decode
 from processors.photo.detect import _median_u8, find_card
 from processors.photo.encode import encode_jpeg
@@ -122,7 +123,8 @@ def test_orientation_table_matches_pillow() -> None:
         tagged = Image.open(io.BytesIO(ktp.encode(np.asarray(base), "PNG", orientation=orientation)))
         expected = ImageOps.exif_transpose(tagged)
         assert expected is not None
-        assert np.array_equal(np.asarray(apply_orientation(tagged, orientation)), np.asarray(expected))
+        turned = apply_orientation(np.asarray(tagged), orientation)
+        assert turned.flags.c_contiguous and np.array_equal(turned, np.asarray(expected))
 
 
 @pytest.mark.parametrize(
@@ -171,7 +173,15 @@ def test_large_photo_is_decoded_at_reduced_scale_without_starving_the_card() -> 
     # a card filling a smaller share needs the full decode: re-decoded finer, not warped from too few pixels
     small_card = normalise_photo(scene_bytes(width=4000, height=3000, card_fraction=0.4, seed=34), POLICY)
     assert small_card.quality["decode_scale"] == 1.0
-    assert small_card.width == POLICY.frame_max_side
+    assert POLICY.frame_max_side // 2 < small_card.width <= POLICY.frame_max_side  # 4000 halved
+
+
+@pytest.mark.parametrize("fraction", [0.34, 0.45, 0.6, 0.7])
+def test_card_width_is_measured_on_the_sharpened_outline(fraction: float) -> None:
+    """The scene's card spans ``fraction`` of its 1600 px width: the outline, sharpened against the working image,
+    measures it to within a pixel (detection alone, at ``detect_side``, is good to a few)."""
+    result = normalise_photo(scene_bytes(seed=41, card_fraction=fraction), POLICY)
+    assert result.quality["card_width_px"] == pytest.approx(fraction * 1600, abs=1.0)
 
 
 def test_deterministic_and_picklable() -> None:
@@ -280,27 +290,74 @@ def test_heif_disallowed_by_policy_is_unsupported() -> None:
     assert rejected(scene_bytes("HEIF", seed=30), policy).code == "unsupported_format"
 
 
-def test_decode_returns_metadata_free_rgb() -> None:
+def test_decode_returns_upright_rgb_pixels() -> None:
     data = scene_bytes(seed=20, orientation=6, private=True)
-    img = decode(data, Header("JPEG", 1200, 1600), 1)
-    assert img.mode == "RGB" and img.size == (1600, 1200) and not img.info
+    pixels = decode(data, Header("JPEG", 1200, 1600), 1)
+    assert pixels.shape == (1200, 1600, 3) and pixels.dtype == np.uint8 and pixels.flags.c_contiguous
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4, 8])
+def test_opencv_and_pillow_decode_jpeg_alike(scale: int) -> None:
+    """OpenCV's reduced decode (the fast path) gives Pillow's ``draft`` pixels, orientation applied alike."""
+    data = scene_bytes(seed=20, orientation=6, private=True)
+    header = Header("JPEG", 1200, 1600)
+    im = Image.open(io.BytesIO(data))
+    fast = decode_module._opencv_jpeg(data, header, scale)
+    slow = decode_module._pillow(im, header, scale, None)
+    assert fast is not None and np.array_equal(fast, slow)
+    assert decode(data, header, scale).shape == (-(-1200 // scale), -(-1600 // scale), 3)
+
+
+def test_colour_managed_jpeg_goes_through_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JPEG with a profile other than sRGB is converted by LittleCMS, never by the OpenCV path (this profile is
+    sRGB under another name, so the converted pixels stay close to the file's)."""
+    srgb = ktp.srgb_icc()
+    renamed = srgb.replace("sRGB".encode("utf-16-be"), "wide".encode("utf-16-be"))
+    assert colour.source_profile(srgb) is None and colour.source_profile(b"not a profile") is None
+    assert renamed != srgb and colour.source_profile(renamed) is not None
+    rgb = ktp.scene(ktp.SceneSpec(seed=21))
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=92, icc_profile=renamed)
+    plain = decode(scene_bytes(seed=21), Header("JPEG", 1600, 1200), 2)
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("the OpenCV path must not decode a colour-managed JPEG")
+
+    monkeypatch.setattr(decode_module, "_opencv_jpeg", refuse)
+    managed = decode(buf.getvalue(), Header("JPEG", 1600, 1200), 2)
+    assert managed.shape == plain.shape
+    assert float(np.abs(managed.astype(np.int16) - plain).mean()) < 2.0
+
+
+@pytest.mark.parametrize(("width", "height"), [(1633, 1225), (2001, 1501), (700, 521)])
+def test_detection_maps_corners_back_exactly(width: int, height: int) -> None:
+    """The detection image is reduced by halvings and one bilinear step (odd rows and columns dropped): the
+    corners found there map back to the corners drawn, to within a pixel of the detection scale."""
+    scene = np.full((height, width, 3), (40, 60, 50), np.uint8)
+    card_w = 0.6 * width
+    x0, y0 = 0.2 * width, 0.25 * height
+    corners = np.array([[x0, y0], [x0 + card_w, y0], [x0 + card_w, y0 + card_w / 1.586], [x0, y0 + card_w / 1.586]])
+    cv2.fillConvexPoly(scene, np.round(corners * 16).astype(np.int32), (235, 230, 220), cv2.LINE_AA, shift=4)
+    detection = find_card(scene, POLICY)
+    assert detection is not None and detection.confidence >= 0.9
+    detection_pixel = max(width, height) / POLICY.detect_side
+    # fillConvexPoly covers pixel centres up to the outline: the drawn edge lies half a pixel outside them
+    assert np.abs(detection.quad - corners).max() <= max(1.0, detection_pixel) + 0.5
 
 
 def test_fast_paths_match_the_plain_computations() -> None:
-    """The pipeline's shortcuts (image encoded without an array round trip, 4-channel warp of a cropped region,
-    histogram median, 16-bit Laplacian) give what the straightforward computations give."""
+    """The pipeline's shortcuts (4-channel warp of a cropped region, histogram median, 16-bit Laplacian) give
+    what the straightforward computations give, and encoding is deterministic and clean."""
     data = scene_bytes(seed=37, angle_deg=9.0)
-    img = decode(data, Header("JPEG", 1600, 1200), 1)
-    arr = np.asarray(img, dtype=np.uint8)
-    img.info = {"comment": b"upload", "dpi": (72, 72)}
-    assert encode_jpeg(img, 90) == encode_jpeg(arr, 90)
-    assert_clean_jpeg(encode_jpeg(img, 90))
+    arr = decode(data, Header("JPEG", 1600, 1200), 1)
+    assert encode_jpeg(arr, 90) == encode_jpeg(arr.copy(), 90)
+    assert_clean_jpeg(encode_jpeg(arr, 90))
+    with pytest.raises(ValueError):
+        encode_jpeg(arr[:, :, 0], 90)
 
-    detection = find_card(img, POLICY)
+    detection = find_card(arr, POLICY)
     assert detection is not None and detection.confidence >= POLICY.card_min_confidence
-    from_array = find_card(arr, POLICY)  # k = 2 here: Pillow's and OpenCV's box means agree exactly
-    assert from_array is not None and np.array_equal(from_array.quad, detection.quad)
-    region, quad = card_region(img, detection.quad)
+    region, quad = card_region(arr, detection.quad)
     assert region.shape[2] == 4 and region.shape[0] < arr.shape[0] and region.shape[1] < arr.shape[1]
     card, score = warp_card(region, quad, POLICY.card_output)
     whole, whole_score = warp_card(arr, detection.quad, POLICY.card_output)

@@ -34,6 +34,7 @@ from processors.photo.geometry import (
     polygon_area,
 )
 from processors.photo.policy import ID1_ASPECT, PhotoPolicy
+from processors.photo.scale import halve
 
 _MIN_AREA_FRACTION = 0.01
 _SAMPLES_PER_EDGE = 64
@@ -61,10 +62,8 @@ def _small(rgb: NDArray[np.uint8], side: int) -> tuple[NDArray[np.uint8], NDArra
     one bilinear step of a ratio in ``(0.5, 1)``, which reads every source pixel."""
     small, factors = rgb, np.ones(2, dtype=np.float64)
     while max(small.shape[:2]) >= 2 * side:
-        h, w = small.shape[:2]
-        half = cv2.resize(small[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-        small = np.asarray(half, dtype=np.uint8)
-        factors *= 0.5  # the odd last row or column is dropped, so the ratio stays exactly 1/2
+        small = halve(small)
+        factors *= 0.5
     h, w = small.shape[:2]
     if max(h, w) > side:
         f = side / max(h, w)

@@ -37,7 +37,7 @@ from processors.photo.geometry import long_short
 from processors.photo.policy import PhotoPolicy
 from processors.photo.precheck import check_container
 from processors.photo.result import PhotoResult
-from processors.photo.scale import finer_scale, first_scale
+from processors.photo.scale import finer_scale, first_scale, halve
 from processors.photo.warp import card_region, warp_card
 from processors.reasons import Rejected
 
@@ -47,11 +47,7 @@ def _frame(working: NDArray[np.uint8], policy: PhotoPolicy) -> NDArray[np.uint8]
     (2x2 box means, OpenCV's fast path) until it fits: between half and all of ``frame_max_side`` long."""
     frame = working
     while max(frame.shape[:2]) > policy.frame_max_side:
-        h, w = frame.shape[:2]
-        frame = np.asarray(
-            cv2.resize(frame[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA),
-            dtype=np.uint8,
-        )
+        frame = halve(frame)
     return frame
 
 

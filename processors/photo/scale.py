@@ -1,10 +1,15 @@
-"""Choose the decode scale (a power of two) so that speed never costs card resolution.
+"""Choose the decode scale (a power of two) so that speed never costs card resolution, and halve pixels.
 
 :func:`first_scale` guesses from the photo size alone, assuming the card fills ``draft_card_fraction`` of the
-longer side; :func:`finer_scale` corrects the guess once the card has been measured.
+longer side; :func:`finer_scale` corrects the guess once the card has been measured. :func:`halve` is the
+reduction used after decoding (for the frame and the detection image).
 """
 
 from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
 
 from processors.photo.policy import PhotoPolicy
 
@@ -30,3 +35,11 @@ def finer_scale(scale: int, card_long: float, card_short: float, policy: PhotoPo
         if candidate < scale and card_long * scale / candidate >= out_w and card_short * scale / candidate >= out_h:
             return candidate
     return 1
+
+
+def halve(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``pixels`` at half size by 2x2 box means (OpenCV's vectorised path). An odd last row or column is
+    dropped, so that pixel centres map exactly: ``x_half = (x + 0.5) / 2 - 0.5``."""
+    h, w = pixels.shape[:2]
+    even = pixels[: h // 2 * 2, : w // 2 * 2]
+    return np.asarray(cv2.resize(even, (w // 2, h // 2), interpolation=cv2.INTER_AREA), dtype=np.uint8)

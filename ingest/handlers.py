@@ -21,10 +21,10 @@ from aiohttp import web
 
 from ingest.errors import error_response
 from ingest.keys import LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE
+from ingest.records import submission_record
 from ingest.security import PRINCIPAL
 from ingest.tokens import SUBMISSION_ID, InvalidIdempotencyKey, new_submission_id, status_token, verify_status_token
 from ingest.upload import UploadError, read_upload
-from intake.envelope import Submission, encode
 from intake.kafka import QueueUnavailable
 from intake.status import FINAL_STATES, StatusRecord, status_key
 from intake.storage import StorageUnavailable
@@ -32,7 +32,6 @@ from intake.topics import topic_names
 from processors.photo.precheck import precheck
 from processors.reasons import Rejected, reason
 from processors.registration import parse_registration
-from processors.screening import nik_hash
 
 log = logging.getLogger("intake.ingest")
 
@@ -75,16 +74,8 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     except Rejected as exc:
         return error_response(exc.code, request, extra={"measured": exc.measured, "threshold": exc.threshold})
 
-    digest = nik_hash(registration.nik, settings.security.nik_pepper.encode()).hex()
-    record = encode(
-        Submission(
-            submission_id=submission_id,
-            received_at=now.isoformat(),
-            client_id=client_id,
-            registration=registration.model_dump(mode="json"),
-            photo=upload.photo,
-            nik_hash=digest,
-        )
+    digest, record = submission_record(
+        settings, registration, upload.photo, submission_id=submission_id, client_id=client_id, received_at=now
     )
     started = time.perf_counter()
     try:

@@ -649,13 +649,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM raise ``KeyboardInterrupt``, so a benchmark stopped either way cleans up what it started."""
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    interrupt_on_sigterm()
     random.seed()
     Bench(args).run()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
 
+from consumers.image_process import prepare_image_process
 from consumers.lag import sample_lag
 from consumers.photo_task import PhotoVerdict, check_photo
 from consumers.pipeline import Pipeline
@@ -29,7 +30,6 @@ from intake.metrics_http import serve_metrics
 from intake.settings import Settings
 from intake.storage import build_store
 from intake.topics import topic_names
-from processors.photo import one_thread_per_process
 
 log = logging.getLogger("intake.consumer")
 
@@ -56,11 +56,12 @@ def pool_size(settings: Settings) -> int:
 
 def build_pool(settings: Settings) -> ProcessPoolExecutor:
     """A process pool started with ``spawn`` (never fork an event loop with live sockets); each worker does its
-    image work on one thread, since the pool already has a process per core."""
+    image work on one thread, since the pool already has a process per core, on a heap that keeps its buffers
+    (:mod:`consumers.image_process`)."""
     return ProcessPoolExecutor(
         max_workers=pool_size(settings),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=one_thread_per_process,
+        initializer=prepare_image_process,
     )
 
 

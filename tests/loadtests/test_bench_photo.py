@@ -21,3 +21,12 @@ def test_stages_cover_the_pipeline() -> None:
         "encode frame",
     ]
     assert all(v >= 0 for v in parts.values())
+
+
+def test_each_function_is_timed_in_processes_of_its_own() -> None:
+    from loadtests.bench_photo import KINDS, compare
+
+    data = ktp.encode(ktp.scene(ktp.SceneSpec(width=800, height=600, seed=2)), quality=90)
+    timings = compare(data, rounds=1, block=2)
+    assert set(timings) == set(KINDS)
+    assert all(t.wall > 0 and t.cpu >= 0 and t.faults >= 0 for t in timings.values())

@@ -36,8 +36,8 @@ _MIN_SHARE = 0.5
 """A profile counts when its step is at least this share of the side's median step."""
 
 
-def _profiles(rgb: NDArray[np.uint8], quad: Quad, radius: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Sample points ``(4, _SAMPLES, 2)`` on the sides and the unit normals ``(4, 2)``."""
+def _profiles(quad: Quad) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Where the profiles cross the sides, ``(4, _SAMPLES, 2)``, and the sides' unit normals, ``(4, 2)``."""
     sides = np.roll(quad, -1, axis=0) - quad
     u = sides / np.hypot(sides[:, 0], sides[:, 1])[:, None]
     normals = np.stack([-u[:, 1], u[:, 0]], axis=1)
@@ -81,7 +81,7 @@ def refine_outline(rgb: NDArray[np.uint8], quad: Quad, radius: int) -> Quad:
     sides = np.roll(quad, -1, axis=0) - quad
     if not np.isfinite(quad).all() or np.hypot(sides[:, 0], sides[:, 1]).min() < 4 * radius:
         return quad
-    base, normals = _profiles(rgb, quad, radius)
+    base, normals = _profiles(quad)
     offset, strength = _steps(rgb, base, normals, radius)
     found = base.reshape(-1, 2) + offset[:, None] * np.repeat(normals, _SAMPLES, axis=0)
     lines = np.empty((4, 4), dtype=np.float64)

@@ -29,44 +29,36 @@ def _targets(targets: list[Target]) -> list[dict[str, Any]]:
     ]
 
 
-def timeseries(
-    title: str, unit: str, targets: list[Target], description: str = "", stack: bool = False
+def _panel(
+    kind: str, title: str, description: str, *, defaults: dict[str, Any], options: dict[str, Any], targets: list[Target]
 ) -> dict[str, Any]:
     return {
-        "type": "timeseries",
+        "type": kind,
         "title": title,
         "description": description,
         "datasource": DS,
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "custom": {"drawStyle": "line", "fillOpacity": 10, "stacking": {"mode": "normal" if stack else "none"}},
-            },
-            "overrides": [],
-        },
-        "options": {"legend": {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull", "max"]}},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options,
         "targets": _targets(targets),
     }
+
+
+def timeseries(
+    title: str, unit: str, targets: list[Target], description: str = "", stack: bool = False
+) -> dict[str, Any]:
+    custom = {"drawStyle": "line", "fillOpacity": 10, "stacking": {"mode": "normal" if stack else "none"}}
+    legend = {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull", "max"]}
+    defaults = {"unit": unit, "custom": custom}
+    return _panel("timeseries", title, description, defaults=defaults, options={"legend": legend}, targets=targets)
 
 
 def stat(
     title: str, unit: str, expr: str, thresholds: list[tuple[float | None, str]], description: str = ""
 ) -> dict[str, Any]:
-    return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": DS,
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "thresholds": {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in thresholds]},
-            },
-            "overrides": [],
-        },
-        "options": {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background"},
-        "targets": _targets([(expr, title)]),
-    }
+    steps = {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in thresholds]}
+    options = {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background"}
+    defaults = {"unit": unit, "thresholds": steps}
+    return _panel("stat", title, description, defaults=defaults, options=options, targets=[(expr, title)])
 
 
 def row(title: str) -> dict[str, Any]:

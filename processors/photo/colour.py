@@ -67,10 +67,9 @@ def _icc_to_srgb(im: Image.Image, profile: ImageCms.ImageCmsProfile) -> Image.Im
     return out if out is not None else im
 
 
-def to_srgb_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
-    """Return an 8-bit sRGB ``RGB`` image for ``im``; ``icc`` is the profile embedded in the file, if any."""
+def to_srgb_rgb(im: Image.Image, profile: ImageCms.ImageCmsProfile | None) -> Image.Image:
+    """Return an 8-bit sRGB ``RGB`` image for ``im``; ``profile`` is :func:`source_profile` of the file's ICC."""
     base = _to_base_mode(im)
-    profile = source_profile(icc)
     if profile is not None:
         base = _icc_to_srgb(base, profile)
     return base if base.mode == "RGB" else base.convert("RGB")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageCms
 
 from processors.photo import heif
 from processors.photo.colour import source_profile, to_srgb_rgb
@@ -112,11 +112,11 @@ def _opencv_jpeg(data: bytes, header: Header, scale: int) -> NDArray[np.uint8] |
     return np.asarray(pixels, dtype=np.uint8)
 
 
-def _pillow(im: Image.Image, header: Header, scale: int, icc: bytes | None) -> NDArray[np.uint8]:
+def _pillow(im: Image.Image, header: Header, scale: int, profile: ImageCms.ImageCmsProfile | None) -> NDArray[np.uint8]:
     if scale > 1 and im.format in _JPEG_FAMILY:
         im.draft(None, (max(1, header.width // scale), max(1, header.height // scale)))
     im.load()
-    rgb = to_srgb_rgb(im, icc)
+    rgb = to_srgb_rgb(im, profile)
     residual = scale // max(1, round(header.width / max(1, rgb.width)))
     if residual > 1:
         rgb = rgb.reduce(residual)
@@ -128,17 +128,17 @@ def decode(data: bytes, header: Header, scale: int) -> NDArray[np.uint8]:
     with decoder_errors():
         if header.format == "HEIF":
             image, icc = heif.decode(data)  # upright already
-            rgb = to_srgb_rgb(image, icc)
+            rgb = to_srgb_rgb(image, source_profile(icc))
             if scale > 1:
                 rgb = rgb.reduce(scale)
             return np.asarray(rgb, dtype=np.uint8)
         im = _open(data, header.format)
         orientation = read_orientation(im)
         raw_icc = im.info.get("icc_profile")
-        icc = raw_icc if isinstance(raw_icc, bytes) else None
+        profile = source_profile(raw_icc if isinstance(raw_icc, bytes) else None)
         pixels = None
-        if im.format in _JPEG_FAMILY and im.mode in _OPENCV_MODES and source_profile(icc) is None:
+        if im.format in _JPEG_FAMILY and im.mode in _OPENCV_MODES and profile is None:
             pixels = _opencv_jpeg(data, header, scale)
         if pixels is None:
-            pixels = _pillow(im, header, scale, icc)
+            pixels = _pillow(im, header, scale, profile)
         return apply_orientation(pixels, orientation)

@@ -70,7 +70,7 @@ def _small(rgb: NDArray[np.uint8], side: int) -> tuple[NDArray[np.uint8], NDArra
         size = (max(1, round(w * f)), max(1, round(h * f)))
         small = np.asarray(cv2.resize(small, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
         factors *= np.array([size[0] / w, size[1] / h])
-    return np.asarray(small, dtype=np.uint8), factors
+    return small, factors
 
 
 def _border_distance(small: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,6 +32,7 @@ from ingest.app import create_app
 from intake.kafka import ensure_topics
 from intake.metrics import Metrics
 from intake.settings import Settings
+from loadtests.procs import free_port
 from tests.support import api_client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,12 +167,6 @@ async def running_consumer(settings: Settings, metrics: Metrics) -> AsyncIterato
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

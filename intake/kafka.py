@@ -16,7 +16,7 @@ import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -39,6 +39,13 @@ Headers = Sequence[tuple[str, bytes]]
 """Kafka record headers."""
 
 
+class Delivery(NamedTuple):
+    """Where Kafka appended an acknowledged record: its partition and offset (no personal data)."""
+
+    partition: int
+    offset: int
+
+
 class QueueUnavailable(Exception):
     """Kafka did not acknowledge the record in time: it is not confirmed (never answer 202). A record that timed
     out inside the producer may still be appended later; a resend with the same Idempotency-Key is harmless."""
@@ -47,8 +54,9 @@ class QueueUnavailable(Exception):
 class RecordSink(Protocol):
     """Appends records durably. Implemented by :class:`AIOKafkaSink` and by test fakes."""
 
-    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
-        """Return once the record is acknowledged; raise :class:`QueueUnavailable` otherwise."""
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
+        """Return where the record was appended once it is acknowledged; raise :class:`QueueUnavailable`
+        otherwise."""
         ...
 
     def ready(self) -> bool:
@@ -200,7 +208,7 @@ class AIOKafkaSink:
         except TimeoutError:
             await self._discard(producer)
 
-    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
         producer = self._producer
         if producer is None:
             self._last_error = time.monotonic()
@@ -210,7 +218,7 @@ class AIOKafkaSink:
             fut = await asyncio.wait_for(
                 producer.send(topic, value=value, key=key, headers=list(headers) or None), self._timeout_s
             )
-            await asyncio.wait_for(fut, self._timeout_s)
+            metadata = await asyncio.wait_for(fut, self._timeout_s)
         except (KafkaError, TimeoutError) as exc:
             self._last_error = time.monotonic()
             self._failures += 1
@@ -221,6 +229,7 @@ class AIOKafkaSink:
             self._pending -= 1
         self._failures = 0
         self._last_ok = time.monotonic()
+        return Delivery(metadata.partition, metadata.offset)
 
     def pending(self) -> int:
         return self._pending

@@ -12,6 +12,7 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from intake.auth import ClientKey, signing_key, signing_middleware
+from intake.kafka import Delivery, QueueUnavailable
 from intake.settings import S3Settings, SecuritySettings, Settings
 
 TEST_KEY = "k" * 40
@@ -86,12 +87,12 @@ class FakeSink:
         self.down = False
         self.pending_override = 0
 
-    async def send(self, topic: str, key: bytes, value: bytes, headers: Any = ()) -> None:
-        from intake.kafka import QueueUnavailable
-
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Any = ()) -> Delivery:
         if self.down:
             raise QueueUnavailable("fake broker down")
+        offset = sum(1 for r in self.records if r[0] == topic)
         self.records.append((topic, key, value, list(headers)))
+        return Delivery(0, offset)
 
     def ready(self) -> bool:
         return not self.down

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
-from intake.kafka import AIOKafkaSink, QueueUnavailable
+from intake.kafka import AIOKafkaSink, Delivery, QueueUnavailable
 
 
 class FakeClient:
@@ -40,13 +41,13 @@ class FakeProducer:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def send(self, topic: str, value: bytes, key: bytes, headers: Any) -> asyncio.Future[None]:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def send(self, topic: str, value: bytes, key: bytes, headers: Any) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.errors:
             fut.set_exception(self.errors.pop(0))
         else:
             self.sent.append(value)
-            fut.set_result(None)
+            fut.set_result(SimpleNamespace(partition=0, offset=len(self.sent) - 1))
         return fut
 
 
@@ -78,8 +79,9 @@ async def test_refuses_until_started_then_sends(running: Any) -> None:
     assert not sink.ready()
     running(sink)
     await _until(sink.ready)
-    await sink.send("t", b"k", b"v")
-    assert producers[0].sent == [b"v"]
+    assert await sink.send("t", b"k", b"v") == Delivery(partition=0, offset=0)
+    assert await sink.send("t", b"k", b"w") == Delivery(partition=0, offset=1)
+    assert producers[0].sent == [b"v", b"w"]
 
 
 async def test_broken_producer_is_replaced(running: Any) -> None:

@@ -26,13 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "deploy" / "local" / "stack.sh"
 
 STACK_DEFAULTS = {
-    "INTAKE_STACK_DIR": "/tmp/lt-stack",
-    "INTAKE_STACK_KAFKA_PORT": "29092",
-    "INTAKE_STACK_KAFKA_CONTROLLER_PORT": "29093",
-    "INTAKE_STACK_MINIO_PORT": "29000",
-    "INTAKE_STACK_MINIO_CONSOLE_PORT": "29001",
+    "INTAKE_STACK_DIR": os.environ.get("INTAKE_BENCH_STACK_DIR", "/tmp/lt-stack"),
+    "INTAKE_STACK_KAFKA_PORT": os.environ.get("INTAKE_BENCH_KAFKA_PORT", "29092"),
+    "INTAKE_STACK_KAFKA_CONTROLLER_PORT": os.environ.get("INTAKE_BENCH_KAFKA_CONTROLLER_PORT", "29093"),
+    "INTAKE_STACK_MINIO_PORT": os.environ.get("INTAKE_BENCH_MINIO_PORT", "29000"),
+    "INTAKE_STACK_MINIO_CONSOLE_PORT": os.environ.get("INTAKE_BENCH_MINIO_CONSOLE_PORT", "29001"),
 }
-"""The benchmark's own stack: never the default one on 19092/19000 that the tests stop and restart."""
+"""The benchmark's own stack: never the default one on 19092/19000 that the tests stop and restart. Each value
+can be moved by ``INTAKE_BENCH_STACK_DIR``, ``INTAKE_BENCH_KAFKA_PORT``, ``INTAKE_BENCH_KAFKA_CONTROLLER_PORT``,
+``INTAKE_BENCH_MINIO_PORT`` and ``INTAKE_BENCH_MINIO_CONSOLE_PORT`` (two benchmarks side by side on one machine)."""
 
 
 def free_port() -> int:

@@ -1,8 +1,11 @@
 """Structured JSON logs on stderr, one object per line.
 
 Extra fields passed with ``extra={...}`` (submission ids, keyed NIK hashes, error types) are included; by
-convention nothing personal is ever passed. As a last line of defence, any run of exactly 16 digits in the
-message or the fields is masked, so a NIK that slipped into a log call is never written.
+convention nothing personal is ever passed. As a last line of defence, every NIK-shaped value is masked, so a
+NIK that slipped into a log call is never written: a run of 16 digits, also with the separators an applicant may
+type (space, ``.``, ``-``, as :func:`processors.nik.normalize_nik` accepts), in the message, the traceback (the
+exception's text and args) and every extra field, whatever its shape: a string, an ``int``, a whole ``float``, a nested
+``dict`` (keys and values), ``list``, ``tuple`` or ``set``, or any other object (logged as its masked ``str``).
 
 A malformed HTTP request (bad request line, oversized or too many headers) is answered 400 by aiohttp's parser,
 which logs it at ERROR with a traceback: anyone could flood the error log that way. :class:`ClientErrorFilter`
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
 from datetime import UTC, datetime
@@ -20,14 +24,28 @@ from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-_NIK_LIKE = re.compile(r"(?<!\d)\d{16}(?!\d)")
+_NIK_LIKE = re.compile(r"(?<!\d)\d(?:[ .\-]*\d){15}(?!\d)")
+"""16 digits, optionally separated by runs of space, dot or hyphen (the forms a NIK is accepted in)."""
+_REDACTED = "[redacted-16-digits]"
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def _mask(value: Any) -> Any:
+    """``value`` with every NIK-shaped part masked, as a JSON-serialisable value; containers are walked."""
+    if value is None or isinstance(value, bool):
+        return value
     if isinstance(value, str):
-        return _NIK_LIKE.sub("[redacted-16-digits]", value)
-    return value
+        return _NIK_LIKE.sub(_REDACTED, value)
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return value  # a measurement, never a NIK (and a timestamp's dot is not a separator)
+    if isinstance(value, int | float):
+        text = str(int(value))
+        return value if _NIK_LIKE.search(text) is None else _NIK_LIKE.sub(_REDACTED, text)
+    if isinstance(value, dict):
+        return {_mask(str(k)): _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_mask(v) for v in value]
+    return _mask(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,7 +64,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             out["error_type"] = record.exc_info[0].__name__
             out["traceback"] = _mask(self.formatException(record.exc_info))
-        return json.dumps(out, ensure_ascii=False, default=str)
+        return json.dumps(out, ensure_ascii=False)
 
 
 class ClientErrorFilter(logging.Filter):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+
+import pytest
 
 from intake.logs import ClientErrorFilter, JsonFormatter, configure_logging
 
@@ -82,3 +85,58 @@ def test_malformed_requests_are_info_without_traceback() -> None:
     out = json.loads(JsonFormatter().format(refused))
     assert (out["level"], out["error_type"]) == ("INFO", "LineTooLong") and "traceback" not in out
     assert bug.levelno == logging.ERROR and bug.exc_info is not None  # real errors keep their traceback
+
+
+class _Carrier:
+    def __str__(self) -> str:
+        return f"carrier of {NIK}"
+
+
+_SHAPES: dict[str, object] = {
+    "string": f"nik={NIK}",
+    "int": int(NIK),
+    "whole float": float(NIK),
+    "spaced": "3171 0157 0595 0001",
+    "dotted": "3171.0157.0595.0001",
+    "hyphenated": "3171-01-570595-0001",
+    "nested dict": {"applicant": {"nik": NIK, "ids": [int(NIK)]}},
+    "dict key": {NIK: "x"},
+    "list": ["a", ["b", "3171 0157 0595 0001"]],
+    "tuple": ("a", int(NIK)),
+    "set": {NIK},
+    "exception": ValueError(int(NIK)),
+    "other object": _Carrier(),
+}
+
+
+@pytest.mark.parametrize("shape", list(_SHAPES))
+def test_every_shape_of_a_nik_is_masked_in_an_extra_field(shape: str) -> None:
+    line = JsonFormatter().format(record("x", field=_SHAPES[shape]))
+    assert not _digits_of_a_nik(line), line
+    assert "[redacted-16-digits]" in line
+
+
+@pytest.mark.parametrize("shape", list(_SHAPES))
+def test_every_shape_of_a_nik_is_masked_in_the_message_args(shape: str) -> None:
+    line = JsonFormatter().format(record("value %s and %r", _SHAPES[shape], _SHAPES[shape]))
+    assert not _digits_of_a_nik(line), line
+
+
+def test_a_nik_in_an_exceptions_args_is_masked_in_the_traceback() -> None:
+    try:
+        raise KeyError(int(NIK), "3171 0157 0595 0001")
+    except KeyError:
+        rec = logging.LogRecord("intake.test", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    line = JsonFormatter().format(rec)
+    assert not _digits_of_a_nik(line), line
+    assert json.loads(line)["error_type"] == "KeyError"
+
+
+def test_values_that_are_not_niks_keep_their_type() -> None:
+    out = json.loads(JsonFormatter().format(record("x", count=3, ratio=1701234567.123456, ok=True, none=None)))
+    assert (out["count"], out["ratio"], out["ok"], out["none"]) == (3, 1701234567.123456, True, None)
+
+
+def _digits_of_a_nik(line: str) -> bool:
+    """True when the NIK's 16 digits appear in order with only separators (space, dot, hyphen) between them."""
+    return NIK in re.sub(r"[ .\-]", "", line)

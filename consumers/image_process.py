@@ -7,6 +7,9 @@ half scale). With glibc's defaults such a buffer is ``mmap``-ed afresh for every
 stay there, to be reused by the next photo. The cost: each pool process keeps the heap of its largest photo
 (bounded by ``PhotoPolicy.max_pixels``; ~100 MB measured on the hostile corpus).
 
+A pool process ignores SIGINT: Ctrl-C reaches the whole process group, and the pool's processes are stopped by
+their parent (``pool.shutdown``), not by a ``KeyboardInterrupt`` traceback each.
+
 Contract: :func:`prepare_image_process` never raises; on a C library without ``mallopt`` (not glibc) the heap
 is left as it is.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import signal
 
 from processors.photo import one_thread_per_process
 
@@ -43,7 +47,9 @@ def tune_heap() -> bool:
 
 
 def prepare_image_process() -> None:
-    """Initializer of the image pool's processes (``ProcessPoolExecutor(initializer=...)``)."""
+    """Initializer of the image pool's processes (``ProcessPoolExecutor(initializer=...)``): SIGINT ignored (the
+    parent stops the pool), one thread for OpenCV, the heap tuned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     one_thread_per_process()
     if not tune_heap():
         log.info("heap left untuned: no mallopt in this C library")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
 
 import cv2
@@ -19,3 +22,30 @@ def test_pool_workers_run_opencv_on_one_thread() -> None:
         assert [pool.submit(cv2.getNumThreads).result(timeout=60) for _ in range(4)] == [1, 1, 1, 1]
     finally:
         pool.shutdown(wait=True)
+
+
+_CTRL_C = textwrap.dedent(
+    """
+    import os, signal
+    from dataclasses import replace
+    from consumers.runner import build_pool
+    from tests.support import unit_settings
+
+    settings = unit_settings()
+    pool = build_pool(replace(settings, consumer=replace(settings.consumer, pool_workers=2)))
+    assert [pool.submit(os.getpid).result(timeout=60) for _ in range(4)]
+    for pid in list(pool._processes):
+        os.kill(pid, signal.SIGINT)
+    print(sorted(pool.submit(abs, -n).result(timeout=60) for n in range(4)))
+    pool.shutdown(wait=True)
+    """
+)
+
+
+def test_pool_processes_ignore_ctrl_c_and_are_stopped_by_their_parent() -> None:
+    """Ctrl-C reaches every process of the group: the pool's processes survive it without a traceback (the
+    parent, which handles it, shuts the pool down)."""
+    proc = subprocess.run([sys.executable, "-c", _CTRL_C], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[0, 1, 2, 3]"
+    assert "KeyboardInterrupt" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -325,8 +325,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "operationId": "createRegistration",
                 "summary": "Submit a registration with the KTP photo",
                 "description": (
-                    "Answers 202 only after Kafka acknowledged the record; 503 `queue_unavailable` means nothing "
-                    f"was accepted. The body is limited to {limits.max_body_bytes} bytes "
+                    "Answers 202 only after Kafka acknowledged the record. 503 `queue_unavailable` means the "
+                    "submission is not confirmed: the record may still be appended later, so resend with the same "
+                    "`Idempotency-Key` (it maps to the same submission). "
+                    f"The body is limited to {limits.max_body_bytes} bytes "
                     f"(photo {limits.max_photo_bytes}, registration part {limits.max_registration_bytes}), "
                     "enforced while streaming."
                 ),

@@ -123,6 +123,25 @@ def test_multiprocess_mode_adds_up_two_processes(tmp_path: Path, monkeypatch: py
     assert got[("intake_consumer_backlog_records", (("partition", "0"), ("topic", "t.submissions.v1")))] == 7
 
 
-def test_mark_process_dead_is_a_no_op_without_the_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mark_process_dead_is_a_no_op_without_the_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Outside multiprocess mode it touches nothing: this process's gauges keep their values, and the live files
+    of a directory that is not configured stay; once the directory is configured, the same call drops them."""
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, MULTIPROC_ENV: str(shared)}
+    subprocess.run([sys.executable, "-c", WRITER, "3", "7", "alive"], env=env, cwd=repo, check=True, timeout=60)
+    (live,) = shared.glob("gauge_livesum_*.db")
+    writer_pid = int(live.stem.rsplit("_", 1)[1])
+
     monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    m = build_metrics()
+    m.http_in_flight.inc(2)
     mark_process_dead()
+    mark_process_dead(writer_pid)
+    assert values(m.render().decode())[("intake_http_in_flight_requests", ())] == 2
+    assert live.exists()
+
+    monkeypatch.setenv(MULTIPROC_ENV, str(shared))
+    mark_process_dead(writer_pid)
+    assert not live.exists()

@@ -86,8 +86,14 @@ async def test_binary_round_trip(store: ObjectStore) -> None:
 
 
 async def test_ensure_buckets_is_idempotent(store: ObjectStore) -> None:
+    """Ensuring buckets that exist (also one named twice) keeps them and what they hold, and they stay usable."""
+    kept, added = _key("kept"), _key("added")
+    await store.put(BUCKET, kept, b"before", "text/plain")
     await store.ensure_buckets([BUCKET, BUCKET])
     await store.ensure_buckets([BUCKET])
+    await store.put(BUCKET, added, b"after", "text/plain")
+    got = [await store.get(BUCKET, key) for key in (kept, added)]
+    assert [g.data if g else None for g in got] == [b"before", b"after"]
 
 
 async def test_put_if_absent_creates_once(store: ObjectStore) -> None:

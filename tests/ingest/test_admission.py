@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -113,12 +112,11 @@ async def test_bytes_in_flight_are_bounded(client_for: Any) -> None:
 async def test_deep_produce_queue_sheds_posts_only(client_for: Any) -> None:
     client, sink = await client_for(_settings(max_pending_produce=4))
     sink.pending_override = 4
-    started = time.monotonic()
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "overloaded"
     assert resp.headers["Retry-After"]
-    assert time.monotonic() - started < 1.0
-    assert sink.records == []
+    assert sink.records == []  # shed before producing: nothing waited on the deep queue
+    assert (await client.get("/healthz")).status == 200  # GETs are not shed
 
 
 def _fake_app(settings: Settings) -> Any:
@@ -184,17 +182,21 @@ async def test_oversized_heads_are_refused_with_400(head: bytes) -> None:
 
 
 async def test_slowloris_head_is_cut_off() -> None:
+    """The server closes a connection whose head never completes. The wait for that is bounded by a deadline
+    (a socket timeout, which fails the test) far below the default header timeout, so only the configured one
+    can close it in time; nothing is measured."""
     settings = _server_settings(header_timeout_s=0.5)
+    deadline_s = unit_settings().http.header_timeout_s / 2
+    assert deadline_s >= 10 * settings.http.header_timeout_s
     async with _serving(settings):
         sock = socket.create_connection((settings.http.host, settings.http.port))
-        sock.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finishes the head
-        sock.settimeout(5)
-        started = time.monotonic()
-        data = await asyncio.to_thread(sock.recv, 1024)
-        elapsed = time.monotonic() - started
-        sock.close()
+        try:
+            sock.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finishes the head
+            sock.settimeout(deadline_s)
+            data = await asyncio.to_thread(sock.recv, 1024)
+        finally:
+            sock.close()
         assert data == b""  # closed by the server
-        assert elapsed < 3
 
 
 async def test_slow_body_gets_408() -> None:
@@ -217,9 +219,11 @@ async def test_graceful_shutdown_turns_readiness_false_first() -> None:
     async with ClientSession() as session:
         assert (await session.get(url)).status == 200
         stop.set()
-        await asyncio.sleep(0.3)
-        resp = await session.get(url)
-        assert resp.status == 503  # draining: load balancers stop sending
+        statuses = [(await session.get(url)).status]
+        while statuses[-1] == 200:  # until the stop is seen; a closed listener would raise and fail the test
+            await asyncio.sleep(0)
+            statuses.append((await session.get(url)).status)
+        assert statuses[-1] == 503  # draining, the listener still open: load balancers stop sending
         await asyncio.wait_for(task, 30)
         with pytest.raises(OSError):
             await session.get(url)  # the listener is closed

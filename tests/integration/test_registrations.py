@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,24 @@ from tests.support import make_registration, multipart
 pytestmark = pytest.mark.integration
 
 PHOTO = encode(scene(SceneSpec(seed=11)))
+
+
+@contextlib.contextmanager
+def _reloads() -> Iterator[asyncio.Event]:
+    """An event set when a consumer's registry watcher has swapped in a reloaded index (its log line)."""
+    reloaded = asyncio.Event()
+
+    class _Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "registries reloaded":
+                reloaded.set()
+
+    logger, handler = logging.getLogger("intake.consumer.registries"), _Seen()
+    logger.addHandler(handler)
+    try:
+        yield reloaded
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.fixture
@@ -98,9 +118,10 @@ async def test_registry_hit_and_reload_without_restart(
         hit = await _final(client, listed)
         assert hit["state"] == "rejected" and hit["reason"]["code"] == "registry_asn"
         assert hit["reason"]["message_id"] == "NIK Anda tercatat sebagai ASN (Aparatur Sipil Negara)."
-        # A new registry file appears while the consumer runs: it is screened against within a reload interval.
-        (registry_dir / "tni.txt").write_text("3171010202800002\n")
-        await asyncio.sleep(1.5)
+        # A new registry file appears while the consumer runs: it is screened against once the watcher reloaded.
+        with _reloads() as reloaded:
+            (registry_dir / "tni.txt").write_text("3171010202800002\n")
+            await asyncio.wait_for(reloaded.wait(), 60)
         later = await _post(client, make_registration(wave=2, nik="3171010202800002", birth=_d("1980-02-02")))
         tni = await _final(client, later)
         assert tni["reason"]["code"] == "registry_tni"

@@ -24,12 +24,14 @@ class FakeSource:
         self.parts: dict[str, list[PartitionOffsets]] = {TOPIC: []}
         self.fail = False
         self.reads: list[tuple[str, str]] = []
+        self.was_read = asyncio.Event()
 
     def set(self, *parts: tuple[int, int, int, int | None]) -> None:
         self.parts[TOPIC] = [PartitionOffsets(p, start, end, committed) for p, start, end, committed in parts]
 
     async def read(self, group: str, topic: str) -> Sequence[PartitionOffsets]:
         self.reads.append((group, topic))
+        self.was_read.set()
         if self.fail:
             raise ConnectionError("broker down")
         return list(self.parts[topic])
@@ -161,12 +163,10 @@ async def test_sample_lag_runs_for_the_settings_topic_and_group_while_the_block_
     topic = topic_names(settings).submissions
     source.parts[topic] = [PartitionOffsets(0, 0, 4, 1)]
     async with sample_lag(settings, metrics, interval_s=0.01, source=source):
-        for _ in range(100):
-            if samples(metrics, "intake_consumer_backlog_records"):
-                break
-            await asyncio.sleep(0.01)
-    reads = len(source.reads)
-    await asyncio.sleep(0.05)
-    assert len(source.reads) == reads  # stopped with the block
+        for _ in range(2):  # the second read comes after the first sample was recorded
+            source.was_read.clear()
+            await asyncio.wait_for(source.was_read.wait(), 60)
+        assert [t for t in asyncio.all_tasks() if t.get_name() == "lag-sampler"]
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "lag-sampler"]  # stopped (ended) with the block
     assert source.reads[0] == (settings.kafka.group_id, topic)
     assert samples(metrics, "intake_consumer_backlog_records") == {(("partition", "0"), ("topic", topic)): 3}

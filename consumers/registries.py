@@ -13,7 +13,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from processors.screening import RegistryHolder, RegistryIndex
+from processors.screening import RegistryHolder, RegistryIndex, is_registry_file
 
 log = logging.getLogger("intake.consumer.registries")
 
@@ -26,7 +26,7 @@ def folder_signature(path: Path) -> Signature:
         return ()
     out = []
     for f in sorted(path.iterdir()):
-        if f.suffix in (".txt", ".hashes") and f.is_file():
+        if is_registry_file(f):
             st = f.stat()
             out.append((f.name, st.st_size, st.st_mtime_ns))
     return tuple(out)

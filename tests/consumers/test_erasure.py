@@ -5,16 +5,17 @@ from __future__ import annotations
 from consumers.erasure import erase_applicant
 from intake.status import StatusRecord, status_key
 from intake.storage import MemoryStore
-from tests.consumers.test_worker import TP, FakeConsumer, _records, _store, _sub, _worker
-from tests.support import FakeSink, unit_settings
+from tests.consumers.test_worker import _sub, rig
+from tests.support import unit_settings
 
 
 async def test_erases_every_submission_of_the_applicant() -> None:
-    store, consumer, sink = await _store(), FakeConsumer(), FakeSink()
-    tp = TP("intake.submissions.v1", 0)
+    r = await rig()
+    store = r.store
     mine = [_sub(1, applicant=7), _sub(2, applicant=7), _sub(7, applicant=7)]  # eligible, duplicate, blurry
     other = _sub(3)
-    await _worker(store, consumer, sink).process_batch({tp: _records(tp, [*mine, other])})
+    r.submit(*mine, other)
+    assert await r.poll() == 4
     report = await erase_applicant(unit_settings(), store, mine[0].nik_hash)
     assert sorted(report.submissions) == sorted(s.submission_id for s in mine)
     assert report.images_deleted == 2 and report.claims_deleted == 1

@@ -37,11 +37,14 @@ def _reloads() -> Iterator[asyncio.Event]:
                 reloaded.set()
 
     logger, handler = logging.getLogger("intake.consumer.registries"), _Seen()
+    level = logger.level
+    logger.setLevel(logging.INFO)  # the line is INFO; the root may be quieter
     logger.addHandler(handler)
     try:
         yield reloaded
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture

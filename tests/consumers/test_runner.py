@@ -1,12 +1,18 @@
-"""The consumer's process pool: spawned workers, one per core, each doing its image work on one thread."""
+"""The consumer's process pool (spawned workers, one per core, each doing its image work on one thread), and its
+start-up probe of the object store."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import cv2
+import pytest
 
-from consumers.runner import build_pool, pool_size
+from consumers import runner
+from consumers.runner import build_pool, pool_size, run_consumer
+from intake.storage import MemoryStore, StoreUnfit
+from tests.store_doubles import IgnoresIfNoneMatch, IgnoresSse
 from tests.support import unit_settings
 
 
@@ -19,3 +25,23 @@ def test_pool_workers_run_opencv_on_one_thread() -> None:
         assert [pool.submit(cv2.getNumThreads).result(timeout=60) for _ in range(4)] == [1, 1, 1, 1]
     finally:
         pool.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(
+    ("store", "names"),
+    [
+        (IgnoresIfNoneMatch(), "If-None-Match"),
+        (IgnoresSse("intake-ktp"), "'intake-ktp'"),
+        (IgnoresSse("intake-status"), "'intake-status'"),
+    ],
+    ids=["ignores-if-none-match", "photos-unencrypted", "status-unencrypted"],
+)
+async def test_consumer_refuses_to_start_on_an_unfit_store(
+    store: MemoryStore, names: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe runs before the consumer connects to Kafka (none is needed here) and nothing is consumed."""
+    monkeypatch.setattr(runner, "build_store", lambda settings: store)
+    settings = unit_settings()
+    settings = replace(settings, consumer=replace(settings.consumer, pool_workers=1, metrics_port=0))
+    with pytest.raises(StoreUnfit, match=names):
+        await run_consumer(settings, asyncio.Event())

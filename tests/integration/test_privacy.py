@@ -18,11 +18,12 @@ from intake.settings import Settings, to_environ
 from intake.status import claim_key, photo_key
 from intake.storage import MinioStore
 from processors.screening import nik_hash_hex
+from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, wait_until
 from tests.support import make_registration, multipart
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_EVERY_S3_BACKEND]
 
 
 async def _processed(api: TestClient[Any, Any], consumers: Consumers) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -233,6 +233,9 @@ seaweedfs_start() {
   local k=$dir/sse-key sse=
   if [ ! -f "$k" ]; then (umask 077; head -c 32 /dev/urandom | base64 > "$k"); fi
   if s3_sse_on; then sse=$(cat "$k"); else log "SeaweedFS without an SSE key (INTAKE_STACK_S3_SSE=off): it cannot encrypt"; fi
+  # Its log warns that the KEK would be stored on the filer in plaintext: not with s3.sse.key, from which the KEK
+  # is derived in memory (/etc/s3/sse_kek stays absent); and that the filer's IAM gRPC is unauthenticated: it
+  # listens on 127.0.0.1 only (development).
   log "starting SeaweedFS on 127.0.0.1:$port (its own ports $base-$((base + 6)))"
   WEED_S3_SSE_KEY=$sse \
     setsid nohup "$seaweedfs_bin" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -metricsPort=0 \

@@ -1,4 +1,4 @@
-"""Integration fixtures: the real Kafka and MinIO of deploy/local/stack.sh, the real API and consumers."""
+"""Integration fixtures: the real Kafka and S3 servers of deploy/local/stack.sh, the real API and consumers."""
 
 from __future__ import annotations
 

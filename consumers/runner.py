@@ -2,6 +2,10 @@
 
 Owns and closes, in reverse order of creation: the process pool for image work (sized to the cores), the
 object store, the producer used for results and dead letters, the registry watcher, and the Kafka consumer.
+
+Before it connects to Kafka it ensures the buckets and probes the store (:mod:`intake.store_probe`): a store that
+ignores conditional create or encryption at rest raises :class:`intake.storage.StoreUnfit` and the member
+refuses to start, as does a store that does not answer (the consumer writes; it must never run unprobed).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from intake.kafka import build_consumer, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.metrics_http import serve_metrics
 from intake.settings import Settings
-from intake.storage import build_store
+from intake.storage import StoreUnfit, build_store
+from intake.store_probe import probe_store
 from intake.topics import topic_names
 
 log = logging.getLogger("intake.consumer")
@@ -71,12 +76,18 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
     names = topic_names(settings)
     metrics.prime(names.submissions)
     listener = _Listener()
-    consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
     async with contextlib.AsyncExitStack() as resources:
         pool = build_pool(settings)
         resources.callback(pool.shutdown, wait=True, cancel_futures=True)
         store = build_store(settings)
         resources.callback(store.close)
+        buckets = [settings.s3.bucket_photos, settings.s3.bucket_status]
+        try:
+            await store.ensure_buckets(buckets)
+            await probe_store(store, buckets, encrypt=settings.s3.encrypt)
+        except StoreUnfit as exc:
+            log.critical("refusing to start: %s", exc)
+            raise
         sink = await resources.enter_async_context(running_sink(settings))
         if settings.consumer.metrics_port:  # 0 = off: no /metrics endpoint and no backlog sampler
             endpoint = await resources.enter_async_context(
@@ -88,13 +99,13 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
             RegistryWatcher, settings.consumer.registry_dir, settings.security.nik_pepper.encode()
         )
         await resources.enter_async_context(background(registries.watch(settings.consumer.registry_reload_s)))
-        await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
         loop = asyncio.get_running_loop()
         policy = settings.photo
 
         async def photos(data: bytes) -> PhotoVerdict:
             return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
 
+        consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
         resources.push_async_callback(_stop_quietly, consumer)
         await consumer.start()
         worker = Worker(

@@ -24,7 +24,8 @@ from ingest.security import Authenticator, Cors, client_of, headers_middleware, 
 from intake.kafka import RecordSink, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.settings import Settings
-from intake.storage import ObjectStore, build_store
+from intake.storage import ObjectStore, StorageUnavailable, StoreUnfit, build_store
+from intake.store_probe import probe_store
 from processors.waves import Wave
 
 log = logging.getLogger("intake.ingest")
@@ -113,12 +114,26 @@ async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _object_store(app: web.Application) -> AsyncIterator[None]:
+    """Build the store, ensure the buckets and probe the store (:mod:`intake.store_probe`).
+
+    A store that answers but ignores conditional create or encryption at rest, or refuses the service's
+    credentials, stops the start (:class:`intake.storage.StoreUnfit` or the S3 error propagates). A store that
+    does not answer only warns: uploads need Kafka alone, status reads answer 503 until the store is back, and
+    the consumers, which write, never start without a passing probe.
+    """
     settings = app[SETTINGS]
     store = build_store(settings)
+    buckets = [settings.s3.bucket_photos, settings.s3.bucket_status]
+    try:
+        await store.ensure_buckets(buckets)
+        await probe_store(store, buckets, encrypt=settings.s3.encrypt)
+    except StorageUnavailable as exc:
+        log.warning("object store not answering at start-up; not probed", extra={"error": str(exc)})
+    except BaseException as exc:
+        store.close()
+        if isinstance(exc, StoreUnfit):
+            log.critical("refusing to start: %s", exc)
+        raise
     app[STORE] = store
-    try:  # best effort: the consumers ensure them too, and status reads answer 503 until they exist
-        await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
-    except Exception as exc:  # a wrong key or an absent MinIO must not keep the API from taking uploads
-        log.warning("object store not usable at start-up; buckets not checked", extra={"error": type(exc).__name__})
     yield
     store.close()

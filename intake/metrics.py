@@ -105,7 +105,7 @@ class Metrics:
         self.storage_errors.labels("put")
         for kind in ("envelope_invalid", "bug"):
             self.dead_letters.labels(kind)
-        for exc in ("StorageUnavailable", "QueueUnavailable"):
+        for exc in ("StorageUnavailable", "BucketMissing", "QueueUnavailable"):
             self.retries.labels(exc)
         if submissions_topic is not None:
             for code in rejection_codes():

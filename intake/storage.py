@@ -1,27 +1,35 @@
-"""Object storage: the narrow interface the service uses, a MinIO adapter, and an in-memory fake.
+"""Object storage: the narrow interface the service uses, an S3 adapter, and an in-memory fake.
 
 :class:`ObjectStore` is sized to the calls we make. Both implementations pass the same contract suite
-(``tests/intake/test_storage_contract.py``), run against the fake and against the real MinIO.
+(``tests/intake/test_storage_contract.py``), run against the fake and against each S3 server we claim
+(MinIO and SeaweedFS, started by ``deploy/local/stack.sh``). The adapter speaks S3 through the ``minio`` SDK's
+public API only; it is not tied to the MinIO server.
 
 Contracts:
 * ``put`` is idempotent for a given key and content (keys are deterministic), and awaits until the object
   is durably written; it raises :class:`StorageUnavailable` for transient failures (connection refused,
   timeouts, 5xx such as SlowDown) so the caller can retry, and lets other errors (bugs) propagate.
+* Every call on a bucket that does not exist raises :class:`BucketMissing`, a :class:`StorageUnavailable`:
+  the consumers create the buckets at start, so a missing bucket is a start-up order (the API may start first)
+  or an operator's slip, healed by retrying, never a reason to drop or dead-letter a record.
 * ``get`` returns ``None`` for a missing object.
 * Blocking S3 calls run on a bounded thread pool owned by the adapter; whoever builds the adapter calls
   :meth:`MinioStore.close`.
 * ``ensure_buckets`` creates the buckets private (no policy is ever set) and, with ``INTAKE_S3_ENCRYPT``,
   makes server-side encryption (SSE-S3 with the server's KMS key) their default, so every KTP image and status
-  record is encrypted at rest; a server that cannot encrypt fails it.
+  record is encrypted at rest; a server that refuses that raises :class:`StoreUnfit`. Whether the server then
+  really encrypts, and really honours ``If-None-Match``, is proven by :mod:`intake.store_probe` at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -37,6 +45,17 @@ T = TypeVar("T")
 
 class StorageUnavailable(Exception):
     """A transient storage failure: retry later. The message names the operation, never object content."""
+
+
+class BucketMissing(StorageUnavailable):
+    """The bucket does not exist (S3 ``NoSuchBucket``). Retryable: whoever ensures the buckets may not have yet."""
+
+
+class StoreUnfit(Exception):
+    """The store answers but lacks what the service relies on (conditional create, encryption at rest).
+
+    Never retried: the service refuses to start. The message says what is missing and what to do.
+    """
 
 
 @dataclass(frozen=True)
@@ -67,9 +86,19 @@ class ObjectStore(Protocol):
 
     async def ensure_buckets(self, buckets: Iterable[str]) -> None: ...
 
+    async def server_side_encryption(self, bucket: str, key: str) -> str | None:
+        """The encryption the server reports for the stored object (``x-amz-server-side-encryption``: ``AES256``
+        for SSE-S3, ``aws:kms`` for SSE-KMS), read back from the server; ``None`` when it reports none or the
+        object (or its bucket: S3 answers a HEAD without a body, so the two cannot be told apart) does not exist."""
+        ...
+
 
 class MemoryStore:
-    """In-memory :class:`ObjectStore` for unit tests. ``fail_next`` makes the next calls raise StorageUnavailable."""
+    """In-memory :class:`ObjectStore` for unit tests. ``fail_next`` makes the next calls raise StorageUnavailable.
+
+    It behaves as a server whose buckets encrypt by default (``ensure_buckets``) and that honours conditional
+    create; test doubles of servers that do not override :meth:`put_if_absent` or :meth:`server_side_encryption`.
+    """
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], StoredObject] = {}
@@ -84,7 +113,7 @@ class MemoryStore:
 
     def _bucket(self, bucket: str) -> None:
         if bucket not in self.buckets:
-            raise LookupError(f"no such bucket {bucket!r}")
+            raise BucketMissing(f"no such bucket {bucket!r}")
 
     async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         self._maybe_fail("put")
@@ -119,11 +148,17 @@ class MemoryStore:
     async def ensure_buckets(self, buckets: Iterable[str]) -> None:
         self.buckets.update(buckets)
 
+    def close(self) -> None:
+        """Nothing to release (the same call as :meth:`MinioStore.close`)."""
+
+    async def server_side_encryption(self, bucket: str, key: str) -> str | None:
+        self._maybe_fail("stat")
+        return "AES256" if (bucket, key) in self.objects else None
+
 
 _TRANSIENT_S3_CODES = frozenset(
     {
         "SlowDown",
-        "NoSuchBucket",
         "ServiceUnavailable",
         "InternalError",
         "RequestTimeout",
@@ -134,11 +169,25 @@ _TRANSIENT_S3_CODES = frozenset(
 )
 
 
-class MinioStore:
-    """:class:`ObjectStore` over the MinIO Python SDK, with blocking calls on a bounded thread pool."""
+_PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+"""S3 answers to a conditional create that lost: 412, or 409 while a concurrent create of the key completes."""
 
-    def __init__(self, client: Minio, threads: int, encrypt: bool = True) -> None:
+_SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
+_CONDITIONAL_PUT_EXPIRY = timedelta(minutes=5)
+
+
+class MinioStore:
+    """:class:`ObjectStore` over the MinIO Python SDK (any S3 server), with blocking calls on a bounded thread pool.
+
+    ``http`` is the connection pool the client uses too; conditional creates go through it (see
+    :meth:`put_if_absent`).
+    """
+
+    def __init__(
+        self, client: Minio, threads: int, encrypt: bool = True, http: urllib3.PoolManager | None = None
+    ) -> None:
         self._client = client
+        self._http = http or urllib3.PoolManager(retries=urllib3.Retry(total=0))
         self._encrypt = encrypt
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3")
 
@@ -151,6 +200,8 @@ class MinioStore:
         try:
             return await loop.run_in_executor(self._pool, fn)
         except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                raise BucketMissing(f"{op}: NoSuchBucket") from exc
             if exc.code in _TRANSIENT_S3_CODES:
                 raise StorageUnavailable(f"{op}: {exc.code}") from exc
             raise
@@ -163,17 +214,20 @@ class MinioStore:
         )
 
     async def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str) -> bool:
+        """A PUT with ``If-None-Match: *`` on a presigned URL (the SDK's public ``put_object`` cannot send the
+        header; a presigned V4 URL signs the host only, so the header travels unsigned, as S3 allows)."""
+
         def _put() -> bool:
-            try:
-                # The SDK's public put_object cannot send If-None-Match; its PutObject call can.
-                self._client._put_object(
-                    bucket, key, data, headers={"Content-Type": content_type, "If-None-Match": "*"}
-                )
-            except S3Error as exc:
-                if exc.code in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    return False
-                raise
-            return True
+            url = self._client.get_presigned_url("PUT", bucket, key, expires=_CONDITIONAL_PUT_EXPIRY)
+            resp = self._http.request(
+                "PUT", url, body=data, headers={"Content-Type": content_type, "If-None-Match": "*"}
+            )
+            if 200 <= resp.status < 300:
+                return True
+            error = _s3_error(resp)
+            if error.code in _PRECONDITION_CODES:
+                return False
+            raise error
 
         return await self._run("put_if_absent", _put)
 
@@ -216,9 +270,40 @@ class MinioStore:
                         if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                             raise
                 if self._encrypt:
-                    self._client.set_bucket_encryption(name, SSEConfig(Rule.new_sse_s3_rule()))
+                    try:
+                        self._client.set_bucket_encryption(name, SSEConfig(Rule.new_sse_s3_rule()))
+                    except S3Error as exc:
+                        if exc.code in _TRANSIENT_S3_CODES:
+                            raise
+                        raise StoreUnfit(
+                            f"the S3 server refused default encryption (SSE-S3) on bucket {name!r} ({exc.code}): "
+                            "configure its KMS key (see README, 'Object storage') or set INTAKE_S3_ENCRYPT=false "
+                            "for a development store"
+                        ) from exc
 
         await self._run("ensure_buckets", partial(_ensure, list(buckets)))
+
+    async def server_side_encryption(self, bucket: str, key: str) -> str | None:
+        def _stat() -> str | None:
+            try:
+                stat = self._client.stat_object(bucket, key)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                    return None
+                raise
+            value = (stat.metadata or {}).get("x-amz-server-side-encryption")
+            return value if value in _SSE_ALGORITHMS else None
+
+        return await self._run("stat", _stat)
+
+
+def _s3_error(resp: urllib3.BaseHTTPResponse) -> S3Error:
+    """The S3 error a raw response carries (its XML body), or one named after the HTTP status when it has none."""
+    try:
+        return S3Error.fromxml(resp)
+    except (ET.ParseError, UnicodeDecodeError):
+        code = "ServiceUnavailable" if resp.status >= 500 else {412: "PreconditionFailed"}.get(resp.status)
+        return S3Error(resp, code or f"HTTP{resp.status}", f"HTTP {resp.status}", None, None, None)
 
 
 def build_store(settings: Settings) -> MinioStore:
@@ -237,4 +322,4 @@ def build_store(settings: Settings) -> MinioStore:
         region=s3.region,
         http_client=http,
     )
-    return MinioStore(client, s3.io_threads, encrypt=s3.encrypt)
+    return MinioStore(client, s3.io_threads, encrypt=s3.encrypt, http=http)

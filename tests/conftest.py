@@ -1,12 +1,17 @@
 """Fixtures shared by the whole suite.
 
 Integration fixtures read the real stack's settings from the environment (``deploy/local/stack.sh env``, done
-by ``./dev test``) and FAIL, never skip, when Kafka or MinIO is missing.
+by ``./dev test``) and FAIL, never skip, when Kafka or an S3 server is missing.
+
+Storage-touching tests run on every S3 server in :data:`S3_BACKENDS`: their module sets
+``pytestmark = ON_EVERY_S3_BACKEND``, which parametrises the session fixture ``s3_backend`` (and so
+``live_settings`` and everything built on it); other tests use the stack's first server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,16 +21,56 @@ import pytest
 from intake.settings import Settings, SettingsError, load_settings
 from intake.storage import MinioStore, build_store
 
+S3_BACKENDS = ("minio", "seaweedfs")
+"""The S3 servers the service is tested on (README, 'Object storage'), the stack's default first."""
 
-@pytest.fixture(scope="session")
-def live_settings() -> Settings:
-    """Settings of the running local stack, with topics and a consumer group unique to this test session."""
+ON_EVERY_S3_BACKEND = pytest.mark.parametrize("s3_backend", S3_BACKENDS, scope="session")
+"""Module mark: run the module's tests once per S3 server (``live_settings`` points at it)."""
+
+
+def primary_s3_backend() -> str:
+    """The server the stack's ``INTAKE_S3_ENDPOINT`` points at: the first of ``INTAKE_STACK_S3`` (MinIO by default)."""
+    return os.environ.get("INTAKE_STACK_S3", "").replace(",", " ").split(" ")[0] or S3_BACKENDS[0]
+
+
+def stack_s3_endpoint(backend: str) -> str:
+    """``host:port`` of ``backend`` in the running stack (``INTAKE_STACK_S3_ENDPOINTS`` from ``stack.sh env``);
+    fails the test when the stack does not run it."""
+    listed = os.environ.get("INTAKE_STACK_S3_ENDPOINTS", "")
+    endpoints = dict(item.split("=", 1) for item in listed.split(",") if "=" in item)
+    if backend not in endpoints:
+        pytest.fail(
+            f"storage tests run on every S3 server ({', '.join(S3_BACKENDS)}) and the stack does not run {backend}: "
+            f"`INTAKE_STACK_S3={','.join(S3_BACKENDS)} deploy/local/stack.sh start` and export "
+            "`deploy/local/stack.sh env` (./dev test does both)"
+        )
+    return endpoints[backend]
+
+
+def stack_settings(backend: str) -> Settings:
+    """The stack's settings from the environment, pointed at ``backend``'s S3 endpoint."""
     try:
         s = load_settings()
     except SettingsError as exc:
         pytest.fail(
             f"integration tests need the real stack: run `./dev test` (or export `deploy/local/stack.sh env`): {exc}"
         )
+    if backend == primary_s3_backend():
+        return s
+    return replace(s, s3=replace(s.s3, endpoint=stack_s3_endpoint(backend)))
+
+
+@pytest.fixture(scope="session")
+def s3_backend() -> str:
+    """The S3 server under test: the stack's first unless the module runs ``ON_EVERY_S3_BACKEND``."""
+    return primary_s3_backend()
+
+
+@pytest.fixture(scope="session")
+def live_settings(s3_backend: str) -> Settings:
+    """Settings of the running local stack on ``s3_backend``, with topics, buckets and a consumer group unique to
+    this test session (and backend)."""
+    s = stack_settings(s3_backend)
     run = uuid.uuid4().hex[:8]
     return replace(
         s,
@@ -46,7 +91,7 @@ def live_settings() -> Settings:
 
 @pytest.fixture
 async def minio_store(live_settings: Settings) -> AsyncIterator[MinioStore]:
-    """The real MinIO, with the service's buckets ensured. Fails when MinIO does not answer."""
+    """The real S3 server under test, with the service's buckets ensured. Fails when it does not answer."""
     store = build_store(live_settings)
     try:
         await asyncio.wait_for(
@@ -54,6 +99,6 @@ async def minio_store(live_settings: Settings) -> AsyncIterator[MinioStore]:
         )
     except Exception as exc:
         store.close()
-        pytest.fail(f"MinIO at {live_settings.s3.endpoint} is not reachable: {exc!r}")
+        pytest.fail(f"the S3 server at {live_settings.s3.endpoint} is not reachable: {exc!r}")
     yield store
     store.close()

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# The local stack: a single-node Apache Kafka broker (KRaft) and a MinIO server, both real, no Docker.
+# The local stack: a single-node Apache Kafka broker (KRaft) and an S3 server (MinIO, or SeaweedFS), all real,
+# no Docker.
 #
-#   deploy/local/stack.sh install   resolve Kafka's jars with mvn and build MinIO with go install (cached)
-#   deploy/local/stack.sh start     install if needed, start both, wait until healthy (idempotent)
-#   deploy/local/stack.sh stop      stop both (idempotent)
-#   deploy/local/stack.sh status    print whether each is running and healthy; exit 1 if not both healthy
+#   deploy/local/stack.sh install   resolve Kafka's jars with mvn and build the S3 server(s) with Go (cached)
+#   deploy/local/stack.sh start     install if needed, start all, wait until healthy (idempotent)
+#   deploy/local/stack.sh stop      stop all (idempotent)
+#   deploy/local/stack.sh status    print whether each is running and healthy; exit 1 if one is not
 #   deploy/local/stack.sh env       print the INTAKE_* variables that point the service at this stack
 #   deploy/local/stack.sh kafka-libs print the folder of Kafka's jars (for Kafka's own tools)
+#   deploy/local/stack.sh start-X|stop-X   one part: kafka, minio, seaweedfs, or s3 (every S3 server of the stack)
+#
+# S3 servers: INTAKE_STACK_S3 lists them (comma or space separated; default `minio`): `seaweedfs` runs SeaweedFS
+# instead of MinIO, `minio,seaweedfs` runs both (the tests use both). The first is the one `env` points the
+# service at; it listens on INTAKE_STACK_S3_PORT (an alias of INTAKE_STACK_MINIO_PORT, which is still honoured),
+# the next one on that port + 2. Both encrypt at rest (SSE-S3) with a key generated per stack folder, never in
+# git (INTAKE_STACK_S3_SSE=off starts them without one: only to show that the service then refuses to start).
+# `env` also prints INTAKE_STACK_S3 and INTAKE_STACK_S3_ENDPOINTS (backend=host:port,...) for the tests.
 #
 # Versions are pinned below and in deploy/local/kafka/pom.xml. Downloads and builds are cached outside the
 # clone in $INTAKE_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/prakerja-intake), so a second run and CI on
@@ -14,11 +23,13 @@
 # $INTAKE_STACK_DIR (default .stack/ in the repo, ignored by git).
 #
 # Ports (all on 127.0.0.1): INTAKE_STACK_KAFKA_PORT (19092), INTAKE_STACK_KAFKA_CONTROLLER_PORT (19093),
-# INTAKE_STACK_MINIO_PORT (19000), INTAKE_STACK_MINIO_CONSOLE_PORT (19001).
+# INTAKE_STACK_S3_PORT = INTAKE_STACK_MINIO_PORT (19000), INTAKE_STACK_MINIO_CONSOLE_PORT (19001); SeaweedFS's
+# own master, volume, filer and gRPC ports are the 7 from its S3 port + 10 (INTAKE_STACK_SEAWEEDFS_INTERNAL_PORT).
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1            # must match <kafka.version> in deploy/local/kafka/pom.xml
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c   # github.com/minio/minio (source-only; pseudo-version pinned)
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6   # github.com/seaweedfs/seaweedfs (pseudo-version pinned)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -26,14 +37,16 @@ cache=${INTAKE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/prakerja-intake}
 state=${INTAKE_STACK_DIR:-$repo/.stack}
 kafka_port=${INTAKE_STACK_KAFKA_PORT:-19092}
 controller_port=${INTAKE_STACK_KAFKA_CONTROLLER_PORT:-19093}
-minio_port=${INTAKE_STACK_MINIO_PORT:-19000}
+s3_port=${INTAKE_STACK_S3_PORT:-${INTAKE_STACK_MINIO_PORT:-19000}}
 minio_console_port=${INTAKE_STACK_MINIO_CONSOLE_PORT:-19001}
+read -r -a s3_backends <<< "${INTAKE_STACK_S3:-minio}"; s3_backends=(${s3_backends[@]//,/ })
 kafka_heap=${INTAKE_STACK_KAFKA_HEAP:-768m}
 start_timeout=${INTAKE_STACK_START_TIMEOUT:-90}
 
 # The jar folder is keyed by the pom's content: changing what the pom resolves resolves again.
 kafka_libs=$cache/kafka/$KAFKA_VERSION-$(sha256sum "$here/kafka/pom.xml" | cut -c1-12)/libs
 minio_bin=$cache/minio/$MINIO_VERSION/minio
+seaweedfs_bin=$cache/seaweedfs/$SEAWEEDFS_VERSION/weed
 
 if [ -n "${INTAKE_PYTHON:-}" ]; then py=$INTAKE_PYTHON
 elif [ -x "$repo/.venv/bin/python" ]; then py=$repo/.venv/bin/python
@@ -44,6 +57,10 @@ die() { log "error: $*"; exit 1; }
 
 # shellcheck source=deploy/local/proc.sh
 . "$here/proc.sh"
+
+for b in "${s3_backends[@]}"; do
+  case "$b" in minio|seaweedfs) ;; *) die "INTAKE_STACK_S3: unknown S3 server '$b' (minio, seaweedfs)" ;; esac
+done
 
 # ---------------------------------------------------------------------------------------------- install
 install_kafka() {
@@ -65,6 +82,22 @@ install_minio() {
   GOBIN=$(dirname "$minio_bin") CGO_ENABLED=0 GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION" >&2
   [ -x "$minio_bin" ] || die "go install did not produce $minio_bin"
 }
+
+install_seaweedfs() {
+  # `go install` refuses SeaweedFS (its go.mod has replace directives): fetch the pinned module and build there.
+  if [ -x "$seaweedfs_bin" ]; then return; fi
+  command -v go >/dev/null || die "go not found: install Go 1.24+"
+  log "building SeaweedFS $SEAWEEDFS_VERSION with go build (takes a few minutes the first time)"
+  local src
+  src=$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" \
+        | "$py" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') \
+    || die "go mod download github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION failed"
+  mkdir -p "$(dirname "$seaweedfs_bin")"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$seaweedfs_bin.tmp" ./weed) >&2 || die "building SeaweedFS failed"
+  mv "$seaweedfs_bin.tmp" "$seaweedfs_bin"
+}
+
+install_s3() { local b; for b in "${s3_backends[@]}"; do "install_$b"; done; }
 
 # ------------------------------------------------------------------------------------------------ kafka
 kafka_start() {
@@ -128,8 +161,8 @@ kafka_healthy() {
 }
 
 # ------------------------------------------------------------------------------------------------ minio
-minio_credentials() {
-  # Generated once per stack folder, never committed: .stack/minio/credentials.
+s3_credentials() {
+  # Generated once per stack folder, never committed: .stack/minio/credentials (every S3 server of the stack).
   local f=$state/minio/credentials
   mkdir -p "$state/minio"
   if [ ! -f "$f" ]; then
@@ -150,23 +183,92 @@ minio_credentials() {
   MINIO_KMS_SECRET_KEY=$(cat "$k")
 }
 
+s3_port_of() {
+  # The S3 port of server $1: the first listed on $s3_port, the next on $s3_port + 2.
+  local i
+  for i in "${!s3_backends[@]}"; do
+    if [ "${s3_backends[$i]}" = "$1" ]; then echo $((s3_port + 2 * i)); return; fi
+  done
+  echo "$s3_port"
+}
+
+s3_sse_on() { [ "${INTAKE_STACK_S3_SSE:-on}" != off ]; }
+
 minio_start() {
-  local dir=$state/minio
+  local dir=$state/minio port
+  port=$(s3_port_of minio)
   mkdir -p "$dir/data" "$state/logs"
   if pid_alive "$dir/pid"; then log "minio already running (pid $(cat "$dir/pid"))"; return; fi
-  minio_credentials
-  log "starting MinIO on 127.0.0.1:$minio_port"
+  s3_credentials
+  local kms=$MINIO_KMS_SECRET_KEY
+  s3_sse_on || { kms=; log "MinIO without a KMS key (INTAKE_STACK_S3_SSE=off): it cannot encrypt"; }
+  log "starting MinIO on 127.0.0.1:$port"
   MINIO_ROOT_USER=$MINIO_ROOT_USER MINIO_ROOT_PASSWORD=$MINIO_ROOT_PASSWORD MINIO_BROWSER=off \
-  MINIO_KMS_SECRET_KEY=$MINIO_KMS_SECRET_KEY \
+  MINIO_KMS_SECRET_KEY=$kms \
   MINIO_UPDATE=off MINIO_CI_CD=1 \
     setsid nohup "$minio_bin" server "$dir/data" --quiet --anonymous \
-      --address "127.0.0.1:$minio_port" --console-address "127.0.0.1:$minio_console_port" \
+      --address "127.0.0.1:$port" --console-address "127.0.0.1:$minio_console_port" \
       >>"$state/logs/minio.log" 2>&1 < /dev/null &
   echo $! > "$dir/pid"
 }
 
 minio_healthy() {
-  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$minio_port/minio/health/live" 2>/dev/null
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(s3_port_of minio)/minio/health/live" 2>/dev/null
+}
+
+# -------------------------------------------------------------------------------------------- seaweedfs
+seaweedfs_start() {
+  # One `weed server` process: master, volume server, filer and S3 gateway, every port on 127.0.0.1. Buckets are
+  # never created by a put (they would lack the default encryption `ensure_buckets` sets).
+  local dir=$state/seaweedfs port base
+  port=$(s3_port_of seaweedfs)
+  base=${INTAKE_STACK_SEAWEEDFS_INTERNAL_PORT:-$((port + 10))}
+  mkdir -p "$dir/data" "$state/logs"
+  if pid_alive "$dir/pid"; then log "seaweedfs already running (pid $(cat "$dir/pid"))"; return; fi
+  s3_credentials
+  # The service's identity (the stack's S3 credentials); no anonymous identity, so anonymous requests are denied.
+  (umask 077; printf '{"identities": [{"name": "intake", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}\n' \
+    "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" > "$dir/s3.json")
+  # The SSE-S3 key SeaweedFS derives its key-encryption key from, generated once per stack folder, never committed.
+  local k=$dir/sse-key sse=
+  if [ ! -f "$k" ]; then (umask 077; head -c 32 /dev/urandom | base64 > "$k"); fi
+  if s3_sse_on; then sse=$(cat "$k"); else log "SeaweedFS without an SSE key (INTAKE_STACK_S3_SSE=off): it cannot encrypt"; fi
+  # Its log warns that the KEK would be stored on the filer in plaintext: not with s3.sse.key, from which the KEK
+  # is derived in memory (/etc/s3/sse_kek stays absent); and that the filer's IAM gRPC is unauthenticated: it
+  # listens on 127.0.0.1 only (development).
+  log "starting SeaweedFS on 127.0.0.1:$port (its own ports $base-$((base + 6)))"
+  WEED_S3_SSE_KEY=$sse \
+    setsid nohup "$seaweedfs_bin" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -metricsPort=0 \
+      -master.port="$base" -master.port.grpc=$((base + 1)) -master.volumeSizeLimitMB=64 -master.telemetry=false \
+      -master.electionTimeout=2s \
+      -volume.port=$((base + 2)) -volume.port.grpc=$((base + 3)) -volume.max=0 \
+      -filer -filer.port=$((base + 4)) -filer.port.grpc=$((base + 5)) -filer.localSocket="$dir/filer.sock" \
+      -s3 -s3.port="$port" -s3.port.grpc=$((base + 6)) -s3.port.iceberg=0 -s3.port.lance=0 \
+      -s3.config="$dir/s3.json" -s3.localSocket="$dir/s3.sock" -s3.autoCreateBucket=false \
+      >>"$state/logs/seaweedfs.log" 2>&1 < /dev/null &
+  echo $! > "$dir/pid"
+}
+
+seaweedfs_healthy() {
+  # The gateway answers before it can store (after a restart the master takes seconds to become raft leader):
+  # healthy means the master assigns a file id (leader elected, a volume server registered) and the gateway
+  # answers a signed (SigV4) listing of the buckets (its filer is up).
+  local port base
+  port=$(s3_port_of seaweedfs)
+  base=${INTAKE_STACK_SEAWEEDFS_INTERNAL_PORT:-$((port + 10))}
+  s3_credentials
+  curl -fsS --max-time 2 "http://127.0.0.1:$base/dir/assign" 2>/dev/null | grep -q '"fid"' &&
+  curl -fsS -o /dev/null --max-time 2 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD" \
+    "http://127.0.0.1:$port/" 2>/dev/null
+}
+
+s3_start() { local b; for b in "${s3_backends[@]}"; do "install_$b"; "${b}_start"; done; }
+s3_wait() { local b; for b in "${s3_backends[@]}"; do wait_healthy "$b" "${b}_healthy" "$state/$b/pid"; done; }
+s3_stop() { local b; for b in "${s3_backends[@]}"; do stop_pidfile "$b" "$state/$b/pid"; done; }
+s3_endpoints() {
+  local b out=
+  for b in "${s3_backends[@]}"; do out=${out:+$out,}$b=127.0.0.1:$(s3_port_of "$b"); done
+  echo "$out"
 }
 
 # ------------------------------------------------------------------------------------------------ common
@@ -201,13 +303,15 @@ dev_secrets() {
 }
 
 print_env() {
-  minio_credentials
+  s3_credentials
   dev_secrets
   cat <<EOF
 export INTAKE_KAFKA_BOOTSTRAP=127.0.0.1:$kafka_port
-export INTAKE_S3_ENDPOINT=127.0.0.1:$minio_port
+export INTAKE_S3_ENDPOINT=127.0.0.1:$(s3_port_of "${s3_backends[0]}")
 export INTAKE_S3_ACCESS_KEY=$MINIO_ROOT_USER
 export INTAKE_S3_SECRET_KEY=$MINIO_ROOT_PASSWORD
+export INTAKE_STACK_S3=$(IFS=,; echo "${s3_backends[*]}")
+export INTAKE_STACK_S3_ENDPOINTS=$(s3_endpoints)
 export INTAKE_STATUS_TOKEN_KEY=$INTAKE_STATUS_TOKEN_KEY
 export INTAKE_NIK_PEPPER=$INTAKE_NIK_PEPPER
 export INTAKE_CLIENT_KEYS=$INTAKE_CLIENT_KEYS
@@ -217,24 +321,30 @@ EOF
 
 cmd=${1:-status}
 case "$cmd" in
-  install) install_kafka; install_minio ;;
+  install) install_kafka; install_s3 ;;
   start)
-    install_kafka; install_minio
-    kafka_start; minio_start
+    install_kafka; install_s3
+    kafka_start; s3_start
     wait_healthy kafka kafka_healthy "$state/kafka/pid"
-    wait_healthy minio minio_healthy "$state/minio/pid"
+    s3_wait
     ;;
   start-kafka) install_kafka; kafka_start; wait_healthy kafka kafka_healthy "$state/kafka/pid" ;;
-  start-minio) install_minio; minio_start; wait_healthy minio minio_healthy "$state/minio/pid" ;;
-  stop) stop_pidfile kafka "$state/kafka/pid"; stop_pidfile minio "$state/minio/pid" ;;
+  start-minio|start-seaweedfs)
+    b=${cmd#start-}; "install_$b"; "${b}_start"; wait_healthy "$b" "${b}_healthy" "$state/$b/pid" ;;
+  start-s3) s3_start; s3_wait ;;
+  stop) stop_pidfile kafka "$state/kafka/pid"; s3_stop ;;
   stop-kafka) stop_pidfile kafka "$state/kafka/pid" ;;
-  stop-minio) stop_pidfile minio "$state/minio/pid" ;;
+  stop-minio|stop-seaweedfs) b=${cmd#stop-}; stop_pidfile "$b" "$state/$b/pid" ;;
+  stop-s3) s3_stop ;;
   status)
     ok=0
     if pid_alive "$state/kafka/pid" && kafka_healthy; then echo "kafka: healthy (127.0.0.1:$kafka_port)"; else echo "kafka: down"; ok=1; fi
-    if pid_alive "$state/minio/pid" && minio_healthy; then echo "minio: healthy (127.0.0.1:$minio_port)"; else echo "minio: down"; ok=1; fi
+    for b in "${s3_backends[@]}"; do
+      if pid_alive "$state/$b/pid" && "${b}_healthy"; then echo "$b: healthy (127.0.0.1:$(s3_port_of "$b"))"
+      else echo "$b: down"; ok=1; fi
+    done
     exit $ok ;;
   env) print_env ;;
   kafka-libs) install_kafka; echo "$kafka_libs" ;;
-  *) die "usage: $0 install|start|stop|status|env|start-kafka|stop-kafka|start-minio|stop-minio" ;;
+  *) die "usage: $0 install|start|stop|status|env|start-X|stop-X (X: kafka, minio, seaweedfs, s3)" ;;
 esac

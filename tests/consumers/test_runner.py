@@ -1,15 +1,21 @@
-"""The consumer's process pool: spawned workers, one per core, each doing its image work on one thread."""
+"""The consumer's process pool (spawned workers, one per core, each doing its image work on one thread), and its
+start-up probe of the object store."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
 from dataclasses import replace
 
 import cv2
+import pytest
 
-from consumers.runner import build_pool, pool_size
+from consumers import runner
+from consumers.runner import build_pool, pool_size, run_consumer
+from intake.storage import MemoryStore, StoreUnfit
+from tests.store_doubles import IgnoresIfNoneMatch, IgnoresSse
 from tests.support import unit_settings
 
 
@@ -49,3 +55,23 @@ def test_pool_processes_ignore_ctrl_c_and_are_stopped_by_their_parent() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[0, 1, 2, 3]"
     assert "KeyboardInterrupt" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("store", "names"),
+    [
+        (IgnoresIfNoneMatch(), "If-None-Match"),
+        (IgnoresSse("intake-ktp"), "'intake-ktp'"),
+        (IgnoresSse("intake-status"), "'intake-status'"),
+    ],
+    ids=["ignores-if-none-match", "photos-unencrypted", "status-unencrypted"],
+)
+async def test_consumer_refuses_to_start_on_an_unfit_store(
+    store: MemoryStore, names: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe runs before the consumer connects to Kafka (none is needed here) and nothing is consumed."""
+    monkeypatch.setattr(runner, "build_store", lambda settings: store)
+    settings = unit_settings()
+    settings = replace(settings, consumer=replace(settings.consumer, pool_workers=1, metrics_port=0))
+    with pytest.raises(StoreUnfit, match=names):
+        await run_consumer(settings, asyncio.Event())

@@ -1,29 +1,35 @@
-"""One contract suite for object stores, run against the in-memory fake and against the real MinIO."""
+"""One contract suite for object stores, run against the in-memory fake and against every real S3 server we claim
+(MinIO and SeaweedFS, from the local stack; they fail, never skip, when the stack does not run them)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 
-from intake.settings import Settings
-from intake.storage import MemoryStore, MinioStore, ObjectStore, build_store
+from intake.storage import BucketMissing, MemoryStore, MinioStore, ObjectStore, StorageUnavailable, build_store
+from intake.store_probe import probe_store
+from tests.conftest import S3_BACKENDS, stack_settings
 
 BUCKET = "intake-status"
+BUCKETS = [BUCKET, "intake-ktp"]
+RACERS = 32
 
 
-@pytest.fixture(params=["memory", pytest.param("minio", marks=pytest.mark.integration)])
+@pytest.fixture(params=["memory", *(pytest.param(backend, marks=pytest.mark.integration) for backend in S3_BACKENDS)])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
     if request.param == "memory":
         fake = MemoryStore()
-        await fake.ensure_buckets([BUCKET, "intake-ktp"])
+        await fake.ensure_buckets(BUCKETS)
         yield fake
     else:
-        settings: Settings = request.getfixturevalue("live_settings")
-        real: MinioStore = build_store(settings)
+        settings = stack_settings(request.param)
+        real: MinioStore = build_store(replace(settings, s3=replace(settings.s3, io_threads=RACERS)))
         try:
-            await real.ensure_buckets([BUCKET, "intake-ktp"])
+            await real.ensure_buckets(BUCKETS)
             yield real
         finally:
             real.close()
@@ -105,10 +111,46 @@ async def test_put_if_absent_creates_once(store: ObjectStore) -> None:
 
 
 async def test_put_if_absent_concurrent_has_one_winner(store: ObjectStore) -> None:
-    import asyncio
-
+    """32 concurrent creates of one key (the real stores get 32 I/O threads, so all 32 requests are in flight at
+    once): exactly one wins, and the stored object is the winner's."""
     key = _key("race")
-    results = await asyncio.gather(*(store.put_if_absent(BUCKET, key, b"%d" % i, "text/plain") for i in range(8)))
-    assert sorted(results) == [False] * 7 + [True]
+    racers = (store.put_if_absent(BUCKET, key, b"%d" % i, "text/plain") for i in range(RACERS))
+    results = await asyncio.gather(*racers)
+    assert sorted(results) == [False] * (RACERS - 1) + [True]
     got = await store.get(BUCKET, key)
     assert got is not None and got.data == b"%d" % results.index(True)
+
+
+@pytest.mark.parametrize("bucket", BUCKETS)
+async def test_objects_read_back_encrypted(store: ObjectStore, bucket: str) -> None:
+    """Every bucket the service ensures encrypts by default: the server reports SSE on a plain put and on a
+    conditional create, and nothing for a missing object."""
+    plain, claimed = _key("plain"), _key("claimed")
+    await store.put(bucket, plain, b"x", "text/plain")
+    assert await store.put_if_absent(bucket, claimed, b"y", "text/plain")
+    assert await store.server_side_encryption(bucket, plain) == "AES256"
+    assert await store.server_side_encryption(bucket, claimed) == "AES256"
+    assert await store.server_side_encryption(bucket, _key("missing")) is None
+
+
+async def test_missing_bucket_is_bucket_missing_everywhere(store: ObjectStore) -> None:
+    """Every call on a bucket that does not exist raises BucketMissing, a retryable StorageUnavailable."""
+    absent = f"absent-{uuid.uuid4().hex[:12]}"
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "put": lambda: store.put(absent, "k", b"x", "text/plain"),
+        "put_if_absent": lambda: store.put_if_absent(absent, "k", b"x", "text/plain"),
+        "get": lambda: store.get(absent, "k"),
+        "delete": lambda: store.delete(absent, "k"),
+        "list_keys": lambda: store.list_keys(absent),
+    }
+    for name, call in calls.items():
+        with pytest.raises(BucketMissing) as raised:
+            await call()
+        assert isinstance(raised.value, StorageUnavailable), name
+
+
+async def test_the_start_up_probe_passes(store: ObjectStore) -> None:
+    """The probe the API and consumers run at start accepts this store, and leaves nothing behind."""
+    await probe_store(store, BUCKETS, encrypt=True)
+    for bucket in BUCKETS:
+        assert await store.list_keys(bucket, "_probe/") == []

@@ -1,4 +1,4 @@
-"""Integration fixtures: the real Kafka and MinIO of deploy/local/stack.sh, the real API and consumers."""
+"""Integration fixtures: the real Kafka and S3 servers of deploy/local/stack.sh, the real API and consumers."""
 
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
 
 
 def stack(action: str) -> None:
-    """Run ``deploy/local/stack.sh ACTION`` (start/stop Kafka or MinIO for fault tests); blocks until it is done."""
+    """Run ``deploy/local/stack.sh ACTION`` (start/stop Kafka or an S3 server for fault tests); blocks until done."""
     subprocess.run([str(STACK), action], check=True, capture_output=True, timeout=180)
 
 
 async def outage(service: str, seconds: float) -> None:
-    """Stop ``service`` (kafka or minio), keep it down ``seconds``, start it and wait until it is healthy."""
+    """Stop ``service`` (kafka, minio or seaweedfs), keep it down ``seconds``, start it and wait until healthy."""
     await asyncio.to_thread(stack, f"stop-{service}")
     await asyncio.sleep(seconds)
     await asyncio.to_thread(stack, f"start-{service}")

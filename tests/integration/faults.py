@@ -2,7 +2,7 @@
 
 :class:`Stream` submits at a fixed rate, each submission with its own Idempotency-Key, retrying on 503/429
 after Retry-After (capped) until a 202 or its deadline. :func:`audit` then checks every acknowledged
-submission in MinIO: present exactly once, with the right content (the stored card is the one the pipeline
+submission in the S3 server: present exactly once, with the right content (the stored card is the one the pipeline
 makes of that photo). The table has one row per fault: sent, acknowledged, shed, persisted, duplicated, lost.
 """
 
@@ -116,14 +116,14 @@ class Audit:
 
     def row(self) -> str:
         return (
-            f"| {self.fault:<28} | {self.sent:>5} | {self.acknowledged:>5} | {self.shed:>5} | {self.persisted:>9} "
+            f"| {self.fault:<34} | {self.sent:>5} | {self.acknowledged:>5} | {self.shed:>5} | {self.persisted:>9} "
             f"| {self.duplicated:>10} | {self.lost:>4} |"
         )
 
 
 HEADER = (
-    "| fault                        |  sent | acked |  shed | persisted | duplicated | lost |\n"
-    "| ---------------------------- | ----- | ----- | ----- | --------- | ---------- | ---- |"
+    "| fault (S3 server)                  |  sent | acked |  shed | persisted | duplicated | lost |\n"
+    "| ---------------------------------- | ----- | ----- | ----- | --------- | ---------- | ---- |"
 )
 
 

@@ -12,11 +12,12 @@ from PIL import Image
 from intake.settings import Settings
 from intake.status import photo_key, photo_prefix
 from intake.storage import MinioStore
+from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, read_status, wait_until
 from tests.support import make_registration, multipart
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_EVERY_S3_BACKEND]
 
 GOOD = encode(scene(SceneSpec(seed=3)))
 BLURRY = encode(scene(SceneSpec(seed=4, blur_sigma=9.0)))

@@ -19,11 +19,12 @@ from intake.settings import Settings
 from intake.status import photo_prefix
 from intake.storage import MinioStore
 from processors.photo.precheck import MAX_JPEG_SEGMENTS
+from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.corpus import ktp
 from tests.integration.conftest import Consumers, wait_until
 from tests.support import make_registration, multipart
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_EVERY_S3_BACKEND]
 
 WORKER_PEAK_LIMIT_BYTES = 1024 * 1024 * 1024
 """A pool worker may use up to this at its peak (a 12 MP photo needs ~0.3 GiB); the smallest bomb here would

@@ -16,10 +16,11 @@ from PIL import Image
 
 from intake.audit import read_audit
 from intake.settings import Settings, to_environ
+from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.integration.conftest import Consumers, started_api
 from tests.integration.test_privacy import _erase_cli, _processed
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_EVERY_S3_BACKEND]
 
 
 async def test_image_reads_are_served_and_audited(

@@ -15,14 +15,15 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from intake.settings import Settings, to_environ
-from intake.status import claim_key, photo_key
+from intake.status import claim_key, photo_key, status_key
 from intake.storage import MinioStore
 from processors.screening import nik_hash_hex
+from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, wait_until
 from tests.support import make_registration, multipart
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_EVERY_S3_BACKEND]
 
 
 async def _processed(api: TestClient[Any, Any], consumers: Consumers) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -41,21 +42,27 @@ async def _processed(api: TestClient[Any, Any], consumers: Consumers) -> tuple[d
     return reg, accepted
 
 
-async def test_images_are_encrypted_at_rest_and_private(
+async def test_objects_are_encrypted_at_rest_and_private(
     api: TestClient[Any, Any], consumers: Consumers, minio_store: MinioStore, topics_ready: Settings
 ) -> None:
-    _, accepted = await _processed(api, consumers)
-    key = photo_key(accepted["submission_id"], "card")
-    stat = minio_store._client.stat_object(topics_ready.s3.bucket_photos, key)
-    assert stat.metadata is not None
-    assert stat.metadata.get("x-amz-server-side-encryption") == "AES256"
-    config = minio_store._client.get_bucket_encryption(topics_ready.s3.bucket_photos)
-    assert config is not None and config.rule.sse_algorithm == "AES256"
-    url = f"http://{topics_ready.s3.endpoint}/{topics_ready.s3.bucket_photos}/{key}"
-    with pytest.raises(urllib.error.HTTPError) as denied:
-        await asyncio.to_thread(urllib.request.urlopen, url, timeout=5)  # anonymous, on purpose
-    assert denied.value.code == 403
-    denied.value.close()
+    """Every object the pipeline wrote, in both buckets (images, status record, claim), reads back encrypted
+    (the server's ``x-amz-server-side-encryption``), and an anonymous read of each is refused."""
+    reg, accepted = await _processed(api, consumers)
+    sid, s3 = accepted["submission_id"], topics_ready.s3
+    digest = nik_hash_hex(reg["nik"], topics_ready.security.nik_pepper.encode())
+    written = [
+        (s3.bucket_photos, photo_key(sid, "card")),
+        (s3.bucket_photos, photo_key(sid, "frame")),
+        (s3.bucket_status, status_key(sid)),
+        (s3.bucket_status, claim_key(topics_ready.wave.number, digest)),
+    ]
+    for bucket, key in written:
+        assert await minio_store.server_side_encryption(bucket, key) == "AES256", (bucket, key)
+        url = f"http://{s3.endpoint}/{bucket}/{key}"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            await asyncio.to_thread(urllib.request.urlopen, url, timeout=5)  # anonymous, on purpose
+        assert denied.value.code == 403, (bucket, key)
+        denied.value.close()
 
 
 async def test_no_nik_in_any_object_key(

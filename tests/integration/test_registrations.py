@@ -17,11 +17,12 @@ from consumers.selection import close_wave
 from intake.settings import Settings
 from intake.storage import MinioStore
 from processors.waves import Wave
+from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, started_api, wait_until
 from tests.support import make_registration, multipart
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_EVERY_S3_BACKEND]
 
 PHOTO = encode(scene(SceneSpec(seed=11)))
 

@@ -1,10 +1,10 @@
 """Fault tests on the real parts, under a steady stream of uploads (bounded in time).
 
-(a) kill -9 a consumer mid-batch and start another; (b) stop and restart the Kafka broker; (c) stop MinIO for
-20 s, then start it; (d) push the front past its bound until it sheds. For each: every submission that got 202
-ends in MinIO exactly once with the right content; during the fault the front answered 503/429 with
-Retry-After rather than timing out; the consumers caught up afterwards. The table is printed and kept in
-``reports/faults.md``.
+(a) kill -9 a consumer mid-batch and start another; (b) stop and restart the Kafka broker; (c) stop the S3 server
+for 20 s, then start it; (d) push the front past its bound until it sheds. Each on every S3 server (MinIO,
+SeaweedFS). For each: every submission that got 202 ends in the S3 server exactly once with the right content;
+during the fault the front answered 503/429 with Retry-After rather than timing out; the consumers caught up
+afterwards. The table is printed and kept in ``reports/faults.md``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import pytest
 
 from intake.settings import Settings, to_environ
 from intake.storage import MinioStore
+from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.integration.conftest import Consumers, outage, started_api
 from tests.integration.faults import HEADER, Audit, Stream, audit, expected_cards
 from tests.support import client_key
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600), ON_EVERY_S3_BACKEND]
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS: list[Audit] = []
@@ -76,7 +77,7 @@ async def _stream_during(stream: Stream, fault: Any, before_s: float, after_s: f
 
 
 async def test_a_consumer_killed_mid_batch(
-    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
+    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str], s3_backend: str
 ) -> None:
     env = {**os.environ, **to_environ(topics_ready), "INTAKE_CONSUMER_METRICS_PORT": "0"}
     victim = subprocess.Popen(  # noqa: ASYNC220 - started once; the test never waits on it while running
@@ -96,7 +97,7 @@ async def test_a_consumer_killed_mid_batch(
 
     try:
         await _stream_during(stream, kill, before_s=6, after_s=4)
-        result = await audit("consumer kill -9", stream, minio_store, topics_ready, cards)
+        result = await audit(f"consumer kill -9 ({s3_backend})", stream, minio_store, topics_ready, cards)
     finally:
         if victim.poll() is None:
             os.killpg(victim.pid, signal.SIGKILL)
@@ -105,15 +106,22 @@ async def test_a_consumer_killed_mid_batch(
 
 
 async def _under_outage(
-    service: str, down_s: float, after_s: float, settings: Settings, api_url: str, store: MinioStore, cards: list[str]
+    service: str,
+    down_s: float,
+    after_s: float,
+    settings: Settings,
+    api_url: str,
+    store: MinioStore,
+    cards: list[str],
+    s3_backend: str,
 ) -> Stream:
-    """Stream uploads while ``service`` is down for ``down_s``; audit and check the outcome."""
+    """Stream uploads while ``service`` (kafka, or the S3 server) is down for ``down_s``; audit and check."""
     group = Consumers(settings)
     group.start()
     stream = Stream(api_url, rate=6, key=client_key(settings))
     try:
         await _stream_during(stream, lambda: outage(service, down_s), before_s=3, after_s=after_s)
-        result = await audit(f"{service} down {down_s:g} s", stream, store, settings, cards)
+        result = await audit(f"{service} down {down_s:g} s ({s3_backend})", stream, store, settings, cards)
     finally:
         await group.close()
     _check(result, stream)
@@ -121,19 +129,21 @@ async def _under_outage(
 
 
 async def test_b_broker_restart(
-    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
+    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str], s3_backend: str
 ) -> None:
-    stream = await _under_outage("kafka", 5, 5, topics_ready, api_url, minio_store, cards)
+    stream = await _under_outage("kafka", 5, 5, topics_ready, api_url, minio_store, cards, s3_backend)
     assert stream.shed > 0, "the outage should have been answered with 503s"
 
 
 async def test_c_storage_outage(
-    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str]
+    topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str], s3_backend: str
 ) -> None:
-    await _under_outage("minio", 20, 3, topics_ready, api_url, minio_store, cards)
+    await _under_outage(s3_backend, 20, 3, topics_ready, api_url, minio_store, cards, s3_backend)
 
 
-async def test_d_front_pushed_past_its_bound(topics_ready: Settings, minio_store: MinioStore, cards: list[str]) -> None:
+async def test_d_front_pushed_past_its_bound(
+    topics_ready: Settings, minio_store: MinioStore, cards: list[str], s3_backend: str
+) -> None:
     settings = replace(topics_ready, http=replace(topics_ready.http, max_in_flight=3, retry_after_s=1))
     client = await started_api(settings)
     group = Consumers(settings)
@@ -141,7 +151,7 @@ async def test_d_front_pushed_past_its_bound(topics_ready: Settings, minio_store
     stream = Stream(str(client.make_url("")).rstrip("/"), rate=400, key=client_key(settings))
     try:
         await _stream_during(stream, _nothing, before_s=0.25, after_s=0)
-        result = await audit("front past its bound", stream, minio_store, settings, cards)
+        result = await audit(f"front past its bound ({s3_backend})", stream, minio_store, settings, cards)
     finally:
         await group.close()
         await client.close()

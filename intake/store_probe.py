@@ -1,0 +1,93 @@
+"""The start-up probe: prove that the object store does what the service relies on, or refuse to start.
+
+Two properties are not universal among S3 servers and can fail silently: conditional create (``If-None-Match: *``,
+which makes the one-claim-per-NIK-per-wave rule and the wave's selection atomic; Garage ignores it) and encryption
+at rest (versitygw accepts a bucket encryption default and stores plaintext). So the API and every consumer, once
+the buckets are ensured, write a probe object into each bucket, create it a second time (the store must refuse),
+read back the encryption the server reports for it, and delete it.
+
+:func:`probe_store` raises :class:`intake.storage.StoreUnfit` (never retried: the caller refuses to start) with a
+message naming the property and the bucket. A store that answers the bucket calls but keeps failing the probe's
+writes is unfit too: SeaweedFS without its SSE key accepts a bucket's encryption default and then answers every
+write into it with ``500 InternalError``. It writes only under ``_probe/``, one fresh key per call, so processes
+starting together never see each other's probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
+
+from intake.storage import StorageUnavailable, StoreUnfit
+
+PROBE_PREFIX = "_probe/"
+ATTEMPTS = 3
+"""Tries of each probe call before a transient-looking failure counts as the store's answer (0.5 s, then 1 s apart)."""
+
+T = TypeVar("T")
+
+
+class ProbedStore(Protocol):
+    """The calls the probe makes."""
+
+    async def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str) -> bool: ...
+
+    async def server_side_encryption(self, bucket: str, key: str) -> str | None: ...
+
+    async def delete(self, bucket: str, key: str) -> None: ...
+
+
+async def probe_store(store: ProbedStore, buckets: Iterable[str], *, encrypt: bool) -> None:
+    """Check conditional create in every bucket and, with ``encrypt``, that each bucket's objects are encrypted.
+
+    Call it after ``ensure_buckets`` succeeded (the store answers). Blocks for a few round trips per bucket (a
+    few seconds more when calls fail). Raises :class:`StoreUnfit`; deletes its probe objects on the way out (a
+    delete that fails leaves one tiny object under ``_probe/``).
+    """
+    for bucket in buckets:
+        await _probe_bucket(store, bucket, encrypt)
+
+
+async def _probe_bucket(store: ProbedStore, bucket: str, encrypt: bool) -> None:
+    key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    try:
+        created = await _answer(bucket, lambda: store.put_if_absent(bucket, key, b"probe", "text/plain"))
+        if not created:
+            raise StoreUnfit(
+                f"object store: a conditional create of a fresh key in bucket {bucket!r} was refused; "
+                "the server does not implement If-None-Match correctly"
+            )
+        if await _answer(bucket, lambda: store.put_if_absent(bucket, key, b"probe again", "text/plain")):
+            raise StoreUnfit(
+                f"object store: bucket {bucket!r} accepted a second create of one key with If-None-Match: * "
+                "(it must answer 412 Precondition Failed), so the one-registration-per-NIK rule would not hold: "
+                "use a server that supports conditional writes (see README, 'Object storage')"
+            )
+        if encrypt and await _answer(bucket, lambda: store.server_side_encryption(bucket, key)) is None:
+            raise StoreUnfit(
+                f"object store: an object written to bucket {bucket!r} reads back unencrypted although the "
+                "bucket's default is SSE-S3: the server ignores server-side encryption; configure its KMS key "
+                "(see README, 'Object storage')"
+            )
+    finally:
+        with contextlib.suppress(StorageUnavailable):
+            await store.delete(bucket, key)
+
+
+async def _answer(bucket: str, call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, retried on StorageUnavailable; the last failure becomes StoreUnfit."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return await call()
+        except StorageUnavailable as exc:
+            if attempt == ATTEMPTS - 1:
+                raise StoreUnfit(
+                    f"object store: bucket {bucket!r} exists but the probe's write or read failed {ATTEMPTS} times "
+                    f"({exc}); a server that cannot encrypt may refuse every write into an encrypted bucket "
+                    "(SeaweedFS without WEED_S3_SSE_KEY does): configure its KMS key (see README, 'Object storage')"
+                ) from exc
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")

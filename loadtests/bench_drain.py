@@ -47,7 +47,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ from intake.settings import Settings, load_settings
 from intake.topics import topic_names
 from loadtests import bench
 from loadtests.payloads import PHOTOS_PER_CLASS, fresh_registration, parse_classes, photo_set, pick_class
-from loadtests.procs import REPO, python
+from loadtests.procs import REPO, python, tree_cpu_s
 from loadtests.samplers import BacklogSampler
 from processors.registration import parse_registration
 from processors.waves import Wave
@@ -133,6 +133,8 @@ class Drain:
     last: float
     launched: float
     states: dict[str, int] = field(default_factory=dict)
+    cpu_s: float = float("nan")
+    """CPU-seconds of the consumer and its image pool over the phase (psutil), when measured."""
 
     @property
     def per_s(self) -> float:
@@ -217,6 +219,8 @@ class DrainBench:
             )
         )
         self.drains: list[Drain] = []
+        self.appended: list[int] = []
+        """Bytes pre-loaded per phase (the records' values), in phase order."""
 
     def consumer_env(self, prefix: str, workers: int) -> dict[str, str]:
         return {
@@ -235,6 +239,7 @@ class DrainBench:
         b.ensure_topics(prefix)
         t = time.time()
         size = asyncio.run(preload(settings, args.photos, args.count, args.seed))
+        self.appended.append(size)
         b.phase(f"{workers} worker(s): pre-load {args.count} records, {size / 1e6:.0f} MB", t, time.time())
         sampler = BacklogSampler(
             b.stack.bootstrap, names.submissions, settings.kafka.group_id, settings.kafka.partitions, interval_s=0.5
@@ -242,6 +247,7 @@ class DrainBench:
         sampler.start()
         launched = time.time()
         child = b.procs.start(f"{prefix}-consume", [python(), "-m", "intake.cli", "consume"], env)
+        cpu_s = float("nan")
         try:
             while True:
                 last = sampler.latest()
@@ -254,6 +260,7 @@ class DrainBench:
                     b.notes.append(f"{workers} worker(s): not drained within {args.timeout:.0f} s")
                     break
                 time.sleep(0.2)
+            cpu_s = tree_cpu_s(child.popen.pid)
         finally:
             b.procs.stop(child)
             sampler.stop()
@@ -266,7 +273,7 @@ class DrainBench:
         if dead:
             b.notes.append(f"{workers} worker(s): {len(dead)} dead letter(s)")
         b.delete_topics([n for n in b.topics if n.startswith(prefix + ".")])
-        d = drain_figures(workers, launched, published)
+        d = replace(drain_figures(workers, launched, published), cpu_s=cpu_s)
         if d.photos:
             b.phase(f"{workers} worker(s): drain", d.first, d.last)
         return d

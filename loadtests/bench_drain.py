@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import statistics
@@ -134,7 +135,8 @@ class Drain:
     launched: float
     states: dict[str, int] = field(default_factory=dict)
     cpu_s: float = float("nan")
-    """CPU-seconds of the consumer and its image pool over the phase (psutil), when measured."""
+    """CPU-seconds of the consumer and its image pool from the first outcome to the last (psutil, sampled with
+    the backlog and interpolated), when measured: the steady cost of ``photos - 1`` photos, start-up excluded."""
 
     @property
     def per_s(self) -> float:
@@ -171,6 +173,15 @@ def drain_figures(workers: int, launched: float, published: Iterable[tuple[Outco
         states[label] = states.get(label, 0) + 1
     nan = float("nan")
     return Drain(workers, len(times), min(times, default=nan), max(times, default=nan), launched, states)
+
+
+def cpu_at(samples: list[tuple[float, float]], at: float) -> float:
+    """CPU-seconds used by ``at`` (epoch s), linearly interpolated between (time, cumulative CPU-s) samples;
+    nan without samples around it."""
+    for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+        if t0 <= at <= t1:
+            return c0 + (c1 - c0) * ((at - t0) / (t1 - t0) if t1 > t0 else 0.0)
+    return float("nan")
 
 
 def ratios(drains: list[Drain]) -> dict[int, tuple[float, float]]:
@@ -247,7 +258,7 @@ class DrainBench:
         sampler.start()
         launched = time.time()
         child = b.procs.start(f"{prefix}-consume", [python(), "-m", "intake.cli", "consume"], env)
-        cpu_s = float("nan")
+        cpu: list[tuple[float, float]] = []
         try:
             while True:
                 last = sampler.latest()
@@ -259,8 +270,9 @@ class DrainBench:
                 if time.time() - launched > args.timeout:
                     b.notes.append(f"{workers} worker(s): not drained within {args.timeout:.0f} s")
                     break
+                cpu.append((time.time(), tree_cpu_s(child.popen.pid)))
                 time.sleep(0.2)
-            cpu_s = tree_cpu_s(child.popen.pid)
+            cpu.append((time.time(), tree_cpu_s(child.popen.pid)))
         finally:
             b.procs.stop(child)
             sampler.stop()
@@ -273,7 +285,8 @@ class DrainBench:
         if dead:
             b.notes.append(f"{workers} worker(s): {len(dead)} dead letter(s)")
         b.delete_topics([n for n in b.topics if n.startswith(prefix + ".")])
-        d = replace(drain_figures(workers, launched, published), cpu_s=cpu_s)
+        d = drain_figures(workers, launched, published)
+        d = replace(d, cpu_s=cpu_at(cpu, d.last) - cpu_at(cpu, d.first))
         if d.photos:
             b.phase(f"{workers} worker(s): drain", d.first, d.last)
         return d

@@ -3,10 +3,11 @@
 It is a model, not a measurement: it scales figures measured on one machine (``loadtests.capacity measure``)
 linearly with cores, and its assumptions are stated where they are made:
 
-* **Cores.** An API process uses one core; its core-seconds go first to status reads (cheap), then to uploads.
-  A *consumer core* is one image process of a consumer's pool (``INTAKE_POOL_WORKERS``), so a consumer process of
-  ``cores_per_consumer`` workers drains ``cores_per_consumer`` times the one-worker rate (no loss to the event loop
-  or shared cores: on this 2-core machine 2 workers gave 1.35x, with Kafka and MinIO on the same cores).
+* **Cores.** Rates are per CPU-second of the process under test, so they hold on a dedicated core whatever the
+  measuring machine was doing. An API process uses one core; its core-seconds go first to status reads (cheap),
+  then to uploads. A consumer process of ``cores_per_consumer`` image processes (``INTAKE_POOL_WORKERS``) is
+  given that many cores and drains that many times the per-core rate: linear scaling, no loss to contention
+  (on the 2-core measuring machine 2 image processes gave 1.35x one, with Kafka and MinIO on the same cores).
 * **Arrivals** (:class:`Wave`): the wave's first minute carries ``peak_minute_share`` of the applicants, the rest of
   its first hour ``first_hour_share`` minus that, evenly, and the remaining applicants arrive evenly over the rest
   of ``duration_h``. Uploads beyond the API's capacity are shed (503) and retried by the clients in the next step.
@@ -36,7 +37,7 @@ class Rates:
     status_per_core: float
     """Status reads answered per second per API core."""
     drain_per_core: dict[str, float]
-    """Photos processed per second by one consumer core (one pool worker), by photo size class."""
+    """Photos processed per CPU-second of a consumer (its event loop and its image processes), by photo size class."""
     broker_mb_per_core: float
     """MB appended per second per broker core (one copy: replication 1, acks=all)."""
     record_bytes: dict[str, float]

@@ -307,7 +307,10 @@ def fleet_table(wave: Wave, fleet: Fleet) -> str:
         ("object storage (images + status)", f"{fleet.object_bytes / 1e12:.2f} TB"),
         ("peak backlog", f"{t.peak_backlog:,.0f} submissions"),
         ("longest time to status", _h(t.max_time_to_status_s)),
-        ("every applicant has a status", f"{_h(t.all_status_s)} after the opening"),
+        (
+            "every applicant has a status",
+            f"{_h(t.all_status_s)} after the opening, {_h(t.all_status_s - wave.duration_h * 3600)} after the close",
+        ),
     ]
     lines = ["| model | |", "| --- | ---: |", *(f"| {k} | {v} |" for k, v in rows)]
     return "\n".join(lines)
@@ -343,6 +346,7 @@ def plan(args: argparse.Namespace) -> None:
         first_hour_share=args.first_hour,
         peak_minute_share=args.peak_minute,
         duration_h=args.duration_h,
+        retention_days=args.retention_days,
     )
     fleet = size_fleet(
         rates, wave, status_within_s=args.status_within_min * 60, cores_per_consumer=args.cores_per_consumer
@@ -390,6 +394,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pl.add_argument("--first-hour", type=float, default=1 / 3, help="share of the wave in its first hour (1/3)")
     pl.add_argument("--peak-minute", type=float, default=0.02, help="share of the wave in its first minute (0.02)")
     pl.add_argument("--duration-h", type=float, default=72.0, help="hours the wave stays open (72)")
+    pl.add_argument("--retention-days", type=float, default=7.0, help="submissions topic retention (7 days)")
     pl.add_argument("--status-within-min", type=float, default=60.0, help="target time to status, in min (60)")
     pl.add_argument("--cores-per-consumer", type=int, default=4, help="image processes per consumer (4)")
     pl.add_argument("--api", type=int, default=0, help="simulate this many API processes instead of sizing")

@@ -246,7 +246,7 @@ async def test_broker_failures_under_load(
             await asyncio.sleep(8)
             await restart()
 
-        await step(f"controller {controller} kill -9, restart", kill_controller, before_s=3, after_s=4)
+        await step(f"controller {controller} kill -9+restart", kill_controller, before_s=3, after_s=4)
 
         victims = [controller, *(n for n in NODES if n != controller)][:2]
         window: list[float] = []

@@ -170,9 +170,25 @@ def test_stack_env_and_topics_create_give_replication_3(cluster: Cluster, live_s
     )
     for described in asyncio.run(describe_topics(settings)):
         assert described["error_code"] == 0, described
+        assert described["replication_factor"] == 3, described
         assert described["config"]["min.insync.replicas"] == "2", described
-        for partition in asyncio.run(_replicas(settings, described["topic"])):
-            assert len(partition["replicas"]) == 3, partition
+
+
+def test_stack_refuses_ports_that_collide(cluster: Cluster) -> None:
+    """Node 2's client port would be node 1's controller port: refused before anything starts."""
+    kafka_port = int(cluster.env["INTAKE_STACK_KAFKA_PORT"])
+    env = {**cluster.env, "INTAKE_STACK_KAFKA_CONTROLLER_PORT": str(kafka_port + 10)}
+    done = subprocess.run([str(STACK), "start-kafka"], check=False, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"port {kafka_port + 10} is used twice" in done.stderr
+
+
+def test_single_node_stays_the_default(cluster: Cluster) -> None:
+    """Without INTAKE_STACK_BROKERS the same folder and ports describe today's single node."""
+    env = {k: v for k, v in cluster.env.items() if k != "INTAKE_STACK_BROKERS"}
+    printed = subprocess.run([str(STACK), "env"], env=env, check=True, capture_output=True, text=True).stdout
+    assert f"export INTAKE_KAFKA_BOOTSTRAP=127.0.0.1:{env['INTAKE_STACK_KAFKA_PORT']}\n" in printed
+    assert "INTAKE_TOPIC_REPLICATION" not in printed
 
 
 RESULTS: list[Audit] = []

@@ -157,6 +157,11 @@ def test_stack_env_and_topics_create_give_replication_3(cluster: Cluster, live_s
     )
     assert exported["INTAKE_KAFKA_BOOTSTRAP"] == cluster.bootstrap
     assert exported["INTAKE_TOPIC_REPLICATION"] == "3"
+    status = subprocess.run(
+        [str(STACK), "status"], env=cluster.env, check=False, capture_output=True, text=True, timeout=60
+    ).stdout
+    for node, address in enumerate(cluster.bootstrap.split(","), start=1):
+        assert f"kafka node {node}: healthy ({address})" in status, status
     prefix = f"{live_settings.kafka.topic_prefix}-cli"
     env = {
         **os.environ,

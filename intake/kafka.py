@@ -317,6 +317,7 @@ async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
                 {
                     "topic": t["topic"],
                     "partitions": len(t["partitions"]),
+                    "replication_factor": min((len(p["replicas"]) for p in t["partitions"]), default=0),
                     "error_code": t["error_code"],
                     "config": conf_by_name.get(t["topic"], {}),
                 }

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import statistics
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ from intake.settings import Settings, load_settings
 from intake.topics import topic_names
 from loadtests import bench
 from loadtests.payloads import PHOTOS_PER_CLASS, fresh_registration, parse_classes, photo_set, pick_class
-from loadtests.procs import REPO, python
+from loadtests.procs import REPO, python, tree_cpu_s
 from loadtests.samplers import BacklogSampler
 from processors.registration import parse_registration
 from processors.waves import Wave
@@ -133,6 +134,9 @@ class Drain:
     last: float
     launched: float
     states: dict[str, int] = field(default_factory=dict)
+    cpu_s: float = float("nan")
+    """CPU-seconds of the consumer and its image pool from the first outcome to the last (psutil, sampled with
+    the backlog and interpolated), when measured: the steady cost of ``photos - 1`` photos, start-up excluded."""
 
     @property
     def per_s(self) -> float:
@@ -169,6 +173,15 @@ def drain_figures(workers: int, launched: float, published: Iterable[tuple[Outco
         states[label] = states.get(label, 0) + 1
     nan = float("nan")
     return Drain(workers, len(times), min(times, default=nan), max(times, default=nan), launched, states)
+
+
+def cpu_at(samples: list[tuple[float, float]], at: float) -> float:
+    """CPU-seconds used by ``at`` (epoch s), linearly interpolated between (time, cumulative CPU-s) samples;
+    nan without samples around it."""
+    for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+        if t0 <= at <= t1:
+            return c0 + (c1 - c0) * ((at - t0) / (t1 - t0) if t1 > t0 else 0.0)
+    return float("nan")
 
 
 def ratios(drains: list[Drain]) -> dict[int, tuple[float, float]]:
@@ -217,6 +230,8 @@ class DrainBench:
             )
         )
         self.drains: list[Drain] = []
+        self.appended: list[int] = []
+        """Bytes pre-loaded per phase (the records' values), in phase order."""
 
     def consumer_env(self, prefix: str, workers: int) -> dict[str, str]:
         return {
@@ -235,6 +250,7 @@ class DrainBench:
         b.ensure_topics(prefix)
         t = time.time()
         size = asyncio.run(preload(settings, args.photos, args.count, args.seed))
+        self.appended.append(size)
         b.phase(f"{workers} worker(s): pre-load {args.count} records, {size / 1e6:.0f} MB", t, time.time())
         sampler = BacklogSampler(
             b.stack.bootstrap, names.submissions, settings.kafka.group_id, settings.kafka.partitions, interval_s=0.5
@@ -242,6 +258,7 @@ class DrainBench:
         sampler.start()
         launched = time.time()
         child = b.procs.start(f"{prefix}-consume", [python(), "-m", "intake.cli", "consume"], env)
+        cpu: list[tuple[float, float]] = []
         try:
             while True:
                 last = sampler.latest()
@@ -253,7 +270,9 @@ class DrainBench:
                 if time.time() - launched > args.timeout:
                     b.notes.append(f"{workers} worker(s): not drained within {args.timeout:.0f} s")
                     break
+                cpu.append((time.time(), tree_cpu_s(child.popen.pid)))
                 time.sleep(0.2)
+            cpu.append((time.time(), tree_cpu_s(child.popen.pid)))
         finally:
             b.procs.stop(child)
             sampler.stop()
@@ -267,6 +286,7 @@ class DrainBench:
             b.notes.append(f"{workers} worker(s): {len(dead)} dead letter(s)")
         b.delete_topics([n for n in b.topics if n.startswith(prefix + ".")])
         d = drain_figures(workers, launched, published)
+        d = replace(d, cpu_s=cpu_at(cpu, d.last) - cpu_at(cpu, d.first))
         if d.photos:
             b.phase(f"{workers} worker(s): drain", d.first, d.last)
         return d

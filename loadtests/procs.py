@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "deploy" / "local" / "stack.sh"
 
@@ -31,10 +33,27 @@ STACK_DEFAULTS = {
     "INTAKE_STACK_KAFKA_CONTROLLER_PORT": os.environ.get("INTAKE_BENCH_KAFKA_CONTROLLER_PORT", "29093"),
     "INTAKE_STACK_MINIO_PORT": os.environ.get("INTAKE_BENCH_MINIO_PORT", "29000"),
     "INTAKE_STACK_MINIO_CONSOLE_PORT": os.environ.get("INTAKE_BENCH_MINIO_CONSOLE_PORT", "29001"),
+    "INTAKE_STACK_BROKERS": "1",
 }
 """The benchmark's own stack: never the default one on 19092/19000 that the tests stop and restart. Each value
 can be moved by ``INTAKE_BENCH_STACK_DIR``, ``INTAKE_BENCH_KAFKA_PORT``, ``INTAKE_BENCH_KAFKA_CONTROLLER_PORT``,
 ``INTAKE_BENCH_MINIO_PORT`` and ``INTAKE_BENCH_MINIO_CONSOLE_PORT`` (two benchmarks side by side on one machine)."""
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU-seconds (user + system) used so far by process ``pid`` and its live descendants (a consumer and its
+    image pool); 0 for a process that is gone."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def free_port() -> int:

@@ -1,7 +1,8 @@
 """Health probe used by deploy/local/stack.sh: exit 0 when the service answers a real request.
 
-``python healthcheck.py kafka HOST:PORT`` sends a Kafka metadata request (through aiokafka's admin client) and
-succeeds only when the broker answers it with at least one broker. Blocks at most a few seconds.
+``python healthcheck.py kafka HOST:PORT [BROKERS]`` sends a Kafka metadata request to that node (through aiokafka's
+admin client) and succeeds only when it answers with at least BROKERS brokers (default 1: a cluster's node is
+healthy once every node has registered). Blocks at most a few seconds.
 """
 
 from __future__ import annotations
@@ -10,25 +11,25 @@ import asyncio
 import sys
 
 
-async def _kafka(bootstrap: str) -> None:
+async def _kafka(bootstrap: str, brokers: int) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await asyncio.wait_for(admin.start(), timeout=4)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout=4)
-        if not cluster.get("brokers"):
-            raise RuntimeError("metadata response lists no broker")
+        if len(cluster.get("brokers") or []) < brokers:
+            raise RuntimeError(f"metadata response lists fewer than {brokers} brokers")
     finally:
         await admin.close()
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] != "kafka":
-        print("usage: healthcheck.py kafka HOST:PORT", file=sys.stderr)
+    if len(argv) not in (3, 4) or argv[1] != "kafka":
+        print("usage: healthcheck.py kafka HOST:PORT [BROKERS]", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_kafka(argv[2]))
+        asyncio.run(_kafka(argv[2], int(argv[3]) if len(argv) == 4 else 1))
     except Exception as exc:
         print(f"unhealthy: {exc!r}", file=sys.stderr)
         return 1

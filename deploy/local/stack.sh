@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The local stack: a single-node Apache Kafka broker (KRaft) and an S3 server (MinIO, or SeaweedFS), all real,
-# no Docker.
+# The local stack: Apache Kafka (KRaft: one node, or a 3-node cluster) and an S3 server (MinIO, or SeaweedFS), all
+# real, no Docker.
 #
 #   deploy/local/stack.sh install   resolve Kafka's jars with mvn and build the S3 server(s) with Go (cached)
 #   deploy/local/stack.sh start     install if needed, start all, wait until healthy (idempotent)
-#   deploy/local/stack.sh stop      stop all (idempotent)
+#   deploy/local/stack.sh stop      stop all (idempotent; every Kafka node found in the folder)
 #   deploy/local/stack.sh status    print whether each is running and healthy; exit 1 if one is not
 #   deploy/local/stack.sh env       print the INTAKE_* variables that point the service at this stack
 #   deploy/local/stack.sh kafka-libs print the folder of Kafka's jars (for Kafka's own tools)
-#   deploy/local/stack.sh start-X|stop-X   one part: kafka, minio, seaweedfs, or s3 (every S3 server of the stack)
+#   deploy/local/stack.sh start-X|stop-X   one part: kafka, minio, seaweedfs, or s3 (every S3 server of the stack);
+#                                   start-kafka starts the nodes that are not running, so it also restarts a killed node
 #
 # S3 servers: INTAKE_STACK_S3 lists them (comma or space separated; default `minio`): `seaweedfs` runs SeaweedFS
 # instead of MinIO, `minio,seaweedfs` runs both (the tests use both). The first is the one `env` points the
@@ -20,11 +21,21 @@
 # Versions are pinned below and in deploy/local/kafka/pom.xml. Downloads and builds are cached outside the
 # clone in $INTAKE_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/prakerja-intake), so a second run and CI on
 # the same machine start fast. Data, logs, pid files and the generated MinIO credentials live in
-# $INTAKE_STACK_DIR (default .stack/ in the repo, ignored by git).
+# $INTAKE_STACK_DIR (default .stack/ in the repo, ignored by git): two stacks with their own folder and ports run
+# side by side.
 #
-# Ports (all on 127.0.0.1): INTAKE_STACK_KAFKA_PORT (19092), INTAKE_STACK_KAFKA_CONTROLLER_PORT (19093),
+# Ports (all on 127.0.0.1): INTAKE_STACK_KAFKA_PORT (K, 19092), INTAKE_STACK_KAFKA_CONTROLLER_PORT (C, 19093),
 # INTAKE_STACK_S3_PORT = INTAKE_STACK_MINIO_PORT (19000), INTAKE_STACK_MINIO_CONSOLE_PORT (19001); SeaweedFS's
 # own master, volume, filer and gRPC ports are the 7 from its S3 port + 10 (INTAKE_STACK_SEAWEEDFS_INTERNAL_PORT).
+#
+# Kafka cluster: INTAKE_STACK_BROKERS=3 starts three combined broker+controller nodes (node ids 1..3, one cluster
+# id, one log dir each in $INTAKE_STACK_DIR/kafka-<id>, heap INTAKE_STACK_KAFKA_HEAP, default 256m each) with
+# default.replication.factor=3, min.insync.replicas=2, unclean.leader.election.enable=false and the internal
+# topics at replication 3 / min ISR 2; `env` then lists the three bootstrap addresses and
+# INTAKE_TOPIC_REPLICATION=3. Unset (or 1): today's single node in $INTAKE_STACK_DIR/kafka (heap 768m).
+# Port rule: node i (1-based) listens for clients on K + 10*(i-1) and for the controller quorum on
+# C + 10*(i-1), so node 1 keeps K and C, and the defaults give 19092/19093, 19102/19103, 19112/19113.
+# Start refuses any setting under which two of these ports (or the S3 ports) coincide.
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1            # must match <kafka.version> in deploy/local/kafka/pom.xml
@@ -40,7 +51,9 @@ controller_port=${INTAKE_STACK_KAFKA_CONTROLLER_PORT:-19093}
 s3_port=${INTAKE_STACK_S3_PORT:-${INTAKE_STACK_MINIO_PORT:-19000}}
 minio_console_port=${INTAKE_STACK_MINIO_CONSOLE_PORT:-19001}
 read -r -a s3_backends <<< "${INTAKE_STACK_S3:-minio}"; s3_backends=(${s3_backends[@]//,/ })
-kafka_heap=${INTAKE_STACK_KAFKA_HEAP:-768m}
+brokers=${INTAKE_STACK_BROKERS:-1}
+case "$brokers" in 1|3) ;; *) printf '[stack] error: INTAKE_STACK_BROKERS must be 1 or 3, not %s\n' "$brokers" >&2; exit 1 ;; esac
+if [ "$brokers" = 1 ]; then kafka_heap=${INTAKE_STACK_KAFKA_HEAP:-768m}; else kafka_heap=${INTAKE_STACK_KAFKA_HEAP:-256m}; fi
 start_timeout=${INTAKE_STACK_START_TIMEOUT:-90}
 
 # The jar folder is keyed by the pom's content: changing what the pom resolves resolves again.
@@ -100,29 +113,55 @@ install_seaweedfs() {
 install_s3() { local b; for b in "${s3_backends[@]}"; do "install_$b"; done; }
 
 # ------------------------------------------------------------------------------------------------ kafka
-kafka_start() {
-  local dir=$state/kafka
+# Node i of $brokers: its ports (the rule in the header), its folder, its log file.
+node_port() { echo $((kafka_port + 10 * ($1 - 1))); }
+node_controller_port() { echo $((controller_port + 10 * ($1 - 1))); }
+node_dir() { if [ "$brokers" = 1 ]; then echo "$state/kafka"; else echo "$state/kafka-$1"; fi; }
+node_log() { if [ "$brokers" = 1 ]; then echo "$state/logs/kafka-server${2:-.log}"; else echo "$state/logs/kafka-$1-server${2:-.log}"; fi; }
+kafka_bootstrap() {
+  local i out=""
+  for i in $(seq 1 "$brokers"); do out="$out${out:+,}127.0.0.1:$(node_port "$i")"; done
+  echo "$out"
+}
+
+check_ports() {
+  # The port rule cannot collide: refuse a setting where two listeners of this stack would share a port.
+  local i b ports=("$minio_console_port")
+  for b in "${s3_backends[@]}"; do ports+=("$(s3_port_of "$b")"); done
+  for i in $(seq 1 "$brokers"); do ports+=("$(node_port "$i")" "$(node_controller_port "$i")"); done
+  local dup
+  dup=$(printf '%s\n' "${ports[@]}" | sort | uniq -d | head -n 1)
+  [ -z "$dup" ] || die "port $dup is used twice: INTAKE_STACK_KAFKA_PORT and INTAKE_STACK_KAFKA_CONTROLLER_PORT must not differ by a multiple of 10 below $((10 * brokers)), nor meet the S3 ports"
+}
+
+kafka_node_start() {
+  local i=$1 dir port cport voters="" j replication=$brokers min_isr
+  dir=$(node_dir "$i"); port=$(node_port "$i"); cport=$(node_controller_port "$i")
+  min_isr=$(( brokers > 1 ? 2 : 1 ))
+  for j in $(seq 1 "$brokers"); do voters="$voters${voters:+,}$j@127.0.0.1:$(node_controller_port "$j")"; done
   mkdir -p "$dir/data" "$state/logs"
-  if pid_alive "$dir/pid"; then log "kafka already running (pid $(cat "$dir/pid"))"; return; fi
+  if pid_alive "$dir/pid"; then log "kafka node $i already running (pid $(cat "$dir/pid"))"; return; fi
   cat > "$dir/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$kafka_port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$kafka_port
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+default.replication.factor=$replication
+offsets.topic.replication.factor=$replication
 offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-min.insync.replicas=1
+transaction.state.log.replication.factor=$replication
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$replication
+share.coordinator.state.topic.min.isr=$min_isr
+min.insync.replicas=$min_isr
+unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 log.retention.check.interval.ms=60000
 EOF
@@ -130,7 +169,7 @@ EOF
 status = warn
 appender.file.type = File
 appender.file.name = file
-appender.file.fileName = $state/logs/kafka-server.log
+appender.file.fileName = $(node_log "$i")
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = INFO
@@ -144,20 +183,64 @@ EOF
   local jvm=(java "-Xms256m" "-Xmx$kafka_heap" "-XX:+UseG1GC" "-Djava.awt.headless=true"
              "-Dlog4j2.configurationFile=$dir/log4j2.properties" "-Dkafka.logs.dir=$state/logs" -cp "$cp")
   if [ ! -f "$dir/data/meta.properties" ]; then
-    local cluster_id
-    cluster_id=$("${jvm[@]}" kafka.tools.StorageTool random-uuid 2>>"$state/logs/kafka-format.log" | tail -n 1)
-    log "formatting Kafka storage (cluster $cluster_id)"
+    # One cluster id for every node of this stack folder, generated once.
+    local idfile=$state/kafka-cluster-id cluster_id
+    if [ "$brokers" = 1 ] || [ ! -s "$idfile" ]; then
+      "${jvm[@]}" kafka.tools.StorageTool random-uuid 2>>"$state/logs/kafka-format.log" | tail -n 1 > "$idfile"
+    fi
+    cluster_id=$(cat "$idfile")
+    log "formatting Kafka storage of node $i (cluster $cluster_id)"
     "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
         >>"$state/logs/kafka-format.log" 2>&1 || die "kafka storage format failed: see $state/logs/kafka-format.log"
   fi
-  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$kafka_port"
-  setsid nohup "${jvm[@]}" kafka.Kafka "$dir/server.properties" >>"$state/logs/kafka.out" 2>&1 < /dev/null &
+  log "starting Kafka $KAFKA_VERSION node $i on 127.0.0.1:$port (controller 127.0.0.1:$cport)"
+  setsid nohup "${jvm[@]}" kafka.Kafka "$dir/server.properties" >>"$(node_log "$i" .out)" 2>&1 < /dev/null &
   echo $! > "$dir/pid"
 }
 
-kafka_healthy() {
-  # Healthy means a real metadata request succeeds (deploy/local/healthcheck.py, via aiokafka).
-  "$py" "$here/healthcheck.py" kafka "127.0.0.1:$kafka_port" >/dev/null 2>&1
+kafka_start() {
+  check_ports
+  local i
+  for i in $(seq 1 "$brokers"); do kafka_node_start "$i"; done
+}
+
+kafka_node_healthy() {
+  # Healthy means a real metadata request to that node succeeds and lists every node of the cluster
+  # (deploy/local/healthcheck.py, via aiokafka).
+  "$py" "$here/healthcheck.py" kafka "127.0.0.1:$(node_port "$1")" "$brokers" >/dev/null 2>&1
+}
+
+kafka_wait_healthy() {
+  local i
+  for i in $(seq 1 "$brokers"); do
+    _node=$i
+    wait_healthy "kafka node $i" _kafka_current_healthy "$(node_dir "$i")/pid"
+  done
+}
+_kafka_current_healthy() { kafka_node_healthy "$_node"; }
+
+kafka_stop() {
+  # Every node this folder holds, whatever INTAKE_STACK_BROKERS says now. All are told to stop at once: stopped one
+  # by one, the last node would wait for a controller quorum that is already gone.
+  local d
+  for d in "$state"/kafka "$state"/kafka-*; do
+    if pid_alive "$d/pid"; then kill -TERM "$(cat "$d/pid")" 2>/dev/null || true; fi
+  done
+  for d in "$state"/kafka "$state"/kafka-*; do
+    [ -f "$d/pid" ] && stop_pidfile "kafka ($(basename "$d"))" "$d/pid"
+  done
+  return 0
+}
+
+kafka_status() {
+  local i ok=0 name=kafka
+  for i in $(seq 1 "$brokers"); do
+    [ "$brokers" = 1 ] || name="kafka node $i"
+    if pid_alive "$(node_dir "$i")/pid" && kafka_node_healthy "$i"; then
+      echo "$name: healthy (127.0.0.1:$(node_port "$i"))"
+    else echo "$name: down"; ok=1; fi
+  done
+  return $ok
 }
 
 # ------------------------------------------------------------------------------------------------ minio
@@ -306,7 +389,7 @@ print_env() {
   s3_credentials
   dev_secrets
   cat <<EOF
-export INTAKE_KAFKA_BOOTSTRAP=127.0.0.1:$kafka_port
+export INTAKE_KAFKA_BOOTSTRAP=$(kafka_bootstrap)
 export INTAKE_S3_ENDPOINT=127.0.0.1:$(s3_port_of "${s3_backends[0]}")
 export INTAKE_S3_ACCESS_KEY=$MINIO_ROOT_USER
 export INTAKE_S3_SECRET_KEY=$MINIO_ROOT_PASSWORD
@@ -317,6 +400,9 @@ export INTAKE_NIK_PEPPER=$INTAKE_NIK_PEPPER
 export INTAKE_CLIENT_KEYS=$INTAKE_CLIENT_KEYS
 export INTAKE_STACK_DIR=$state
 EOF
+  if [ "$brokers" != 1 ]; then
+    printf 'export INTAKE_STACK_BROKERS=%s\nexport INTAKE_TOPIC_REPLICATION=%s\n' "$brokers" "$brokers"
+  fi
 }
 
 cmd=${1:-status}
@@ -325,20 +411,20 @@ case "$cmd" in
   start)
     install_kafka; install_s3
     kafka_start; s3_start
-    wait_healthy kafka kafka_healthy "$state/kafka/pid"
+    kafka_wait_healthy
     s3_wait
     ;;
-  start-kafka) install_kafka; kafka_start; wait_healthy kafka kafka_healthy "$state/kafka/pid" ;;
+  start-kafka) install_kafka; kafka_start; kafka_wait_healthy ;;
   start-minio|start-seaweedfs)
     b=${cmd#start-}; "install_$b"; "${b}_start"; wait_healthy "$b" "${b}_healthy" "$state/$b/pid" ;;
   start-s3) s3_start; s3_wait ;;
-  stop) stop_pidfile kafka "$state/kafka/pid"; s3_stop ;;
-  stop-kafka) stop_pidfile kafka "$state/kafka/pid" ;;
+  stop) kafka_stop; s3_stop ;;
+  stop-kafka) kafka_stop ;;
   stop-minio|stop-seaweedfs) b=${cmd#stop-}; stop_pidfile "$b" "$state/$b/pid" ;;
   stop-s3) s3_stop ;;
   status)
     ok=0
-    if pid_alive "$state/kafka/pid" && kafka_healthy; then echo "kafka: healthy (127.0.0.1:$kafka_port)"; else echo "kafka: down"; ok=1; fi
+    kafka_status || ok=1
     for b in "${s3_backends[@]}"; do
       if pid_alive "$state/$b/pid" && "${b}_healthy"; then echo "$b: healthy (127.0.0.1:$(s3_port_of "$b"))"
       else echo "$b: down"; ok=1; fi

@@ -56,6 +56,8 @@ class Stream:
     acked: dict[str, int] = field(default_factory=dict)
     """submission id -> index of the photo it carried"""
     given_up: int = 0
+    answers: list[tuple[float, float, int, str]] = field(default_factory=list)
+    """(sent at, answered at, HTTP status, error code or "") of every answer, on the monotonic clock"""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def _submit(self, session: ClientSession, n: int) -> None:
@@ -79,6 +81,8 @@ class Stream:
                 await asyncio.sleep(1)
                 continue
             self.slowest_answer_s = max(self.slowest_answer_s, time.monotonic() - started)
+            code = str(body.get("error", {}).get("code", "")) if status != 202 else ""
+            self.answers.append((started, time.monotonic(), status, code))
             if status == 202:
                 self.acked[body["submission_id"]] = index
                 return

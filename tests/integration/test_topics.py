@@ -18,5 +18,6 @@ async def test_topics_match_their_specs(topics_ready: Settings) -> None:
         got = described[spec.name]
         assert got["error_code"] == 0
         assert got["partitions"] == spec.partitions
+        assert got["replication_factor"] == spec.replication_factor
         assert int(got["config"]["max.message.bytes"]) == topics_ready.limits.max_message_bytes
         assert got["config"]["retention.ms"] == spec.config["retention.ms"]

@@ -12,7 +12,15 @@ import pytest
 
 from consumers.pipeline import Outcome
 from intake.envelope import decode
-from loadtests.bench_drain import drain_figures, parse_outcome, ratios, submission_record, uploads, worker_counts
+from loadtests.bench_drain import (
+    cpu_at,
+    drain_figures,
+    parse_outcome,
+    ratios,
+    submission_record,
+    uploads,
+    worker_counts,
+)
 from loadtests.payloads import fresh_registration
 from processors.screening import nik_hash
 from tests.support import TEST_PEPPER, unit_settings
@@ -69,3 +77,10 @@ def test_outcome_record_and_worker_counts() -> None:
     for bad in ("0,2", "a", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             worker_counts(bad)
+
+
+def test_cpu_at_interpolates_between_samples() -> None:
+    samples = [(10.0, 1.0), (11.0, 2.0), (13.0, 2.5)]
+    assert cpu_at(samples, 10.5) == pytest.approx(1.5)
+    assert cpu_at(samples, 12.0) == pytest.approx(2.25)
+    assert math.isnan(cpu_at(samples, 14.0))

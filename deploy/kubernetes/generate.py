@@ -44,8 +44,8 @@ _PLACEHOLDER_SECRETS = {
 def read_env_file(path: Path) -> dict[str, str]:
     """A kustomize ``envs`` file: ``NAME=value`` lines, ``#`` comments and blank lines ignored."""
     out: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")
@@ -57,7 +57,8 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def overlay_environment(overlay: str) -> dict[str, str]:
     """The ConfigMap data of ``overlay``: the base's settings with the overlay's on top."""
-    return {**read_env_file(HERE / "base" / "settings.env"), **read_env_file(HERE / "overlays" / overlay / "settings.env")}
+    base = read_env_file(HERE / "base" / "settings.env")
+    return {**base, **read_env_file(HERE / "overlays" / overlay / "settings.env")}
 
 
 def _dump(objects: list[dict[str, Any]], source: str) -> str:

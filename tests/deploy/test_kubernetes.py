@@ -326,3 +326,32 @@ def test_only_the_api_is_reachable_and_only_the_app_reaches_kafka(overlay: str) 
     ]
     assert set(peers) == {"intake-api", "intake-consumer", None}  # None: KEDA's namespace
     assert listener["authentication"]["type"] == "tls"
+
+
+def mounted_secret_key(overlay: str, deployment: str, path: str) -> tuple[str, str]:
+    """The (Secret, key) that file ``path`` of ``deployment``'s container is projected from."""
+    pod = one(overlay, "Deployment", deployment)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        folder = mount["mountPath"].rstrip("/") + "/"
+        if not path.startswith(folder):
+            continue
+        for source in volumes[mount["name"]]["projected"]["sources"]:
+            for item in source["secret"]["items"]:
+                if folder + item["path"] == path:
+                    return source["secret"]["name"], item["key"]
+    raise AssertionError(f"{deployment}: {path} is not mounted")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_component_talks_to_kafka_with_its_own_kafka_user_certificate(overlay: str) -> None:
+    users = {u["metadata"]["name"] for u in objects(overlay, "KafkaUser")}
+    for deployment in ("intake-api", "intake-consumer"):
+        k = overlay_settings(overlay, deployment).kafka
+        assert mounted_secret_key(overlay, deployment, k.ssl_cafile) == ("intake-kafka-cluster-ca-cert", "ca.crt")
+        assert mounted_secret_key(overlay, deployment, k.ssl_certfile) == (deployment, "user.crt")
+        assert mounted_secret_key(overlay, deployment, k.ssl_keyfile) == (deployment, "user.key")
+        assert deployment in users
+    (listener,) = one(overlay, "Kafka", "intake-kafka")["spec"]["kafka"]["listeners"]
+    assert listener["tls"] is True and int(k.bootstrap.rsplit(":", 1)[1]) == listener["port"]

@@ -27,7 +27,11 @@ class _Loader(yaml.SafeLoader):
     """YAML 1.1's ``=`` (the "value" type) is a plain string in Kubernetes (a CRD's enum lists operators)."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:value", _Loader.construct_scalar)
+def _plain(loader: _Loader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", _plain)
 
 
 def build_k8s(src: Path, dest: Path) -> int:

@@ -28,6 +28,8 @@ from intake.settings import Settings, documented, load_settings
 from intake.topic_manifest import kafka_users, resource_name
 from intake.topics import topic_names, topic_specs
 
+pytestmark = pytest.mark.timeout(1500)  # the first run builds kubeconform, kustomize and helm (go install)
+
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "kubernetes"
 VALIDATE = K8S / "validate.sh"

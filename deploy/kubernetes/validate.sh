@@ -2,9 +2,11 @@
 # Offline validation of the Kubernetes manifests (no cluster needed).
 #
 #   deploy/kubernetes/validate.sh                 generated files up to date, every overlay rendered by kustomize
-#                                                 and every object validated by kubeconform -strict
+#                                                 and the SeaweedFS chart by helm with seaweedfs/values.yaml,
+#                                                 every object validated by kubeconform -strict
 #   deploy/kubernetes/validate.sh files F.yaml…   validate these manifest files instead of the overlays
-#   deploy/kubernetes/validate.sh render OVERLAY  print an overlay as kustomize renders it
+#   deploy/kubernetes/validate.sh render OVERLAY  print an overlay as kustomize renders it (OVERLAY seaweedfs:
+#                                                 the SeaweedFS chart as helm renders it with our values)
 #   deploy/kubernetes/validate.sh install         install the tools and build the schemas (all cached)
 #
 # Schemas, all taken from registry packages and never from a cluster:
@@ -20,6 +22,9 @@ set -euo pipefail
 
 KUBECONFORM_VERSION=v0.8.0
 KUSTOMIZE_VERSION=v5.8.2
+HELM_VERSION=v3.22.0
+# SeaweedFS's Helm chart ships in its Go module (k8s/charts/seaweedfs, chart 4.53.0 at this pseudo-version).
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 KUBE_VERSION=${INTAKE_KUBE_VERSION:-1.33.0}   # the oldest Kubernetes the manifests target (preStop sleep is GA in 1.34, beta on in 1.30+)
 KEDA_VERSION=v2.21.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
@@ -34,6 +39,7 @@ else py=python3; fi
 
 kubeconform=$cache/kubeconform-$KUBECONFORM_VERSION/kubeconform
 kustomize=$cache/kustomize-$KUSTOMIZE_VERSION/kustomize
+helm=$cache/helm-$HELM_VERSION/helm
 strimzi_key=$(sha256sum "$here/schemas/strimzi/pom.xml" "$here/schemas/build_schemas.py" | sha256sum | cut -c1-12)
 crd_key=$(printf '%s %s %s' "$KEDA_VERSION" "$PROMETHEUS_OPERATOR_VERSION" "$strimzi_key" | sha256sum | cut -c1-12)
 crd_schemas=$cache/schemas/crds-$crd_key
@@ -112,6 +118,7 @@ build_crd_schemas() {
 install() {
   go_install "$kubeconform" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
   go_install "$kustomize" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  go_install "$helm" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   k8s_schemas >/dev/null
   build_crd_schemas
 }
@@ -125,7 +132,16 @@ conform() {  # files or - (stdin)
     "$@"
 }
 
-render() { "$kustomize" build "$here/overlays/$1"; }
+render() {
+  if [ "$1" = seaweedfs ]; then
+    local chart
+    chart=$(module_dir "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION")/k8s/charts/seaweedfs
+    HELM_CACHE_HOME=$cache/helm-home HELM_CONFIG_HOME=$cache/helm-home HELM_DATA_HOME=$cache/helm-home \
+      "$helm" template seaweedfs "$chart" --namespace intake-storage -f "$here/seaweedfs/values.yaml"
+  else
+    "$kustomize" build "$here/overlays/$1"
+  fi
+}
 
 cmd=${1:-all}
 [ $# -gt 0 ] && shift
@@ -140,10 +156,12 @@ case "$cmd" in
   all)
     install
     "$py" "$here/generate.py" --check
-    for overlay in "${OVERLAYS[@]}"; do
+    for overlay in "${OVERLAYS[@]}" seaweedfs; do
       log "overlay $overlay"
       render "$overlay" | conform -
     done
+    log "seaweedfs/network-policy.yaml"
+    conform "$here/seaweedfs/network-policy.yaml"
     log "every overlay is valid"
     ;;
   *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

@@ -124,9 +124,14 @@ def overlay_settings(overlay: str, deployment: str) -> Settings:
 def test_validate_sh_accepts_every_overlay() -> None:
     run = run_validate()
     assert run.returncode == 0, f"validate.sh failed:\n{run.stdout}\n{run.stderr}"
-    for overlay in OVERLAYS:
+    for overlay in (*OVERLAYS, "seaweedfs"):
         assert f"overlay {overlay}" in run.stderr
-    assert run.stdout.count("Invalid: 0, Errors: 0") == len(OVERLAYS)
+    summaries = re.findall(r"Valid: (\d+), Invalid: (\d+), Errors: (\d+), Skipped: (\d+)", run.stdout)
+    assert len(summaries) == len(OVERLAYS) + 2  # the overlays, the SeaweedFS chart, its NetworkPolicy
+    assert all(
+        int(valid) > 0 and (invalid, errors, skipped) == ("0", "0", "0")
+        for valid, invalid, errors, skipped in summaries
+    )
 
 
 BROKEN = {
@@ -361,3 +366,25 @@ def test_each_component_talks_to_kafka_with_its_own_kafka_user_certificate(overl
         assert deployment in users
     (listener,) = one(overlay, "Kafka", "intake-kafka")["spec"]["kafka"]["listeners"]
     assert listener["tls"] is True and int(k.bootstrap.rsplit(":", 1)[1]) == listener["port"]
+
+
+def test_seaweedfs_chart_is_replicated_encrypted_and_authenticated() -> None:
+    chart = rendered("seaweedfs")
+    text = yaml.safe_dump_all(list(chart))
+    assert "-encryptVolumeData" in text
+    assert "-defaultReplication=010" in text and "-defaultReplicaPlacement=010" in text
+    racks = set(re.findall(r"-rack=([a-z0-9-]+)", text))
+    assert len(racks) >= 2, "replication 010 needs a second rack"
+    (s3,) = [d for d in chart if d["kind"] == "Deployment" and d["metadata"]["name"] == "seaweedfs-s3"]
+    pod = s3["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["WEED_S3_SSE_KEK"]["valueFrom"] == {"secretKeyRef": {"name": "intake-seaweedfs-sse", "key": "kek"}}
+    assert any(v.get("secret", {}).get("secretName") == "intake-seaweedfs-s3" for v in pod["volumes"])
+    settings = overlay_settings("production", "intake-api")
+    host, port = settings.s3.endpoint.rsplit(":", 1)
+    name, namespace, _ = host.split(".", 2)
+    (service,) = [d for d in chart if d["kind"] == "Service" and d["metadata"]["name"] == name]
+    assert namespace == "intake-storage" and int(port) in {p["port"] for p in service["spec"]["ports"]}
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "s3"
+    assert settings.s3.encrypt

@@ -388,3 +388,16 @@ def test_seaweedfs_chart_is_replicated_encrypted_and_authenticated() -> None:
     assert namespace == "intake-storage" and int(port) in {p["port"] for p in service["spec"]["ports"]}
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "s3"
     assert settings.s3.encrypt
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_autoscaled_deployments_leave_the_replica_count_to_their_autoscaler(overlay: str) -> None:
+    hpa = one(overlay, "HorizontalPodAutoscaler", "intake-api")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == "intake-api" and 2 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+    for name in ("intake-api", "intake-consumer"):
+        deployment = one(overlay, "Deployment", name)
+        assert "replicas" not in deployment["spec"]
+        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert one(overlay, "PodDisruptionBudget", name)["spec"]["maxUnavailable"] == 1
+        zones = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {z["topologyKey"] for z in zones} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}

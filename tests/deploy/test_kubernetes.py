@@ -335,7 +335,7 @@ def test_only_the_api_is_reachable_and_only_the_app_reaches_kafka(overlay: str) 
         p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
         for p in listener["networkPolicyPeers"]
     ]
-    assert set(peers) == {"intake-api", "intake-consumer", None}  # None: KEDA's namespace
+    assert set(peers) == {"intake-api", "intake-consumer", "intake-ops", None}  # None: KEDA's namespace
     assert listener["authentication"]["type"] == "tls"
 
 

@@ -401,3 +401,16 @@ def test_autoscaled_deployments_leave_the_replica_count_to_their_autoscaler(over
         assert one(overlay, "PodDisruptionBudget", name)["spec"]["maxUnavailable"] == 1
         zones = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert {z["topologyKey"] for z in zones} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+
+
+def test_the_readme_states_the_thresholds_the_overlays_use() -> None:
+    readme = (K8S / "README.md").read_text()
+    thresholds = []
+    for overlay in OVERLAYS:
+        scaled = one(overlay, "ScaledObject", "intake-consumer")
+        (trigger,) = scaled["spec"]["triggers"]
+        seconds = scaled["metadata"]["annotations"]["intake.prakerja.id/target-drain-seconds"]
+        thresholds.append(f"{overlay} {trigger['metadata']['lagThreshold']}")
+        assert f"{overlay} {seconds} s" in readme
+    assert f"**`lagThreshold = floor(r · T)`**: {', '.join(thresholds)}." in readme
+    assert f"**{min(measured_drain_rates())} photos/s per pod**" in readme

@@ -31,9 +31,9 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.fail("openssl not found")
     folder = tmp_path_factory.mktemp("pem")
     cert, key = folder / "user.crt", folder / "user.key"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=intake-test"]
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=intake-test"]
-        + ["-keyout", str(key), "-out", str(cert)],
+        [openssl, *request, "-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
         timeout=60,

@@ -49,7 +49,7 @@ SECRETS = {
 
 
 def run_validate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(VALIDATE), *args], capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    return subprocess.run([str(VALIDATE), *args], capture_output=True, text=True, timeout=1400, check=False, cwd=REPO)
 
 
 @cache

@@ -40,7 +40,7 @@ else py=python3; fi
 kubeconform=$cache/kubeconform-$KUBECONFORM_VERSION/kubeconform
 kustomize=$cache/kustomize-$KUSTOMIZE_VERSION/kustomize
 helm=$cache/helm-$HELM_VERSION/helm
-strimzi_key=$(sha256sum "$here/schemas/strimzi/pom.xml" "$here/schemas/build_schemas.py" | sha256sum | cut -c1-12)
+strimzi_key=$(cat "$here/schemas/strimzi/pom.xml" "$here/schemas/build_schemas.py" | sha256sum | cut -c1-12)
 crd_key=$(printf '%s %s %s' "$KEDA_VERSION" "$PROMETHEUS_OPERATOR_VERSION" "$strimzi_key" | sha256sum | cut -c1-12)
 crd_schemas=$cache/schemas/crds-$crd_key
 
@@ -78,7 +78,7 @@ k8s_schemas() {
   pkg=$("$py" -c 'import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))' 2>/dev/null) ||
     die "kubernetes-validate is missing from $py: install the project's dev extra (./dev does)"
   version=$("$py" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))')
-  dir=$cache/schemas/kubernetes-$version-v$KUBE_VERSION-$(sha256sum "$here/schemas/build_schemas.py" | cut -c1-12)
+  dir=$cache/schemas/kubernetes-$version-v$KUBE_VERSION-$(sha256sum < "$here/schemas/build_schemas.py" | cut -c1-12)
   if [ ! -f "$dir/.complete" ]; then
     local src=$pkg/kubernetes-json-schema/v$KUBE_VERSION-local-strict
     [ -d "$src" ] || die "kubernetes-validate $version has no schemas for Kubernetes $KUBE_VERSION"

@@ -170,6 +170,7 @@ def test_every_setting_is_a_documented_intake_variable_and_secrets_come_from_the
     docs = {d.env for d in documented()}
     secret_names = {f.metadata["env"] for f in _setting_fields(load_settings(SECRETS)) if f.metadata.get("secret")}
     assert secret_names == set(SECRETS)
+    assert not objects(overlay, "Secret"), "no secret value in git: Secrets are created on the cluster"
     data = settings_config_map(overlay)
     assert set(data) <= docs, f"unknown settings in the ConfigMap: {sorted(set(data) - docs)}"
     assert not set(data) & secret_names, "a secret in the ConfigMap"

@@ -25,7 +25,9 @@ KUSTOMIZE_VERSION=v5.8.2
 HELM_VERSION=v3.22.0
 # SeaweedFS's Helm chart ships in its Go module (k8s/charts/seaweedfs, chart 4.53.0 at this pseudo-version).
 SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
-KUBE_VERSION=${INTAKE_KUBE_VERSION:-1.33.0}   # the oldest Kubernetes the manifests target (preStop sleep is GA in 1.34, beta on in 1.30+)
+# The oldest Kubernetes the manifests target (preStop sleep: beta, on by default, since 1.30) and the newest
+# kubernetes-validate ships: an API removed meanwhile fails one of them.
+read -r -a KUBE_VERSIONS <<< "${INTAKE_KUBE_VERSIONS:-1.33.0 1.37.0}"
 KEDA_VERSION=v2.21.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 OVERLAYS=(staging production)
@@ -73,15 +75,15 @@ find_java21() {
   return 1
 }
 
-k8s_schemas() {
-  local pkg version dir
+k8s_schemas() {  # KUBE_VERSION -> the folder of its strict schemas
+  local pkg version dir kube=$1
   pkg=$("$py" -c 'import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))' 2>/dev/null) ||
     die "kubernetes-validate is missing from $py: install the project's dev extra (./dev does)"
   version=$("$py" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))')
-  dir=$cache/schemas/kubernetes-$version-v$KUBE_VERSION-$(sha256sum < "$here/schemas/build_schemas.py" | cut -c1-12)
+  dir=$cache/schemas/kubernetes-$version-v$kube-$(sha256sum < "$here/schemas/build_schemas.py" | cut -c1-12)
   if [ ! -f "$dir/.complete" ]; then
-    local src=$pkg/kubernetes-json-schema/v$KUBE_VERSION-local-strict
-    [ -d "$src" ] || die "kubernetes-validate $version has no schemas for Kubernetes $KUBE_VERSION"
+    local src=$pkg/kubernetes-json-schema/v$kube-local-strict
+    [ -d "$src" ] || die "kubernetes-validate $version has no schemas for Kubernetes $kube"
     rm -rf "$dir"
     "$py" "$here/schemas/build_schemas.py" k8s "$src" "$dir" >&2
     touch "$dir/.complete"
@@ -119,17 +121,30 @@ install() {
   go_install "$kubeconform" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
   go_install "$kustomize" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
   go_install "$helm" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  k8s_schemas >/dev/null
+  local kube
+  for kube in "${KUBE_VERSIONS[@]}"; do k8s_schemas "$kube" >/dev/null; done
   build_crd_schemas
 }
 
-conform() {  # files or - (stdin)
-  local k8s
-  k8s=$(k8s_schemas)
-  "$kubeconform" -strict -summary -output text -kubernetes-version "$KUBE_VERSION" \
-    -schema-location "$k8s/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-    -schema-location "$crd_schemas/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" \
-    "$@"
+conform() {  # files, or - (stdin); against every version of KUBE_VERSIONS; fails if any object fails
+  local kube rc=0 input=()
+  if [ "$*" = - ]; then
+    input=("$(mktemp --suffix .yaml)"); cat > "${input[0]}"   # kubeconform reads only *.yaml/*.json files
+  else
+    input=("$@")
+  fi
+  local out
+  for kube in "${KUBE_VERSIONS[@]}"; do
+    log "Kubernetes $kube"
+    out=$("$kubeconform" -strict -summary -output text -kubernetes-version "$kube" \
+      -schema-location "$(k8s_schemas "$kube")/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+      -schema-location "$crd_schemas/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" \
+      "${input[@]}") || rc=1
+    printf '%s\n' "$out"
+    if [[ $out == *"Summary: 0 resource"* ]]; then log "error: nothing to validate"; rc=1; fi
+  done
+  if [ "$*" = - ]; then rm -f "${input[0]}"; fi
+  return $rc
 }
 
 render() {

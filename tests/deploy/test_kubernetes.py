@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "kubernetes"
 VALIDATE = K8S / "validate.sh"
 OVERLAYS = ("staging", "production")
+KUBE_VERSIONS = ("1.33.0", "1.37.0")
+"""validate.sh's default: the oldest Kubernetes targeted and the newest kubernetes-validate ships."""
 MiB = 1024 * 1024
 API_BASE_MEMORY = 192 * MiB
 """Memory an API process needs besides the bodies in flight (interpreter, producer buffers, nonce and rate
@@ -126,8 +128,11 @@ def test_validate_sh_accepts_every_overlay() -> None:
     assert run.returncode == 0, f"validate.sh failed:\n{run.stdout}\n{run.stderr}"
     for overlay in (*OVERLAYS, "seaweedfs"):
         assert f"overlay {overlay}" in run.stderr
+    for kube in KUBE_VERSIONS:
+        assert f"Kubernetes {kube}" in run.stderr
     summaries = re.findall(r"Valid: (\d+), Invalid: (\d+), Errors: (\d+), Skipped: (\d+)", run.stdout)
-    assert len(summaries) == len(OVERLAYS) + 2  # the overlays, the SeaweedFS chart, its NetworkPolicy
+    # the overlays, the SeaweedFS chart and its NetworkPolicy, each against every Kubernetes version
+    assert len(summaries) == (len(OVERLAYS) + 2) * len(KUBE_VERSIONS)
     assert all(
         int(valid) > 0 and (invalid, errors, skipped) == ("0", "0", "0")
         for valid, invalid, errors, skipped in summaries
@@ -153,6 +158,13 @@ def test_validate_sh_rejects_a_broken_manifest(case: str, tmp_path: Path) -> Non
     run = run_validate("files", str(path))
     assert run.returncode != 0
     assert needle in run.stdout
+
+
+def test_validate_sh_fails_when_there_is_nothing_to_validate(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# no object\n")
+    run = run_validate("files", str(path))
+    assert run.returncode != 0 and "nothing to validate" in run.stderr
 
 
 def test_validate_sh_rejects_an_unknown_field_in_a_strimzi_topic(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from intake.metrics_http import metrics_app
 from intake.settings import Settings, documented, load_settings
 from intake.topic_manifest import kafka_users, resource_name
 from intake.topics import topic_names, topic_specs
+from tests.support import SECRET_ENV
 
 pytestmark = pytest.mark.timeout(1500)  # the first run builds kubeconform, kustomize and helm (go install)
 
@@ -40,13 +41,7 @@ MiB = 1024 * 1024
 API_BASE_MEMORY = 192 * MiB
 """Memory an API process needs besides the bodies in flight (interpreter, producer buffers, nonce and rate
 tables); the same figure is written beside the Deployment's resources."""
-SECRETS = {
-    "INTAKE_STATUS_TOKEN_KEY": "t" * 32,
-    "INTAKE_NIK_PEPPER": "p" * 32,
-    "INTAKE_CLIENT_KEYS": "web:k1:" + "s" * 32 + ":submit",
-    "INTAKE_S3_ACCESS_KEY": "a",
-    "INTAKE_S3_SECRET_KEY": "b",
-}
+SECRETS = SECRET_ENV
 """Stand-ins for the Secret intake-secrets, which is not in git."""
 
 

@@ -12,13 +12,10 @@ import pytest
 
 from intake.kafka import connection_config, consumer_config, producer_config
 from intake.settings import SettingsError, load_settings
+from tests.support import SECRET_ENV
 
 BASE = {
-    "INTAKE_STATUS_TOKEN_KEY": "t" * 32,
-    "INTAKE_NIK_PEPPER": "p" * 32,
-    "INTAKE_CLIENT_KEYS": "web:k1:" + "s" * 32 + ":submit",
-    "INTAKE_S3_ACCESS_KEY": "a",
-    "INTAKE_S3_SECRET_KEY": "b",
+    **SECRET_ENV,
     "INTAKE_KAFKA_BOOTSTRAP": "kafka:9093",
 }
 

@@ -9,13 +9,10 @@ from intake.cli import main
 from intake.settings import load_settings
 from intake.topic_manifest import kafka_topics, kafka_users, resource_name
 from intake.topics import topic_names, topic_specs
+from tests.support import SECRET_ENV
 
 ENV = {
-    "INTAKE_STATUS_TOKEN_KEY": "t" * 32,
-    "INTAKE_NIK_PEPPER": "p" * 32,
-    "INTAKE_CLIENT_KEYS": "web:k1:" + "s" * 32 + ":submit",
-    "INTAKE_S3_ACCESS_KEY": "a",
-    "INTAKE_S3_SECRET_KEY": "b",
+    **SECRET_ENV,
     "INTAKE_TOPIC_PREFIX": "Staging_Intake",
     "INTAKE_TOPIC_PARTITIONS": "9",
     "INTAKE_TOPIC_REPLICATION": "3",

@@ -26,17 +26,14 @@ from intake.kafka import build_consumer, build_producer, connection_config, desc
 from intake.settings import Settings, load_settings
 from intake.topics import topic_names
 from loadtests.procs import free_port
+from tests.support import SECRET_ENV
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "deploy" / "local" / "stack.sh"
 BASE = {
-    "INTAKE_STATUS_TOKEN_KEY": "t" * 32,
-    "INTAKE_NIK_PEPPER": "p" * 32,
-    "INTAKE_CLIENT_KEYS": "web:k1:" + "s" * 32 + ":submit",
-    "INTAKE_S3_ACCESS_KEY": "a",
-    "INTAKE_S3_SECRET_KEY": "b",
+    **SECRET_ENV,
     "INTAKE_TOPIC_PREFIX": "tls",
     "INTAKE_TOPIC_PARTITIONS": "1",
     "INTAKE_CONSUMER_GROUP": "tls-workers",

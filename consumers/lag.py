@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from intake.background import background
+from intake.kafka import connection_config
 from intake.metrics import Metrics
 from intake.settings import Settings
 from intake.topics import topic_names
@@ -174,8 +175,8 @@ class KafkaOffsetSource:
     recovers by itself. :meth:`close` releases them.
     """
 
-    def __init__(self, bootstrap: str, client_id: str, request_timeout_ms: int = 10_000) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, connection: dict[str, Any], client_id: str, request_timeout_ms: int = 10_000) -> None:
+        self._connection = connection
         self._client_id = client_id
         self._request_timeout_ms = request_timeout_ms
         self._admin: Any = None
@@ -184,12 +185,12 @@ class KafkaOffsetSource:
     async def _clients(self) -> tuple[Any, Any]:
         if self._admin is None or self._consumer is None:
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=self._bootstrap,
+                **self._connection,
                 client_id=self._client_id,
                 request_timeout_ms=self._request_timeout_ms,
             )
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
+                **self._connection,
                 client_id=self._client_id,
                 group_id=None,
                 enable_auto_commit=False,
@@ -255,7 +256,7 @@ async def sample_lag(
 ) -> AsyncIterator[LagSampler]:
     """Run a :class:`LagSampler` for the submissions topic and the settings' group while the block runs."""
     own = KafkaOffsetSource(
-        settings.kafka.bootstrap, f"{settings.kafka.client_id}-lag", settings.kafka.request_timeout_ms
+        connection_config(settings), f"{settings.kafka.client_id}-lag", settings.kafka.request_timeout_ms
     )
     sampler = LagSampler(
         own if source is None else source,

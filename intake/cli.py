@@ -6,6 +6,7 @@
     intake consume            run one consumer group member
     intake topics create      create the topics (idempotent)
     intake topics describe    print partitions and limits of the topics, as the broker reports them
+    intake topics manifest    print the topics as Strimzi KafkaTopic objects (--cluster, --users), no broker needed
     intake dlq list|replay    show the dead-letter topic; replay --all or --offset N to the submissions topic
     intake erase              erase the data of the applicants whose NIKs are given on standard input
     intake waves close N      close wave N: select (order of completion, or --seed lottery), mark the rest
@@ -60,6 +61,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from intake.kafka import describe_topics, ensure_topics
 
     settings = _settings()
+    if args.action == "manifest":
+        from intake.topic_manifest import kafka_topics, kafka_users, to_yaml_stream
+
+        objects = kafka_topics(settings, args.cluster) + (kafka_users(settings, args.cluster) if args.users else [])
+        print(to_yaml_stream(objects), end="")
+        return 0
     if args.action == "create":
         created = asyncio.run(ensure_topics(settings))
         print(json.dumps({"created": created}))
@@ -286,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the API").set_defaults(func=cmd_serve)
     sub.add_parser("consume", help="run one consumer group member").set_defaults(func=cmd_consume)
     topics = sub.add_parser("topics", help="create or describe the topics")
-    topics.add_argument("action", choices=["create", "describe"])
+    topics.add_argument("action", choices=["create", "describe", "manifest"])
+    topics.add_argument("--cluster", default="intake-kafka", help="Strimzi Kafka cluster of the manifest's topics")
+    topics.add_argument("--users", action="store_true", help="manifest: also the KafkaUsers with their ACLs")
     topics.set_defaults(func=cmd_topics)
     dlq = sub.add_parser("dlq", help="inspect or replay the dead-letter topic")
     dlq.add_argument("action", choices=["list", "replay"])

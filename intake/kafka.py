@@ -29,6 +29,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord
 
 from intake.background import background
@@ -68,11 +69,21 @@ class RecordSink(Protocol):
         ...
 
 
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """Where Kafka is and how to reach it, for every aiokafka client: plaintext, or TLS (with a client certificate
+    when ``INTAKE_KAFKA_SSL_CERTFILE`` is set). Raises ``OSError``/``ssl.SSLError`` for unreadable PEM files."""
+    k = settings.kafka
+    if not k.ssl_cafile:
+        return {"bootstrap_servers": k.bootstrap}
+    context = create_ssl_context(cafile=k.ssl_cafile, certfile=k.ssl_certfile or None, keyfile=k.ssl_keyfile or None)
+    return {"bootstrap_servers": k.bootstrap, "security_protocol": "SSL", "ssl_context": context}
+
+
 def producer_config(settings: Settings) -> dict[str, Any]:
     """aiokafka producer options (acks=all, idempotence, the size chain)."""
     k = settings.kafka
     return {
-        "bootstrap_servers": k.bootstrap,
+        **connection_config(settings),
         "client_id": k.client_id,
         "acks": "all",
         "enable_idempotence": True,
@@ -92,7 +103,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     """aiokafka consumer options: manual commits, the size chain, bounded polls."""
     k, c = settings.kafka, settings.consumer
     return {
-        "bootstrap_servers": k.bootstrap,
+        **connection_config(settings),
         "client_id": f"{k.client_id}-worker",
         "group_id": k.group_id,
         "enable_auto_commit": False,
@@ -275,9 +286,7 @@ async def running_sink(
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create the project's topics if absent (idempotent). Returns the names created now."""
     specs = topic_specs(settings) if specs is None else specs
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
-    )
+    admin = AIOKafkaAdminClient(**connection_config(settings), request_timeout_ms=settings.kafka.request_timeout_ms)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -297,9 +306,7 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
 async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
     """Partitions and configuration of the project's topics, as the broker reports them."""
     names = [s.name for s in topic_specs(settings)]
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
-    )
+    admin = AIOKafkaAdminClient(**connection_config(settings), request_timeout_ms=settings.kafka.request_timeout_ms)
     await admin.start()
     try:
         described = await admin.describe_topics(names)
@@ -330,9 +337,7 @@ async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
 async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topic`` from the beginning to the end offsets captured at the start, in partition and
     offset order. Joins no consumer group and commits nothing, so it terminates and disturbs no worker."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
-    )
+    admin = AIOKafkaAdminClient(**connection_config(settings), request_timeout_ms=settings.kafka.request_timeout_ms)
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -340,7 +345,7 @@ async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRe
         await admin.close()
     numbers = sorted(p["partition"] for t in described if t["topic"] == topic for p in t["partitions"])
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap,
+        **connection_config(settings),
         group_id=None,
         enable_auto_commit=False,
         max_partition_fetch_bytes=settings.limits.max_message_bytes,

@@ -107,6 +107,20 @@ class KafkaSettings:
         "Retention of the audit topic (reads of KTP images), in ms (400 days).",
         400 * 24 * 3600 * 1000,
     )
+    ssl_cafile: str = setting(
+        "INTAKE_KAFKA_SSL_CAFILE",
+        "CA certificate (PEM file) of the brokers' TLS listener; set, every Kafka client uses TLS. Empty: plaintext.",
+        "",
+    )
+    ssl_certfile: str = setting(
+        "INTAKE_KAFKA_SSL_CERTFILE",
+        "Client certificate (PEM file) for TLS client authentication, e.g. a Strimzi KafkaUser's user.crt; empty: "
+        "none.",
+        "",
+    )
+    ssl_keyfile: str = setting(
+        "INTAKE_KAFKA_SSL_KEYFILE", "Private key (PEM file) of INTAKE_KAFKA_SSL_CERTFILE; empty: none.", ""
+    )
 
 
 @dataclass(frozen=True)
@@ -386,6 +400,14 @@ def _validate(s: Settings) -> None:
             "INTAKE_CORS_ORIGINS must list origins like https://daftar.example.go.id",
         ),
         (s.kafka.audit_retention_ms > 0, "INTAKE_AUDIT_RETENTION_MS must be positive"),
+        (
+            bool(s.kafka.ssl_certfile) == bool(s.kafka.ssl_keyfile),
+            "INTAKE_KAFKA_SSL_CERTFILE and INTAKE_KAFKA_SSL_KEYFILE must be set together",
+        ),
+        (
+            not s.kafka.ssl_certfile or bool(s.kafka.ssl_cafile),
+            "INTAKE_KAFKA_SSL_CERTFILE needs INTAKE_KAFKA_SSL_CAFILE (client certificates only travel over TLS)",
+        ),
         (s.limits.max_photo_bytes > 0, "INTAKE_MAX_PHOTO_BYTES must be positive"),
         (s.limits.max_registration_bytes > 0, "INTAKE_MAX_REGISTRATION_BYTES must be positive"),
         (

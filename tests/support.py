@@ -18,6 +18,14 @@ from intake.settings import S3Settings, SecuritySettings, Settings
 TEST_KEY = "k" * 40
 TEST_PEPPER = "p" * 40
 TEST_CLIENT_KEYS = f"web:k1:{'w' * 40}:submit,backoffice:b1:{'b' * 40}:read_ktp"
+SECRET_ENV = {
+    "INTAKE_STATUS_TOKEN_KEY": TEST_KEY,
+    "INTAKE_NIK_PEPPER": TEST_PEPPER,
+    "INTAKE_CLIENT_KEYS": TEST_CLIENT_KEYS,
+    "INTAKE_S3_ACCESS_KEY": "unit",
+    "INTAKE_S3_SECRET_KEY": "unit-secret",
+}
+"""The required (secret) settings as environment variables, for tests that go through ``load_settings``."""
 """A front end that may submit and a back office that may read KTP images (unit tests only)."""
 
 

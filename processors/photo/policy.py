@@ -51,6 +51,28 @@ class PhotoPolicy:
     card_min_width_px: int = 500
     """Smallest card width (its longer edge) in source pixels (→ ``card_too_small``); below it the NIK digits
     are a few pixels tall. Corpus: tiny-card scenes measure 320 px, normal scenes 544..1120 px."""
+    card_edge_aspect_tolerance: float = 0.06
+    """A card that touches or fills the frame border (a scan, a tight crop) counts as whole only if its visible
+    outline has ID-1 proportions to within this: ``|ln(aspect / 1.586)|`` at most this (0.06: about 6 %);
+    otherwise part of it is off the frame (→ ``card_cut_off``, measured: that deviation). Corpus: whole cards
+    touching the border 0.00..0.03; a tenth of the card cut off 0.11."""
+    card_edge_max_ink: float = 0.1
+    """Largest share of printed (dark) pixels in the card's blank margin along a side that lies on the frame
+    border (the strip 0.5..2 % of the card's width inside that side); more means the print runs off the frame
+    (→ ``card_cut_off``, measured: that share). Corpus: whole cards 0.0; crops through the print 0.3 and up."""
+    card_min_ink: float = 0.04
+    """Smallest share of printed (dark) pixels on the warped card; below it the photo shows the unprinted back
+    of the card (→ ``card_back_side``). Corpus: fronts 0.2..0.3 (photocopies included), the back 0.0."""
+    multiple_card_area_ratio: float = 0.5
+    """A second card found beside the chosen one (outlines disjoint, confidence above ``card_min_confidence``)
+    and at least this share of its area makes the photo ambiguous (→ ``multiple_cards``)."""
+    frame_glare_min_fraction: float = 0.02
+    """When no card is found: the largest blob of saturated pixels (see ``glare_luma``) covering at least this
+    share of the frame names glare as the cause (→ ``glare``, measured: that share). Corpus: a flash washing
+    out the card's outline 0.06; scenes without glare 0.0."""
+    frame_blur_min: float = 15.0
+    """When no card is found: a frame whose variance of the Laplacian (grey, at ``card_output`` width) is below
+    this names blur as the cause (→ ``blurry``). Corpus: sharp scenes 40 and up."""
     draft_card_fraction: float = 0.6
     """Speed knob: the first decode is reduced (JPEG DCT scaling, or a box reduce) as long as a card filling
     this fraction of the photo's longer side would still reach ``card_output`` width. If the card found is
@@ -72,6 +94,10 @@ class PhotoPolicy:
     overexposed_fraction: float = 0.4
     """A card with at least this share of saturated pixels is ``too_bright`` (washed out) rather than ``glare``.
     Corpus: exposure x1.6 saturates ~0.57 of the card."""
+    overexposed_min_ink: float = 0.1
+    """Saturation over ``overexposed_fraction`` is ``too_bright`` only while the print inside the saturated area
+    is still dark (share of print there at least this); a flash reflection washes print and stock out alike and
+    is ``glare``. Corpus: exposure x1.6 keeps 0.36; a flash over most of the card 0.0..0.05."""
     dark_max_mean: float = 60.0
     """A card whose mean luma is at most this is ``too_dark``. Corpus: normal ~145, half exposure ~74
     (accepted), quarter exposure ~37."""
@@ -97,6 +123,11 @@ class PhotoPolicy:
             raise ValueError("draft_card_fraction in (0, 1] and card_min_confidence in [0, 1] required")
         if not 0 <= self.glare_max_fraction <= self.overexposed_fraction <= 1 or not 0 < self.glare_luma <= 255:
             raise ValueError("0 <= glare_max_fraction <= overexposed_fraction <= 1 and glare_luma in 1..255 required")
+        fractions = (self.card_edge_max_ink, self.card_min_ink, self.multiple_card_area_ratio, self.overexposed_min_ink)
+        if not all(0 <= f <= 1 for f in (*fractions, self.frame_glare_min_fraction)):
+            raise ValueError("ink, area and glare shares must be in [0, 1]")
+        if self.card_edge_aspect_tolerance < 0 or self.frame_blur_min < 0:
+            raise ValueError("card_edge_aspect_tolerance and frame_blur_min must not be negative")
         if not self.dark_max_mean < self.bright_min_mean:
             raise ValueError("dark_max_mean must be below bright_min_mean")
 

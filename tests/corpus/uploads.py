@@ -134,13 +134,17 @@ def card_bounds(spec: SceneSpec) -> tuple[float, float, float, float]:
 
 
 def photocopy(card: Array, generations: int, seed: int) -> Array:
-    """``card`` as a greyscale photocopy, copied again ``generations - 1`` times: each copy blurs the print,
-    raises the contrast around a darker paper tone and adds toner specks."""
+    """``card`` as a greyscale photocopy, copied again ``generations - 1`` times: the card's edge shows as a grey
+    line (as on real copies), each copy blurs the print, changes the contrast and adds toner specks."""
     rng = np.random.default_rng(seed)
     grey = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    h, w = grey.shape
+    edge = np.zeros((h, w), np.uint8)  # a copier renders the card's edge (its thickness, in shadow) as a line
+    cv2.rectangle(edge, (1, 1), (w - 2, h - 2), 255, max(2, w // 300))
+    grey[edge > 0] = 95.0
     for g in range(generations):
-        grey = cv2.GaussianBlur(grey, (0, 0), 0.7 if g == 0 else 2.6)
-        grey = np.clip((grey - 110.0) * (1.5 if g == 0 else 0.7) + (150.0 if g == 0 else 165.0), 0, 255)
+        grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), 0.7 if g == 0 else 2.6), dtype=np.float32)
+        grey = np.clip((grey - 110.0) * (1.5 if g == 0 else 0.7) + (86.0 if g == 0 else 140.0), 0, 255)
         specks = rng.random(grey.shape) < 0.002
         grey[specks] = 40.0
     return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2)
@@ -186,7 +190,7 @@ def in_hand(seed: int) -> Array:
     out = np.empty((h, w, 3), np.float32)
     out[:] = (150.0, 160.0, 150.0)
     yy = np.arange(h, dtype=np.float32)[:, None, None]
-    out = out + (yy / h * 30.0)
+    out = np.asarray(out + (yy / h * 30.0), dtype=np.float32)
     spec = SceneSpec(width=w, height=h, card_fraction=0.66, angle_deg=-4.0, seed=seed)
     quad = card_quad(spec)
     out = paste_card(out, render_card(seed), quad)

@@ -10,17 +10,18 @@ Order of checks (each rejection carries the measured value and the threshold):
    :mod:`processors.photo.scale`), EXIF orientation applied, 8-bit sRGB (:mod:`processors.photo.decode`);
 5. card detection on a small copy (:mod:`processors.photo.detect`), which also reads scans and crops where the
    card touches or fills the frame. When no card is found the cause the applicant can fix is named, if the
-   whole frame shows it, in this order: ``too_dark``/``too_bright`` (exposure), ``glare`` (a saturated blob of
-   at least ``frame_glare_min_fraction``), ``card_cut_off`` (a card-like outline on the frame border),
-   ``blurry`` (the frame below ``frame_blur_min`` and something card-like seen, at half the confidence that
-   finds a card: a plain table is smooth too), else ``card_not_found``. A card found:
-   ``multiple_cards`` if another one lies beside it; ``card_cut_off`` if it touches the border and is not whole
-   (:mod:`processors.photo.framing`); then the outline is sharpened on the working image
-   (:mod:`processors.photo.edges`), after a finer re-decode if the card needs more pixels, and measured:
-   ``card_too_small``;
-6. on the warped card: ``too_dark``, ``too_bright``, ``glare``, ``card_back_side``, ``blurry``. When no card was
-   found and the policy accepts that, the same measures are taken on the whole frame (at the card's scale) and
-   enforced except print and blur, which there would measure the background rather than the card.
+   whole frame shows it, in this order: ``too_dark``; ``glare`` (a saturated blob of at least
+   ``frame_glare_min_fraction`` of the frame); ``too_bright``; ``card_cut_off`` (a card-like outline on the frame
+   border); ``blurry`` (the frame below ``frame_blur_min`` and something card-like seen, at half the confidence
+   that finds a card: a plain table is smooth too); else ``card_not_found``. A card found: ``multiple_cards`` if
+   another one lies beside it; ``card_cut_off`` if it touches the border and is not whole
+   (:mod:`processors.photo.framing`); ``card_too_small``; either of these two is ``glare`` instead when a
+   saturated blob as above is in the frame (a flash breaks the outline it measures). The outline is sharpened
+   on the working image (:mod:`processors.photo.edges`), after a finer re-decode if the card needs more pixels;
+6. on the warped card, see :func:`processors.photo.quality.check`: ``too_dark``, ``too_bright``, ``glare``,
+   ``card_back_side``, ``blurry``. When no card was found and the policy accepts that, the same measures are
+   taken on the whole frame (at the card's scale) and enforced except print and blur, which there would
+   measure the background rather than the card.
 
 Deterministic: the same bytes and policy give the same result, byte for byte.
 """
@@ -93,12 +94,19 @@ def _found(detection: Detection | None, policy: PhotoPolicy) -> bool:
     return detection is not None and detection.confidence >= policy.card_min_confidence and detection.placement != "cut"
 
 
-def _explain_missing(analysis: NDArray[np.uint8], detection: Detection | None, policy: PhotoPolicy) -> None:
-    """No card found: raise the cause the applicant can fix when the frame shows one (see module docstring),
-    else ``card_not_found``. Exposure has been checked already."""
+def _blame_glare(analysis: NDArray[np.uint8], policy: PhotoPolicy) -> None:
+    """Raise ``glare`` when a saturated blob covers at least ``frame_glare_min_fraction`` of the frame (at the
+    analysis scale): a flash that breaks the card's outline is the cause to fix before its framing."""
     blob = round(quality.largest_glare(analysis, policy), 5)
     if blob >= policy.frame_glare_min_fraction:
         raise Rejected("glare", measured=blob, threshold=policy.frame_glare_min_fraction)
+
+
+def _explain_missing(analysis: NDArray[np.uint8], detection: Detection | None, policy: PhotoPolicy) -> None:
+    """No card found: raise the cause the applicant can fix when the frame shows one (see module docstring),
+    else ``card_not_found``. Darkness has been checked already."""
+    _blame_glare(analysis, policy)
+    quality.check_exposure(quality.measure(analysis, policy)["mean_luma"], policy)
     if detection is not None and detection.placement == "cut" and detection.confidence >= policy.card_min_confidence:
         raise Rejected("card_cut_off", measured=detection.confidence, threshold=policy.card_min_confidence)
     blur = quality.measure(analysis, policy)["blur"]
@@ -147,7 +155,8 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
     if detection is None or not _found(detection, policy):
         analysis = _analysis_frame(frame, policy)
         measures.update(quality.measure(analysis, policy))
-        quality.check_exposure(measures["mean_luma"], policy)
+        if measures["mean_luma"] <= policy.dark_max_mean or not policy.reject_card_not_found:
+            quality.check_exposure(measures["mean_luma"], policy)
         if policy.reject_card_not_found:
             _explain_missing(analysis, detection, policy)
         measures.update(card_width_px=0.0, orientation_score=0.0)
@@ -156,13 +165,17 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
 
     if detection.others:
         raise Rejected("multiple_cards", measured=detection.others + 1, threshold=1)
-    if detection.placement in ("border", "frame"):
-        measures.update(framing.check_whole(working, detection.quad, policy))
     card_long, _ = long_short(detection.quad)
     card_width_px = round(card_long * header.long_side / max(working.shape[:2]), 1)
     measures["card_width_px"] = card_width_px
-    if card_width_px < policy.card_min_width_px:
-        raise Rejected("card_too_small", measured=card_width_px, threshold=policy.card_min_width_px)
+    try:
+        if detection.placement in ("border", "frame"):
+            measures.update(framing.check_whole(working, detection.quad, policy))
+        if card_width_px < policy.card_min_width_px:
+            raise Rejected("card_too_small", measured=card_width_px, threshold=policy.card_min_width_px)
+    except Rejected:
+        _blame_glare(_analysis_frame(frame, policy), policy)  # a flash breaks outlines: blame it first
+        raise
     region, quad = card_region(working, detection.quad)
     card, orientation_score = warp_card(region, quad, policy.card_output)
     measures["orientation_score"] = round(orientation_score, 4)

@@ -12,7 +12,9 @@ For a card smaller than ``card_output`` in the photo, ``blur`` is taken at the c
 upscaled it, and interpolation alone would make a sharp card measure soft).
 
 :func:`check` raises the first failing rule in this order (most fundamental first, so that the applicant is
-told the cause, not a symptom): ``too_dark``, ``too_bright``, ``glare``, ``card_back_side``, ``blurry``.
+told the cause, not a symptom): ``too_dark``; saturation over ``overexposed_fraction`` (``too_bright``, or
+``glare`` when the print is washed out with the stock); ``too_bright`` (mean luma); ``glare``;
+``card_back_side``; ``blurry``.
 """
 
 from __future__ import annotations
@@ -87,13 +89,18 @@ def _lit_ink(saturated: NDArray[np.uint8], ink: NDArray[np.bool_]) -> float:
 
 
 def largest_glare(rgb: NDArray[np.uint8], policy: PhotoPolicy) -> float:
-    """Share of ``rgb`` covered by its largest connected blob of saturated pixels (see ``glare_luma``)."""
+    """Share of ``rgb`` covered by its largest connected blob of saturated pixels (see ``glare_luma``) that
+    touches at most one side of the frame: a reflection lies on something; saturated paper round a scanned card
+    runs along the frame."""
     low = np.full(3, policy.glare_luma, dtype=np.uint8)
     saturated = cv2.inRange(rgb, low, np.full(3, 255, dtype=np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(saturated, connectivity=8)
-    if count <= 1:
-        return 0.0
-    return float(stats[1:, cv2.CC_STAT_AREA].max()) / float(saturated.size)
+    h, w = saturated.shape[:2]
+    x, y = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    right, bottom = x + stats[1:, cv2.CC_STAT_WIDTH], y + stats[1:, cv2.CC_STAT_HEIGHT]
+    sides = (x == 0).astype(int) + (y == 0) + (right == w) + (bottom == h)
+    areas = stats[1:, cv2.CC_STAT_AREA][sides <= 1]
+    return float(areas.max()) / float(h * w) if count > 1 and areas.size else 0.0
 
 
 def check_exposure(mean_luma: float, policy: PhotoPolicy) -> None:
@@ -112,11 +119,12 @@ def check(measures: dict[str, float], policy: PhotoPolicy, *, on_card: bool = Tr
     that is a reflection too large to be a spot, and ``glare``. ``on_card=False`` (measures of a whole frame
     without a card) skips the rules that only mean something on a card: print (``card_back_side``) and blur
     (the background's, not the card's)."""
+    if measures["mean_luma"] <= policy.dark_max_mean:
+        raise Rejected("too_dark", measured=measures["mean_luma"], threshold=policy.dark_max_mean)
+    if measures["glare_fraction"] >= policy.overexposed_fraction:
+        code = "too_bright" if measures.get("lit_ink", 1.0) >= policy.overexposed_min_ink else "glare"
+        raise Rejected(code, measured=measures["glare_fraction"], threshold=policy.overexposed_fraction)
     check_exposure(measures["mean_luma"], policy)
-    if measures["glare_fraction"] >= policy.overexposed_fraction and measures.get("lit_ink", 1.0) >= (
-        policy.overexposed_min_ink
-    ):
-        raise Rejected("too_bright", measured=measures["glare_fraction"], threshold=policy.overexposed_fraction)
     if measures["glare_fraction"] > policy.glare_max_fraction:
         raise Rejected("glare", measured=measures["glare_fraction"], threshold=policy.glare_max_fraction)
     if on_card and measures["ink_fraction"] < policy.card_min_ink:

@@ -105,3 +105,20 @@ def test_new_thresholds_are_settings_that_move_verdicts() -> None:
 def test_new_thresholds_are_validated(field: str) -> None:
     with pytest.raises(ValueError):
         PhotoPolicy(**{field: -0.5})  # type: ignore[arg-type]
+
+
+def test_a_flash_that_breaks_the_outline_is_glare_and_saturated_scan_paper_is_not() -> None:
+    """A flash over the card's edge breaks the outline the framing checks measure: the reason is the flash. The
+    saturated white of a scanner's page round a small card is not a flash: the card is too small."""
+    for centre in ((0.0, 0.5), (0.9, 0.5), (0.5, 0.5)):
+        spec = ktp.SceneSpec(width=1280, height=960, card_fraction=0.62, glare=0.7, glare_centre=centre, seed=60)
+        with pytest.raises(Rejected) as info:
+            normalise_photo(ktp.encode(ktp.scene(spec)), POLICY)
+        assert info.value.code == "glare", centre
+        assert info.value.measured is not None and float(info.value.measured) >= POLICY.frame_glare_min_fraction
+    page = uploads.scan((1240, 1754), 420, (300.0, 400.0), seed=61)  # 150 dpi: the card 420 px wide
+    page[(page >= 236).all(axis=2)] = 255  # the scanner clips its white
+    with pytest.raises(Rejected) as info:
+        normalise_photo(ktp.encode(page), POLICY)
+    assert info.value.code == "card_too_small"
+    assert info.value.measured == pytest.approx(420, abs=3)

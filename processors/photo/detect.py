@@ -79,7 +79,7 @@ class Detection:
     placement: str = "inside"
     """``inside`` (wholly in the frame), ``border`` (card-shaped, touching the frame border), ``frame`` (the
     frame is the card) or ``cut`` (the visible part of a card cut by the frame; ``confidence`` is that of the
-    cut outline)."""
+    cut outline; for ``frame`` it is 0.5 plus the layout score, at most 1)."""
     others: int = 0
     """Further whole cards in the photo, disjoint from this one and of comparable size."""
 
@@ -355,7 +355,10 @@ def find_card(rgb: NDArray[np.uint8], policy: PhotoPolicy) -> Detection | None:
             _FRAME_LAYOUT_MIN
         )
 
-    candidates = [c for c in candidates if max(c.confidence, c.cut) < policy.card_min_confidence or laid_out(c)]
+    def kept(found: list[_Candidate]) -> list[_Candidate]:
+        return [c for c in found if max(c.confidence, c.cut) < policy.card_min_confidence or laid_out(c)]
+
+    candidates = kept(candidates)
 
     def found(cand: _Candidate, placement: str, confidence: float | None = None) -> Detection:
         quad = (cand.quad + 0.5) / factors - 0.5
@@ -365,7 +368,7 @@ def find_card(rgb: NDArray[np.uint8], policy: PhotoPolicy) -> Detection | None:
     whole = [c for c in candidates if c.confidence >= policy.card_min_confidence]
     best = _pick(whole, policy) if whole else None
     if best is not None and best.area < _LARGE_CARD * image_area:  # maybe part of a card: look around it
-        candidates.extend(_stock_candidates(small, edges, best.quad))
+        candidates.extend(kept(_stock_candidates(small, edges, best.quad)))
         whole = [c for c in candidates if c.confidence >= policy.card_min_confidence]
         best = _pick(whole, policy)
     if best is None or best.area < _LARGE_CARD * image_area:

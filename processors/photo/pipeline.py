@@ -102,17 +102,20 @@ def _blame_glare(analysis: NDArray[np.uint8], policy: PhotoPolicy) -> None:
         raise Rejected("glare", measured=blob, threshold=policy.frame_glare_min_fraction)
 
 
-def _explain_missing(analysis: NDArray[np.uint8], detection: Detection | None, policy: PhotoPolicy) -> None:
-    """No card found: raise the cause the applicant can fix when the frame shows one (see module docstring),
-    else ``card_not_found``. Darkness has been checked already."""
+def _explain_missing(
+    analysis: NDArray[np.uint8], measures: dict[str, float], detection: Detection | None, policy: PhotoPolicy
+) -> None:
+    """No card found: raise the cause the applicant can fix when the frame (``analysis``, measured as
+    ``measures``) shows one, in the order of the module docstring, else ``card_not_found``."""
+    if measures["mean_luma"] <= policy.dark_max_mean:
+        raise Rejected("too_dark", measured=measures["mean_luma"], threshold=policy.dark_max_mean)
     _blame_glare(analysis, policy)
-    quality.check_exposure(quality.measure(analysis, policy)["mean_luma"], policy)
+    quality.check_exposure(measures["mean_luma"], policy)
     if detection is not None and detection.placement == "cut" and detection.confidence >= policy.card_min_confidence:
         raise Rejected("card_cut_off", measured=detection.confidence, threshold=policy.card_min_confidence)
-    blur = quality.measure(analysis, policy)["blur"]
     seen = detection is not None and detection.confidence >= policy.card_min_confidence / 2
-    if seen and blur < policy.frame_blur_min:
-        raise Rejected("blurry", measured=blur, threshold=policy.frame_blur_min)
+    if seen and measures["blur"] < policy.frame_blur_min:
+        raise Rejected("blurry", measured=measures["blur"], threshold=policy.frame_blur_min)
     confidence = 0.0 if detection is None else detection.confidence
     raise Rejected("card_not_found", measured=confidence, threshold=policy.card_min_confidence)
 
@@ -155,10 +158,8 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
     if detection is None or not _found(detection, policy):
         analysis = _analysis_frame(frame, policy)
         measures.update(quality.measure(analysis, policy))
-        if measures["mean_luma"] <= policy.dark_max_mean or not policy.reject_card_not_found:
-            quality.check_exposure(measures["mean_luma"], policy)
         if policy.reject_card_not_found:
-            _explain_missing(analysis, detection, policy)
+            _explain_missing(analysis, measures, detection, policy)
         measures.update(card_width_px=0.0, orientation_score=0.0)
         quality.check(measures, policy, on_card=False)
         return _result(None, frame, fmt, measures, policy)

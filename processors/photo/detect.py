@@ -58,6 +58,8 @@ pixels inside it show a KTP's layout (lines of print, a portrait on one side): a
 blotches of a wooden table are card-shaped too."""
 _STOCK_RING = (1.15, 1.5)
 """Where the stock colour around a small candidate is sampled: between these scalings of its outline."""
+_INNER_RING, _OUTER_RING = (0.85, 0.95), (1.03, 1.15)
+"""Where the colours just inside and just outside an outline are compared (scalings as ``_STOCK_RING``)."""
 _LARGE_CARD = 0.3
 """A found card covering at least this share of the frame is taken over the frame-is-the-card reading."""
 _FRAME_LAYOUT_MIN = 0.1
@@ -269,15 +271,11 @@ def _stock_candidates(small: NDArray[np.uint8], edges: NDArray[np.uint8], seed: 
     box): the card's stock. It separates the card from what crosses its outline and differs from both (fingers
     holding it, a flash reflection on its edge), which the other segmentations join to it."""
     h, w = small.shape[:2]
-    centre = seed.mean(axis=0)
-    outer, inner = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(outer, np.round(centre + (seed - centre) * _STOCK_RING[1]).astype(np.int32), 255)
-    cv2.fillConvexPoly(inner, np.round(centre + (seed - centre) * _STOCK_RING[0]).astype(np.int32), 255)
-    ring = (outer > 0) & (inner == 0)
-    if int(ring.sum()) < 16:
+    lab = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2LAB), dtype=np.uint8)
+    colour = _ring_colour(lab, seed, _STOCK_RING)
+    if colour is None:
         return []
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
-    stock: Any = (*(_median_u8(lab[:, :, c][ring]) for c in range(3)), 0.0)
+    stock: Any = (*colour, 0.0)
     distance = cv2.transform(cv2.absdiff(lab, stock), np.ones((1, 3), dtype=np.float32))
     mask = np.where(np.asarray(distance) <= _SURFACE_DISTANCE, 255, 0).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
@@ -285,6 +283,30 @@ def _stock_candidates(small: NDArray[np.uint8], edges: NDArray[np.uint8], seed: 
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     scored = (_score(contour, edges, float(h * w)) for contour in contours)
     return [c for c in scored if c is not None]
+
+
+def _ring_colour(lab: NDArray[np.uint8], quad: Quad, scales: tuple[float, float]) -> tuple[float, ...] | None:
+    """Median Lab colour of the band between ``quad`` scaled about its centre by ``scales[0]`` and by
+    ``scales[1]``, or ``None`` when the band holds fewer than 16 pixels."""
+    h, w = lab.shape[:2]
+    centre = quad.mean(axis=0)
+    outer, inner = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(outer, np.round(centre + (quad - centre) * max(scales)).astype(np.int32), 255)
+    cv2.fillConvexPoly(inner, np.round(centre + (quad - centre) * min(scales)).astype(np.int32), 255)
+    ring = (outer > 0) & (inner == 0)
+    if int(ring.sum()) < 16:
+        return None
+    return tuple(_median_u8(lab[:, :, c][ring]) for c in range(3))
+
+
+def _part_of_surface(small: NDArray[np.uint8], quad: Quad) -> bool:
+    """Whether the outline ``quad`` lies on a surface of its own colour: just inside it and just outside it the
+    median colours are within ``_SURFACE_DISTANCE`` (a block of print on a card), unlike a card on a table."""
+    lab = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2LAB), dtype=np.uint8)
+    inside, outside = _ring_colour(lab, quad, _INNER_RING), _ring_colour(lab, quad, _OUTER_RING)
+    if inside is None or outside is None:
+        return False
+    return sum(abs(a - b) for a, b in zip(inside, outside, strict=True)) <= _SURFACE_DISTANCE
 
 
 def _frame_reading(small: NDArray[np.uint8]) -> float:
@@ -330,7 +352,9 @@ def find_card(rgb: NDArray[np.uint8], policy: PhotoPolicy) -> Detection | None:
     """Return the most card-like outline in ``rgb`` (an ``(h, w, 3)`` uint8 RGB array) or ``None``.
 
     In order: a card covering at least ``_LARGE_CARD`` of the frame; the frame itself when it reads as a card;
-    any other card (all of these with ``confidence >= card_min_confidence``); the best outline of a card cut by
+    the outline of a card cut by the frame around a smaller card-shaped find that is part of it (no KTP's
+    print in it, or the same colour just inside it as just outside); any other card (all
+    of these with ``confidence >= card_min_confidence``); the best outline of a card cut by
     the frame; the best sub-threshold candidate of at least ``_SMALL_CARD`` of the frame; ``None`` when nothing
     quadrilateral is there."""
     small, factors = _small(rgb, policy.detect_side)
@@ -376,11 +400,18 @@ def find_card(rgb: NDArray[np.uint8], policy: PhotoPolicy) -> Detection | None:
         if layout >= _FRAME_LAYOUT_MIN:
             corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64) - 0.5
             return found(_Candidate(1.0, image_area, corners, True, 0.0), "frame", min(1.0, 0.5 + layout))
+    cut = [c for c in candidates if c.cut >= policy.card_min_confidence]
+    if best is not None and best.area < _LARGE_CARD * image_area:  # part of a card cut by the frame?
+        centre = best.quad.mean(axis=0)
+        around = [c for c in cut if c.area >= _CONTAINER_AREA_RATIO * best.area and _contains(c.quad, centre)]
+        # best is part of that card: no KTP's print in it (its photo box), or on the stock (a block of print)
+        if around and (not laid_out(replace(best, area=0.0)) or _part_of_surface(small, best.quad)):
+            best_cut = max(around, key=lambda c: c.cut)
+            return found(best_cut, "cut", best_cut.cut)
     if best is not None:
         detection = found(best, "border" if best.touching else "inside")
         inside = [c for c in whole if not c.touching]
         return replace(detection, others=_others(best, inside, policy.multiple_card_area_ratio))
-    cut = [c for c in candidates if c.cut >= policy.card_min_confidence]
     if cut:
         best_cut = max(cut, key=lambda c: c.cut)
         return found(best_cut, "cut", best_cut.cut)

@@ -122,3 +122,13 @@ def test_a_flash_that_breaks_the_outline_is_glare_and_saturated_scan_paper_is_no
         normalise_photo(ktp.encode(page), POLICY)
     assert info.value.code == "card_too_small"
     assert info.value.measured == pytest.approx(420, abs=3)
+
+
+@pytest.mark.parametrize("shift", [(-0.3, 0.0), (0.3, 0.0), (0.0, 0.3), (0.0, -0.3)])
+def test_a_card_cut_by_any_side_of_the_frame_is_cut_off(shift: tuple[float, float]) -> None:
+    """Whichever side leaves the frame (the portrait's, the print's, the header's), the reason is the framing;
+    what remains card-shaped inside (the portrait, a block of print) is not taken for a small card."""
+    spec = ktp.SceneSpec(width=1280, height=960, card_fraction=0.62, angle_deg=6.0, shift=shift, seed=70)
+    with pytest.raises(Rejected) as info:
+        normalise_photo(ktp.encode(ktp.scene(spec)), POLICY)
+    assert info.value.code == "card_cut_off"

@@ -80,7 +80,7 @@ def margin_ink(grey: NDArray[np.uint8], quad: Quad, sides: NDArray[np.bool_]) ->
             continue
         strip = np.asarray(cv2.remap(grey, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), np.uint8)
         ink = ink_mask(strip, card)
-        worst = max(worst, float(ink[valid].mean()))
+        worst = max(worst, float((ink[valid] > 0).mean()))
     return worst
 
 

@@ -55,7 +55,7 @@ def text_lines(card: NDArray[np.uint8]) -> int:
     rows where print (:func:`processors.photo.quality.ink_mask`) covers at least 10 % of the half, each ended by
     a row under 3 %."""
     grey = np.asarray(cv2.cvtColor(card, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-    ink = ink_mask(grey, grey)
+    ink = ink_mask(grey, grey) > 0
     half = ink.shape[1] // 2
     best = 0
     for rows in (ink[:, :half].mean(axis=1), ink[:, half:].mean(axis=1)):

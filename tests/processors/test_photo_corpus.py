@@ -11,7 +11,7 @@ from PIL import Image
 
 from processors.photo import PhotoPolicy, normalise_photo
 from processors.photo.framing import border_sides, check_whole, margin_ink
-from processors.reasons import REASONS, Rejected
+from processors.reasons import REASONS, Category, Rejected
 from tests.corpus import ktp, uploads
 
 POLICY = PhotoPolicy()
@@ -30,6 +30,15 @@ def test_corpus_is_labelled_with_known_codes() -> None:
         assert case.reason is None or case.reason in REASONS
     goods = [c for c in uploads.CASES if c.verdict == uploads.ACCEPT]
     assert len(goods) >= 25  # one false reject is then 4 %: the target (<= 1 %) means none
+
+
+@pytest.mark.parametrize("code", ["card_cut_off", "multiple_cards", "card_back_side"])
+def test_new_reasons_follow_the_table(code: str) -> None:
+    """Rejections of the photo like the others: 422, the applicant's to fix, both languages."""
+    row = REASONS[code]
+    assert (row.http_status, row.category) == (422, Category.REJECTED)
+    assert row.message_id and row.message_en and row.message_id != row.message_en
+    assert uploads.family(code) in ("framing", "no_card")
 
 
 @pytest.mark.parametrize("name", [c.name for c in uploads.CASES])

@@ -188,6 +188,27 @@ _TABLE: tuple[Reason, ...] = (
         "The card is too small in the photo; move the camera closer.",
     ),
     _r(
+        "card_cut_off",
+        _REJ,
+        422,
+        "Sebagian KTP terpotong; pastikan seluruh kartu, sampai keempat sudutnya, masuk dalam foto.",
+        "Part of the KTP is cut off; make sure the whole card, all four corners, is in the photo.",
+    ),
+    _r(
+        "multiple_cards",
+        _REJ,
+        422,
+        "Ada lebih dari satu kartu di foto; foto hanya KTP Anda sendiri.",
+        "There is more than one card in the photo; photograph only your own KTP.",
+    ),
+    _r(
+        "card_back_side",
+        _REJ,
+        422,
+        "Yang terfoto adalah bagian belakang KTP; foto bagian depan yang memuat NIK dan pas foto.",
+        "This is the back of the KTP; photograph the front, with the NIK and the photo.",
+    ),
+    _r(
         "blurry",
         _REJ,
         422,

@@ -8,13 +8,20 @@ Order of checks (each rejection carries the measured value and the threshold):
    decoder chokes on, now or at full decode;
 4. decode at a reduced scale when the photo is much larger than the card output needs (see
    :mod:`processors.photo.scale`), EXIF orientation applied, 8-bit sRGB (:mod:`processors.photo.decode`);
-5. card detection on a small copy (:mod:`processors.photo.detect`): ``card_not_found`` below
-   ``card_min_confidence`` (if the whole frame is badly exposed, ``too_dark``/``too_bright`` instead, as that
-   is the cause to fix); then the outline is sharpened on the working image (:mod:`processors.photo.edges`),
-   after a finer re-decode if the card needs more pixels, and measured: ``card_too_small``;
-6. on the warped card: ``too_dark``, ``too_bright``, ``glare``, ``blurry``. When no card was found and the policy
-   accepts that, the same measures are taken on the whole frame (at the card's scale) and enforced except
-   blur, which there would measure the background rather than the card.
+5. card detection on a small copy (:mod:`processors.photo.detect`), which also reads scans and crops where the
+   card touches or fills the frame. When no card is found the cause the applicant can fix is named, if the
+   whole frame shows it, in this order: ``too_dark``; ``glare`` (a saturated blob of at least
+   ``frame_glare_min_fraction`` of the frame); ``too_bright``; ``card_cut_off`` (a card-like outline on the frame
+   border); ``blurry`` (the frame below ``frame_blur_min`` and something card-like seen, at half the confidence
+   that finds a card: a plain table is smooth too); else ``card_not_found``. A card found: ``multiple_cards`` if
+   another one lies beside it; ``card_cut_off`` if it touches the border and is not whole
+   (:mod:`processors.photo.framing`); ``card_too_small``; either of these two is ``glare`` instead when a
+   saturated blob as above is in the frame (a flash breaks the outline it measures). The outline is sharpened
+   on the working image (:mod:`processors.photo.edges`), after a finer re-decode if the card needs more pixels;
+6. on the warped card, see :func:`processors.photo.quality.check`: ``too_dark``, ``too_bright``, ``glare``,
+   ``card_back_side``, ``blurry``. When no card was found and the policy accepts that, the same measures are
+   taken on the whole frame (at the card's scale) and enforced except print and blur, which there would
+   measure the background rather than the card.
 
 Deterministic: the same bytes and policy give the same result, byte for byte.
 """
@@ -28,7 +35,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from processors.photo import quality
+from processors.photo import framing, quality
 from processors.photo.decode import Header, decode, read_header
 from processors.photo.detect import Detection, find_card
 from processors.photo.edges import refine_outline, search_radius
@@ -65,7 +72,7 @@ def _locate(data: bytes, header: Header, policy: PhotoPolicy) -> tuple[NDArray[n
     scale = first_scale(header.long_side, policy)
     working = decode(data, header, scale)
     detection = find_card(working, policy)
-    if detection is None or detection.confidence < policy.card_min_confidence:
+    if not _found(detection, policy) or detection is None or detection.others:
         return working, scale, detection
     card_long, card_short = long_short(detection.quad)
     finer = finer_scale(scale, card_long, card_short, policy)
@@ -75,8 +82,42 @@ def _locate(data: bytes, header: Header, policy: PhotoPolicy) -> tuple[NDArray[n
         quad = (detection.quad + 0.5) * ratio - 0.5
         detection = replace(detection, quad=quad, pixel=detection.pixel * float(ratio.max()))
         working, scale = sharper, finer
+    if detection.placement == "frame":
+        h, w = working.shape[:2]
+        return working, scale, replace(detection, quad=np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64) - 0.5)
     outline = refine_outline(working, detection.quad, search_radius(detection.pixel))
     return working, scale, replace(detection, quad=outline)
+
+
+def _found(detection: Detection | None, policy: PhotoPolicy) -> bool:
+    """A card (whole or touching the border) was found, as opposed to nothing or only a cut-off outline."""
+    return detection is not None and detection.confidence >= policy.card_min_confidence and detection.placement != "cut"
+
+
+def _blame_glare(analysis: NDArray[np.uint8], policy: PhotoPolicy) -> None:
+    """Raise ``glare`` when a saturated blob covers at least ``frame_glare_min_fraction`` of the frame (at the
+    analysis scale): a flash that breaks the card's outline is the cause to fix before its framing."""
+    blob = round(quality.largest_glare(analysis, policy), 5)
+    if blob >= policy.frame_glare_min_fraction:
+        raise Rejected("glare", measured=blob, threshold=policy.frame_glare_min_fraction)
+
+
+def _explain_missing(
+    analysis: NDArray[np.uint8], measures: dict[str, float], detection: Detection | None, policy: PhotoPolicy
+) -> None:
+    """No card found: raise the cause the applicant can fix when the frame (``analysis``, measured as
+    ``measures``) shows one, in the order of the module docstring, else ``card_not_found``."""
+    if measures["mean_luma"] <= policy.dark_max_mean:
+        raise Rejected("too_dark", measured=measures["mean_luma"], threshold=policy.dark_max_mean)
+    _blame_glare(analysis, policy)
+    quality.check_exposure(measures["mean_luma"], policy)
+    if detection is not None and detection.placement == "cut" and detection.confidence >= policy.card_min_confidence:
+        raise Rejected("card_cut_off", measured=detection.confidence, threshold=policy.card_min_confidence)
+    seen = detection is not None and detection.confidence >= policy.card_min_confidence / 2
+    if seen and measures["blur"] < policy.frame_blur_min:
+        raise Rejected("blurry", measured=measures["blur"], threshold=policy.frame_blur_min)
+    confidence = 0.0 if detection is None else detection.confidence
+    raise Rejected("card_not_found", measured=confidence, threshold=policy.card_min_confidence)
 
 
 def _result(
@@ -114,24 +155,31 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
     measures: dict[str, float] = {"confidence": confidence, "decode_scale": float(scale)}
     frame = _frame(working, policy)
 
-    if detection is None or confidence < policy.card_min_confidence:
+    if detection is None or not _found(detection, policy):
         analysis = _analysis_frame(frame, policy)
         measures.update(quality.measure(analysis, policy))
-        quality.check_exposure(measures["mean_luma"], policy)
         if policy.reject_card_not_found:
-            raise Rejected("card_not_found", measured=confidence, threshold=policy.card_min_confidence)
+            _explain_missing(analysis, measures, detection, policy)
         measures.update(card_width_px=0.0, orientation_score=0.0)
-        quality.check(measures, policy, enforce_blur=False)
+        quality.check(measures, policy, on_card=False)
         return _result(None, frame, fmt, measures, policy)
 
+    if detection.others:
+        raise Rejected("multiple_cards", measured=detection.others + 1, threshold=1)
     card_long, _ = long_short(detection.quad)
     card_width_px = round(card_long * header.long_side / max(working.shape[:2]), 1)
     measures["card_width_px"] = card_width_px
-    if card_width_px < policy.card_min_width_px:
-        raise Rejected("card_too_small", measured=card_width_px, threshold=policy.card_min_width_px)
+    try:
+        if detection.placement in ("border", "frame"):
+            measures.update(framing.check_whole(working, detection.quad, policy))
+        if card_width_px < policy.card_min_width_px:
+            raise Rejected("card_too_small", measured=card_width_px, threshold=policy.card_min_width_px)
+    except Rejected:
+        _blame_glare(_analysis_frame(frame, policy), policy)  # a flash breaks outlines: blame it first
+        raise
     region, quad = card_region(working, detection.quad)
     card, orientation_score = warp_card(region, quad, policy.card_output)
     measures["orientation_score"] = round(orientation_score, 4)
-    measures.update(quality.measure(card, policy))
+    measures.update(quality.measure(card, policy, native_width=card_long))
     quality.check(measures, policy)
     return _result(card, frame, fmt, measures, policy)

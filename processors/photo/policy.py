@@ -47,10 +47,37 @@ class PhotoPolicy:
     """True: no card → ``card_not_found``. False: accept the unwarped frame with ``card_found=False``."""
     card_min_confidence: float = 0.55
     """Detection confidence (0..1) at or above which a card counts as found. Corpus: cards score
-    0.92..1.0 (median 0.99); scenes without a card, or with the card cut by the frame edge, at most 0.42."""
+    0.90..1.0 (median 0.99), a scan filling the frame 0.71..0.76; scenes without a card at most 0.53."""
     card_min_width_px: int = 500
     """Smallest card width (its longer edge) in source pixels (→ ``card_too_small``); below it the NIK digits
     are a few pixels tall. Corpus: tiny-card scenes measure 320 px, normal scenes 544..1120 px."""
+    card_edge_aspect_tolerance: float = 0.06
+    """A card that touches or fills the frame border (a scan, a tight crop) counts as whole only if its visible
+    outline has ID-1 proportions to within this: ``|ln(aspect / 1.586)|`` at most this (0.06: about 6 %);
+    otherwise part of it is off the frame (→ ``card_cut_off``, measured: that deviation). Corpus
+    (``tests/corpus/uploads.py``): whole cards touching the border 0.000..0.015; cards cut by the frame
+    0.115..0.25."""
+    card_edge_max_ink: float = 0.1
+    """Largest share of printed (dark) pixels in the card's blank margin along a side that lies on the frame
+    border (the strip 0.5..2 % of the card's width inside that side); more means the print runs off the frame
+    (→ ``card_cut_off``, measured: that share). Corpus: whole cards 0.0; a crop 7 % into every side 0.81."""
+    card_min_ink: float = 0.04
+    """Smallest share of printed (dark) pixels on the warped card; below it the photo shows the unprinted back
+    of the card (→ ``card_back_side``). Corpus: fronts 0.37..0.43 (photocopies included), the back 0.0."""
+    multiple_card_area_ratio: float = 0.5
+    """A second card found beside the chosen one (outlines disjoint, confidence above ``card_min_confidence``)
+    and at least this share of its area makes the photo ambiguous (→ ``multiple_cards``)."""
+    frame_glare_min_fraction: float = 0.02
+    """When no card is found: the largest blob of saturated pixels (see ``glare_luma``) covering at least this
+    share of the frame names glare as the cause (→ ``glare``, measured: that share); the same blob names glare
+    before ``card_cut_off`` and ``card_too_small``, whose outline a flash breaks. Blobs along two sides of the
+    frame (a scanner's white page) do not count. Corpus: good photos at most 0.003 (a highlight); flashes
+    0.027..0.16, 0.16..0.6 where the flash breaks the card's outline."""
+    frame_blur_min: float = 15.0
+    """When no card is found: a frame whose variance of the Laplacian (grey, at ``card_output`` width) is below
+    this names blur as the cause (→ ``blurry``), provided something card-like was seen (half
+    ``card_min_confidence``): a plain table is smooth too (the corpus's empty table: 8.7). Corpus: a blurred
+    card is found and measured on the card, so this is a backstop."""
     draft_card_fraction: float = 0.6
     """Speed knob: the first decode is reduced (JPEG DCT scaling, or a box reduce) as long as a card filling
     this fraction of the photo's longer side would still reach ``card_output`` width. If the card found is
@@ -61,9 +88,10 @@ class PhotoPolicy:
     found there is then sharpened against the working image, so the crop's accuracy does not depend on it).
     Corpus: every verdict holds from 320 up, and card widths come out within 0.1 px of the drawn ones."""
     blur_min: float = 60.0
-    """Smallest variance of the Laplacian of the warped card's grey image at ``card_output`` size
-    (→ ``blurry``). Corpus: sharp cards 220..650 (the low end: a small card upscaled 2x); Gaussian blur sigma >= 2
-    (scene pixels) < 30."""
+    """Smallest variance of the Laplacian of the warped card's grey image at ``card_output`` size, or at the
+    card's own width in the photo when that is smaller (an upscaled card measures soft) (→ ``blurry``). Corpus:
+    sharp cards 126..620 (the low end: a phone screen, a hand-held card); Gaussian blur sigma >= 2 (scene pixels)
+    < 30; a photocopy of a photocopy 55."""
     glare_luma: int = 250
     """A pixel is saturated (glare) when all its RGB channels are at least this value."""
     glare_max_fraction: float = 0.03
@@ -72,6 +100,10 @@ class PhotoPolicy:
     overexposed_fraction: float = 0.4
     """A card with at least this share of saturated pixels is ``too_bright`` (washed out) rather than ``glare``.
     Corpus: exposure x1.6 saturates ~0.57 of the card."""
+    overexposed_min_ink: float = 0.1
+    """Saturation over ``overexposed_fraction`` is ``too_bright`` only while the print inside the saturated area
+    is still dark (share of print there at least this); a flash reflection washes print and stock out alike and
+    is ``glare``. Corpus: exposure x1.6 keeps 0.21; a flash over half the card 0.06."""
     dark_max_mean: float = 60.0
     """A card whose mean luma is at most this is ``too_dark``. Corpus: normal ~145, half exposure ~74
     (accepted), quarter exposure ~37."""
@@ -97,6 +129,11 @@ class PhotoPolicy:
             raise ValueError("draft_card_fraction in (0, 1] and card_min_confidence in [0, 1] required")
         if not 0 <= self.glare_max_fraction <= self.overexposed_fraction <= 1 or not 0 < self.glare_luma <= 255:
             raise ValueError("0 <= glare_max_fraction <= overexposed_fraction <= 1 and glare_luma in 1..255 required")
+        fractions = (self.card_edge_max_ink, self.card_min_ink, self.multiple_card_area_ratio, self.overexposed_min_ink)
+        if not all(0 <= f <= 1 for f in (*fractions, self.frame_glare_min_fraction)):
+            raise ValueError("ink, area and glare shares must be in [0, 1]")
+        if self.card_edge_aspect_tolerance < 0 or self.frame_blur_min < 0:
+            raise ValueError("card_edge_aspect_tolerance and frame_blur_min must not be negative")
         if not self.dark_max_mean < self.bright_min_mean:
             raise ValueError("dark_max_mean must be below bright_min_mean")
 

@@ -14,8 +14,9 @@ class PhotoResult:
     longest side at most ``PhotoPolicy.frame_max_side``. Both JPEGs are re-encoded from pixels: no EXIF, GPS,
     XMP, ICC profile or comment, nothing after EOI. ``width``/``height`` are those of ``frame_jpeg``.
     ``sha256`` is the hex digest of ``card_jpeg`` if present, else of ``frame_jpeg``. ``quality`` holds the
-    measured values (keys: ``blur``, ``glare_fraction``, ``mean_luma``, ``card_width_px``, ``confidence``,
-    ``decode_scale``, ``orientation_score``).
+    measured values (keys: ``blur``, ``glare_fraction``, ``mean_luma``, ``ink_fraction``, ``card_width_px``,
+    ``confidence``, ``decode_scale``, ``orientation_score``; for a card touching the frame border also
+    ``edge_aspect_deviation`` and ``edge_ink``; ``lit_ink`` when much of the card is saturated).
     """
 
     card_jpeg: bytes | None

@@ -58,6 +58,20 @@ def render_card(seed: int = 0) -> Array:
     return np.asarray(img, dtype=np.uint8).copy()
 
 
+def render_back(seed: int = 0) -> Array:
+    """The back of the card (638 x 1011 x 3): the same light-blue stock and guilloche bands, no print (an e-KTP's
+    back carries nothing an applicant is asked for)."""
+    rng = np.random.default_rng(seed)
+    w, h = CARD_SIZE
+    img = Image.new("RGB", (w, h), CARD_BG)
+    draw = ImageDraw.Draw(img)
+    phase = float(rng.uniform(0, 6))
+    for y in range(0, h, 6):
+        shade = int(6 * math.sin(y / 23.0 + phase))
+        draw.line([(0, y), (w, y)], fill=(CARD_BG[0] + shade, CARD_BG[1] + shade, CARD_BG[2]), width=2)
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
 @dataclass(frozen=True)
 class SceneSpec:
     """How to photograph the card. Lengths are fractions of the scene width unless stated."""
@@ -79,6 +93,12 @@ class SceneSpec:
     background: str = "wood"
     """``wood`` (textured, darker than the card), ``white`` (paper) or ``none`` (no card in the scene)."""
     seed: int = 0
+    noise: float = 2.0
+    """Sigma of the Gaussian sensor noise added last, in 8-bit levels."""
+    side: str = "front"
+    """``front`` (the printed side) or ``back``."""
+    glare_centre: tuple[float, float] | None = None
+    """Centre of the glare blob in card coordinates (0..1 across, 0..1 down); None: left of the card's centre."""
 
 
 def _background(spec: SceneSpec, rng: np.random.Generator) -> NDArray[np.float32]:
@@ -114,27 +134,47 @@ def _rounded_mask() -> NDArray[np.float32]:
     return np.asarray(mask, dtype=np.float32) / 255.0
 
 
+def paste_card(out: NDArray[np.float32], card: Array, quad: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``out`` (float RGB) with ``card`` (any size, ID-1 shaped, rounded corners) warped onto ``quad`` (tl, tr,
+    br, bl in ``out``'s pixels; corners may lie outside it: the card is then cut by the frame)."""
+    h, w = card.shape[:2]
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
+    size = (out.shape[1], out.shape[0])
+    warped = cv2.warpPerspective(card.astype(np.float32), matrix, size, flags=cv2.INTER_AREA)
+    mask = _rounded_mask() if (w, h) == CARD_SIZE else cv2.resize(_rounded_mask(), (w, h))
+    alpha = cv2.warpPerspective(mask, matrix, size, flags=cv2.INTER_LINEAR)[:, :, None]
+    return np.asarray(out * (1 - alpha) + warped * alpha, dtype=np.float32)
+
+
+def glare_blob(out: NDArray[np.float32], centre: NDArray[np.float64], radius: float) -> NDArray[np.float32]:
+    """``out`` with a saturating flash highlight of ``radius`` pixels around ``centre`` (x, y)."""
+    yy, xx = np.mgrid[0 : out.shape[0], 0 : out.shape[1]].astype(np.float32)
+    d2 = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / radius**2
+    return np.asarray(out + 400.0 * np.exp(-d2 * 1.5)[:, :, None], dtype=np.float32)
+
+
 def scene(spec: SceneSpec) -> Array:
     """Render the photographed scene (H x W x 3 uint8) for ``spec``."""
     rng = np.random.default_rng(spec.seed)
     out = _background(spec, rng)
     if spec.background != "none":
-        w, h = CARD_SIZE
-        src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
-        matrix = cv2.getPerspectiveTransform(src, card_quad(spec))
-        size = (spec.width, spec.height)
-        card = cv2.warpPerspective(render_card(spec.seed).astype(np.float32), matrix, size, flags=cv2.INTER_AREA)
-        alpha = cv2.warpPerspective(_rounded_mask(), matrix, size, flags=cv2.INTER_LINEAR)[:, :, None]
-        out = out * (1 - alpha) + card * alpha
+        card = render_card(spec.seed) if spec.side == "front" else render_back(spec.seed)
+        quad = card_quad(spec)
+        out = paste_card(out, card, quad)
         if spec.glare > 0:
-            centre = card_quad(spec).mean(axis=0)
             radius = spec.glare * spec.card_fraction * spec.width
-            yy, xx = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32)
-            d2 = ((xx - centre[0] + radius * 0.8) ** 2 + (yy - centre[1]) ** 2) / radius**2
-            out = out + 400.0 * np.exp(-d2 * 1.5)[:, :, None]
+            if spec.glare_centre is None:
+                centre = quad.mean(axis=0).astype(np.float64) - np.array([radius * 0.8, 0.0])
+            else:
+                u, v = spec.glare_centre
+                top = quad[0] + u * (quad[1] - quad[0])
+                bottom = quad[3] + u * (quad[2] - quad[3])
+                centre = (top + v * (bottom - top)).astype(np.float64)
+            out = glare_blob(out, centre, radius)
     if spec.blur_sigma > 0:
         out = np.asarray(cv2.GaussianBlur(out, (0, 0), spec.blur_sigma), dtype=np.float32)
-    out = out * spec.exposure + rng.normal(0.0, 2.0, out.shape).astype(np.float32)
+    out = out * spec.exposure + rng.normal(0.0, spec.noise, out.shape).astype(np.float32)
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 

@@ -219,7 +219,7 @@ def test_card_not_found_can_be_accepted_unwarped() -> None:
         ({"exposure": 1.6}, "too_bright"),
         ({"card_fraction": 0.2}, "card_too_small"),
         ({"background": "none"}, "card_not_found"),
-        ({"shift": (0.35, 0.0)}, "card_not_found"),
+        ({"shift": (0.35, 0.0)}, "card_cut_off"),
     ],
     ids=["blur2.5", "blur6", "glare", "dark", "very-dark", "overexposed", "tiny-card", "no-card", "cut-off"],
 )

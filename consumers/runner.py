@@ -88,7 +88,9 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
             RegistryWatcher, settings.consumer.registry_dir, settings.security.nik_pepper.encode()
         )
         await resources.enter_async_context(background(registries.watch(settings.consumer.registry_reload_s)))
-        await store.ensure_buckets([settings.s3.bucket_photos, settings.s3.bucket_status])
+        await store.ensure_buckets(
+            [settings.s3.bucket_photos, settings.s3.bucket_status, settings.s3.bucket_registrations]
+        )
         loop = asyncio.get_running_loop()
         policy = settings.photo
 

@@ -107,6 +107,13 @@ class KafkaSettings:
         "Retention of the audit topic (reads of KTP images), in ms (400 days).",
         400 * 24 * 3600 * 1000,
     )
+    registrations_retention_ms: int = setting(
+        "INTAKE_REGISTRATIONS_RETENTION_MS",
+        "Retention of the registrations topic (the hand-off to the programme), in ms. -1: compacted only, the "
+        "latest record of each submission is kept until replaced (an erasure replaces it by an `erased` record); "
+        "> 0: compacted, and records older than this are deleted too (the programme sets it).",
+        -1,
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,12 @@ class S3Settings:
     bucket_photos: str = setting("INTAKE_BUCKET_PHOTOS", "Private bucket for normalised KTP images.", "intake-ktp")
     bucket_status: str = setting(
         "INTAKE_BUCKET_STATUS", "Private bucket for submission status records.", "intake-status"
+    )
+    bucket_registrations: str = setting(
+        "INTAKE_BUCKET_REGISTRATIONS",
+        "Private bucket for the registration records (personal data: every field the applicant submitted), kept "
+        "until the applicant's data is erased; only the consumers and `intake waves export` read it.",
+        "intake-registrations",
     )
     encrypt: bool = setting(
         "INTAKE_S3_ENCRYPT",
@@ -266,6 +279,12 @@ class WaveSettings:
         datetime(2099, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=7))),
     )
     quota: int = setting("INTAKE_WAVE_QUOTA", "Places in the wave (600,000 in 2021).", 600_000)
+    export_window: int = setting(
+        "INTAKE_EXPORT_WINDOW",
+        "Registration records `intake waves export` reads at once (bounds its memory), and how many it writes "
+        "between two checkpoints.",
+        64,
+    )
 
 
 @dataclass(frozen=True)
@@ -386,6 +405,11 @@ def _validate(s: Settings) -> None:
             "INTAKE_CORS_ORIGINS must list origins like https://daftar.example.go.id",
         ),
         (s.kafka.audit_retention_ms > 0, "INTAKE_AUDIT_RETENTION_MS must be positive"),
+        (
+            s.kafka.registrations_retention_ms == -1 or s.kafka.registrations_retention_ms > 0,
+            "INTAKE_REGISTRATIONS_RETENTION_MS must be -1 (compacted only) or positive",
+        ),
+        (s.wave.export_window >= 1, "INTAKE_EXPORT_WINDOW must be >= 1"),
         (s.limits.max_photo_bytes > 0, "INTAKE_MAX_PHOTO_BYTES must be positive"),
         (s.limits.max_registration_bytes > 0, "INTAKE_MAX_REGISTRATION_BYTES must be positive"),
         (

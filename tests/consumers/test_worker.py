@@ -99,7 +99,7 @@ def _worker(store: MemoryStore, consumer: FakeConsumer, sink: FakeSink, attempts
 
 async def _store() -> MemoryStore:
     store = MemoryStore()
-    await store.ensure_buckets(["intake-ktp", "intake-status"])
+    await store.ensure_buckets(["intake-ktp", "intake-status", "intake-registrations"])
     return store
 
 
@@ -132,7 +132,7 @@ async def test_redelivery_is_idempotent() -> None:
     keys_once = set(store.objects)
     await worker.process_batch({tp: recs})
     assert set(store.objects) == keys_once
-    assert len(store.objects) == 10  # 2 x (applicant marker, card, frame, status, claim)
+    assert len(store.objects) == 12  # 2 x (applicant marker, card, frame, registration, status, claim)
 
 
 async def test_storage_outage_retries_then_seeks_back_without_commit() -> None:

@@ -16,7 +16,7 @@ import pytest
 from consumers.erasure import erase_applicant
 from consumers.export import WaveNotClosed, checkpoint_path, export_wave
 from consumers.pipeline import Pipeline
-from consumers.selection import close_wave
+from consumers.selection import Selection, close_wave, selection_key
 from ingest.records import submission_record
 from ingest.tokens import new_submission_id
 from intake.envelope import decode
@@ -27,7 +27,7 @@ from intake.status import StatusRecord, status_key
 from intake.storage import MemoryStore
 from processors.registration import parse_registration
 from processors.waves import Wave
-from tests.consumers.test_worker import ACCEPTED, _accept
+from tests.consumers.test_worker import _accept
 from tests.support import FakeSink, make_registration, unit_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,10 +139,8 @@ async def _closed_wave(n: int, quota: int, window: int = 2) -> tuple[Settings, M
     wave = Wave(1, OPENS, OPENS + timedelta(days=1), quota)
     summary = await close_wave(settings, store, None, wave, now=wave.closes_at)
     assert summary.selected == quota
-    selected = [
-        sid for (b, k) in store.objects if b == "intake-status" and k.startswith("status/") for sid in [k[7:-5]]
-    ]
-    chosen = [s for s in selected if _state(store, s) == "selected"]
+    chosen = Selection.from_json(store.objects[("intake-status", selection_key(1))].data).selected
+    assert all(_state(store, sid) == "selected" for sid in chosen)
     return settings, store, chosen
 
 
@@ -183,7 +181,7 @@ async def test_export_csv_has_a_header_and_one_row_per_selected(tmp_path: Path) 
 
 
 async def test_export_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    settings, store, chosen = await _closed_wave(7, 5, window=2)
+    settings, store, _ = await _closed_wave(7, 5, window=2)
     out = tmp_path / "selected.jsonl"
     whole = tmp_path / "whole.jsonl"
     await export_wave(settings, store, 1, whole)
@@ -211,7 +209,3 @@ async def test_export_counts_erased_and_missing_records(tmp_path: Path) -> None:
     await store.delete(BUCKET, registration_key(lost))
     summary = await export_wave(settings, store, 1, tmp_path / "out.jsonl")
     assert (summary.written, summary.erased, summary.missing) == (1, 1, 1)
-
-
-def test_accepted_photo_fixture_is_the_workers() -> None:
-    assert ACCEPTED.result is not None

@@ -86,7 +86,7 @@ class Pipeline:
         self._metrics = metrics
         self._screener = screener or NoRegistries()
         self._results_topic = topic_names(settings).results
-        self._registrations = RegistrationStep(settings, store, results, metrics)
+        self._registrations = RegistrationStep(settings, self._put, results, metrics)
 
     async def handle(self, value: bytes | None) -> Outcome:
         """Run every step for one record value; see the module docstring for what it raises."""

@@ -18,6 +18,7 @@ latest record of the key. Storage and Kafka failures propagate (transient: the w
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from intake.envelope import Submission
 from intake.kafka import RecordSink
@@ -25,7 +26,6 @@ from intake.metrics import Metrics
 from intake.registration_record import RegistrationRecord, registration_key
 from intake.settings import Settings
 from intake.status import StatusRecord
-from intake.storage import ObjectStore
 from intake.topics import topic_names
 
 
@@ -40,13 +40,17 @@ def registration_record(sub: Submission, decision: StatusRecord) -> Registration
     )
 
 
+Put = Callable[[str, str, bytes, str], Awaitable[None]]
+"""Writes one object (bucket, key, data, content type), metered: the pipeline's own put."""
+
+
 class RegistrationStep:
     """Stores and publishes registration records; holds no per-record state."""
 
-    def __init__(self, settings: Settings, store: ObjectStore, sink: RecordSink, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, put: Put, sink: RecordSink, metrics: Metrics) -> None:
         self._bucket = settings.s3.bucket_registrations
         self._topic = topic_names(settings).registrations
-        self._store = store
+        self._put = put
         self._sink = sink
         self._metrics = metrics
 
@@ -55,11 +59,7 @@ class RegistrationStep:
         started = time.perf_counter()
         record = registration_record(sub, decision)
         body = record.to_json()
-        try:
-            await self._store.put(self._bucket, registration_key(sub.submission_id), body, "application/json")
-        except Exception:
-            self._metrics.storage_errors.labels("put").inc()
-            raise
+        await self._put(self._bucket, registration_key(sub.submission_id), body, "application/json")
         await self._sink.send(self._topic, sub.submission_id.encode(), body)
         self._metrics.registration_records.labels(record.state).inc()
         self._metrics.step_duration.labels("registration").observe(time.perf_counter() - started)

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from intake.auth import parse_client_keys
+from intake.crypto import CryptoError, parse_keks
 from processors.photo import PhotoPolicy
 from processors.photo.policy import field_docs
 
@@ -311,6 +312,14 @@ class SecuritySettings:
     auth_max_nonces: int = setting(
         "INTAKE_AUTH_MAX_NONCES", "Nonces remembered per API process to refuse replayed signatures.", 200_000
     )
+    data_keks: str = setting(
+        "INTAKE_DATA_KEKS",
+        "Key-encryption keys wrapping the per-applicant data keys of personal data in Kafka records, comma-separated "
+        "`kid:base64(32 bytes)`, the first one active (intake/crypto.py). Not used yet: records are not encrypted "
+        "until that module is wired in; empty = none.",
+        "",
+        secret=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -394,12 +403,24 @@ def _build(cls: type[Any], environ: Mapping[str, str]) -> Any:
     return cls(**kwargs)
 
 
+def _parses_keks(text: str) -> bool:
+    try:
+        parse_keks(text)
+    except CryptoError:
+        return False
+    return True
+
+
 def _validate(s: Settings) -> None:
     checks: list[tuple[bool, str]] = [
         (len(s.security.status_token_key) >= 32, "INTAKE_STATUS_TOKEN_KEY must be at least 32 characters"),
         (len(s.security.nik_pepper) >= 32, "INTAKE_NIK_PEPPER must be at least 32 characters"),
         (s.security.auth_max_skew_s > 0, "INTAKE_AUTH_MAX_SKEW_S must be positive"),
         (s.security.auth_max_nonces >= 1, "INTAKE_AUTH_MAX_NONCES must be >= 1"),
+        (
+            not s.security.data_keks or _parses_keks(s.security.data_keks),
+            "INTAKE_DATA_KEKS must list `kid:base64key` entries of 32-byte keys with distinct ids",
+        ),
         (
             all(_ORIGIN.match(o) for o in s.http.cors_origin_list),
             "INTAKE_CORS_ORIGINS must list origins like https://daftar.example.go.id",

@@ -16,7 +16,7 @@ Design:
   (no NIK in the key), created with an atomic create-if-absent so concurrent processes agree on one key.
 * **Sealing** a value: AES-256-GCM with a random 96-bit nonce, associated data naming what the value is (e.g. the
   submission id and the field), so a ciphertext cannot be moved to another record or field. Format:
-  ``b"PKE" | version 1 | nonce (12) | ciphertext and tag``.
+  ``b"PKE" | version 1 | nonce (12) | ciphertext and tag``, built in one ``bytearray`` (see :func:`seal`).
 * **Crypto-shredding:** :meth:`KeyStore.destroy` deletes the wrapped DEK; afterwards :meth:`KeyStore.get` returns
   None and :func:`open_sealed` cannot run, so any copy of the applicant's sealed values is unreadable. The bucket
   must not be versioned (a deleted version would keep the key).
@@ -47,6 +47,7 @@ MAGIC = b"PKE"
 VERSION = 1
 NONCE_BYTES = 12
 KEY_BYTES = 32
+TAG_BYTES = 16
 _PREFIX = struct.Struct(">3sB")
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _APPLICANT = re.compile(r"^[0-9a-f]{64}$")
@@ -114,24 +115,35 @@ def new_kek_entry(kid: str) -> str:
     return f"{kid}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
 
 
-def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """Encrypt ``plaintext`` under ``key`` (AES-256-GCM, random nonce), bound to ``aad``."""
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytearray:
+    """Encrypt ``plaintext`` under ``key`` (AES-256-GCM, random nonce), bound to ``aad``.
+
+    Encrypts into one preallocated buffer (no concatenation): copying a photo-sized result into a new ``bytes``
+    costs the process ~10x the encryption itself (fresh pages each time; see ``loadtests/bench_crypto.py``)."""
+    head = _PREFIX.size + NONCE_BYTES
+    out = bytearray(head + len(plaintext) + TAG_BYTES)
     nonce = os.urandom(NONCE_BYTES)
-    return _PREFIX.pack(MAGIC, VERSION) + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    _PREFIX.pack_into(out, 0, MAGIC, VERSION)
+    out[_PREFIX.size : head] = nonce
+    AESGCM(key).encrypt_into(nonce, plaintext, aad, memoryview(out)[head:])
+    return out
 
 
-def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+def open_sealed(key: bytes, sealed: bytes | bytearray, aad: bytes) -> bytearray:
     """Decrypt what :func:`seal` produced with the same ``key`` and ``aad``; raises :class:`CryptoError`."""
     head = _PREFIX.size + NONCE_BYTES
-    if len(sealed) < head + 16:
+    if len(sealed) < head + TAG_BYTES:
         raise CryptoError("sealed value too short")
     magic, version = _PREFIX.unpack_from(sealed)
     if magic != MAGIC or version != VERSION:
         raise CryptoError("not a sealed value of a known version")
+    view = memoryview(sealed)
+    out = bytearray(len(sealed) - head - TAG_BYTES)
     try:
-        return AESGCM(key).decrypt(sealed[_PREFIX.size : head], sealed[head:], aad)
+        AESGCM(key).decrypt_into(bytes(view[_PREFIX.size : head]), view[head:], aad, out)
     except InvalidTag:
         raise CryptoError("sealed value does not decrypt (tampered, wrong key or wrong context)") from None
+    return out
 
 
 def key_object(applicant: str) -> str:
@@ -149,7 +161,7 @@ def wrap(ring: KeyRing, applicant: str, dek: bytes) -> bytes:
     """The stored form of ``dek``: JSON with the active KEK's id and the DEK sealed under it."""
     kek = ring.active
     sealed = seal(kek.key, dek, _wrap_aad(applicant, kek.kid))
-    return json.dumps({"v": 1, "kek": kek.kid, "dek": base64.b64encode(sealed).decode()}).encode()
+    return json.dumps({"v": 1, "kek": kek.kid, "dek": base64.b64encode(bytes(sealed)).decode()}).encode()
 
 
 def unwrap(ring: KeyRing, applicant: str, stored: bytes) -> tuple[bytes, str]:
@@ -164,7 +176,7 @@ def unwrap(ring: KeyRing, applicant: str, stored: bytes) -> tuple[bytes, str]:
     dek = open_sealed(ring.by_id(kid).key, sealed, _wrap_aad(applicant, kid))
     if len(dek) != KEY_BYTES:
         raise CryptoError("wrapped data key has the wrong length")
-    return dek, kid
+    return bytes(dek), kid
 
 
 class KeyStore:

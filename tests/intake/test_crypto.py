@@ -51,7 +51,7 @@ def test_seal_round_trips_and_hides_the_plaintext() -> None:
 
 @pytest.mark.parametrize("change", ["key", "aad", "bit", "truncate", "magic"])
 def test_open_refuses_anything_altered(change: str) -> None:
-    sealed = seal(KEY, b"photo bytes", b"sub-1|photo")
+    sealed: bytes | bytearray = seal(KEY, b"photo bytes", b"sub-1|photo")
     key, aad = KEY, b"sub-1|photo"
     if change == "key":
         key = b"\x02" * 32

@@ -11,9 +11,9 @@ index itself. Idempotent: erasing twice is harmless.
 Kafka is append-only: the submission records (which hold the NIK and the photo) expire with the topic's
 retention (``INTAKE_TOPIC_RETENTION_MS``, 7 days by default; the dead-letter topic keeps 4 times that), which
 bounds how long a copy survives an erasure; the registrations topic's ``max.compaction.lag.ms`` is the same
-bound. The results topic carries no personal data. A submission still in
-the queue at the moment of erasure is processed afterwards and indexed again: run the erasure again once the
-backlog has drained (its report counts what it found).
+bound. The results topic carries no personal data. A submission still in the queue at the moment of erasure is
+processed afterwards and indexed again: run the erasure again once the backlog has drained (its report counts
+what it found).
 """
 
 from __future__ import annotations

@@ -2,14 +2,18 @@
 
 Every processed submission is indexed under its applicant's keyed NIK hash (``applicants/<hash>/<id>``, an
 empty object written first by the pipeline). :func:`erase_applicant` finds them all and, for each: deletes
-the KTP images, replaces the status record by a tombstone (state ``erased``, no data), and deletes the
-applicant's claims in the waves it took part in; then the index itself. Idempotent: erasing twice is harmless.
+the KTP images and the registration record (``INTAKE_BUCKET_REGISTRATIONS``), publishes an ``erased``
+registration record on the registrations topic (it replaces the submission's earlier records there when the
+topic is compacted, and tells the programme's systems to erase their copies), replaces the status record by a
+tombstone (state ``erased``, no data), and deletes the applicant's claims in the waves it took part in; then the
+index itself. Idempotent: erasing twice is harmless.
 
 Kafka is append-only: the submission records (which hold the NIK and the photo) expire with the topic's
 retention (``INTAKE_TOPIC_RETENTION_MS``, 7 days by default; the dead-letter topic keeps 4 times that), which
-bounds how long a copy survives an erasure. The results topic carries no personal data. A submission still in
-the queue at the moment of erasure is processed afterwards and indexed again: run the erasure again once the
-backlog has drained (its report counts what it found).
+bounds how long a copy survives an erasure; the registrations topic's ``max.compaction.lag.ms`` is the same
+bound. The results topic carries no personal data. A submission still in the queue at the moment of erasure is
+processed afterwards and indexed again: run the erasure again once the backlog has drained (its report counts
+what it found).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from intake.kafka import RecordSink
+from intake.registration_record import erased, registration_key
 from intake.settings import Settings
 from intake.status import StatusRecord, applicant_key, claim_key, photo_prefix, status_key
 from intake.storage import ObjectStore
+from intake.topics import topic_names
 
 
 @dataclass
@@ -28,12 +35,18 @@ class ErasureReport:
 
     submissions: list[str] = field(default_factory=list)
     images_deleted: int = 0
+    registrations_deleted: int = 0
     claims_deleted: int = 0
 
 
-async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: str) -> ErasureReport:
-    """Erase everything stored for the applicant with this keyed NIK hash. Storage errors propagate (re-run)."""
+async def erase_applicant(
+    settings: Settings, store: ObjectStore, nik_hash_hex: str, registrations: RecordSink | None = None
+) -> ErasureReport:
+    """Erase everything stored for the applicant with this keyed NIK hash, and publish an ``erased`` record per
+    submission on the registrations topic through ``registrations`` (None: publish nothing, for tests of the store
+    alone). Storage and Kafka errors propagate (re-run)."""
     status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
+    registration_bucket, topic = settings.s3.bucket_registrations, topic_names(settings).registrations
     report = ErasureReport()
     markers = await store.list_keys(status_bucket, f"applicants/{nik_hash_hex}/")
     waves: set[int] = set()
@@ -48,6 +61,11 @@ async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: 
         for key in await store.list_keys(photo_bucket, photo_prefix(sid)):
             await store.delete(photo_bucket, key)  # listed, not downloaded: images can be megabytes
             report.images_deleted += 1
+        if await store.get(registration_bucket, registration_key(sid)) is not None:
+            report.registrations_deleted += 1
+        await store.delete(registration_bucket, registration_key(sid))
+        if registrations is not None:
+            await registrations.send(topic, sid.encode(), erased(sid).to_json())
         tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
         await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
     for wave in sorted(waves):

@@ -1,8 +1,9 @@
 """The chain of steps for one submission record.
 
     decode ▶ index the submission under its applicant (for erasure) ▶ photo gate (process pool) ▶ screen the
-    NIK against the registries ▶ claim the applicant's place in the wave ▶ store the images ▶ store the status
-    ▶ publish the outcome
+    NIK against the registries ▶ claim the applicant's place in the wave ▶ store the images ▶ keep the
+    registration (record in the registrations bucket, then the registrations topic: :mod:`consumers.registrations`)
+    ▶ store the status ▶ publish the outcome
 
 Each step is small and the order is the contract. Every write uses a deterministic key derived from the
 submission id (or, for the claim, from the wave and the keyed NIK hash), so running the chain twice for the
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from consumers.photo_task import PhotoVerdict
+from consumers.registrations import RegistrationStep
 from intake.envelope import Submission, decode
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
@@ -84,6 +86,7 @@ class Pipeline:
         self._metrics = metrics
         self._screener = screener or NoRegistries()
         self._results_topic = topic_names(settings).results
+        self._registrations = RegistrationStep(settings, self._put, results, metrics)
 
     async def handle(self, value: bytes | None) -> Outcome:
         """Run every step for one record value; see the module docstring for what it raises."""
@@ -95,6 +98,7 @@ class Pipeline:
             "application/octet-stream",
         )
         record = await self._decide(sub)
+        await self._registrations.keep(sub, record)
         await self._put(
             self._settings.s3.bucket_status, status_key(sub.submission_id), record.to_json(), "application/json"
         )

@@ -30,7 +30,7 @@ from intake.auth import ACTOR_HEADER, ACTOR_PATTERN, AUTH_CODES, SCHEME
 from intake.settings import Settings
 from intake.status import FINAL_STATES, STATES
 from processors.reasons import REASONS, Category
-from processors.registration import FIELD_ERRORS, LIMITS, NIK_CODES, Registration
+from processors.registration import FIELD_ERRORS, NIK_CODES, registration_json_schema
 
 API_VERSION = "1.0.0"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
@@ -127,22 +127,14 @@ def _ref(name: str) -> dict[str, str]:
 
 def _registration_schemas() -> dict[str, Any]:
     """The ``Registration`` schema (and its enums) from the pydantic model, with the documented length bounds."""
-    generated = Registration.model_json_schema(ref_template="#/components/schemas/{model}")
-    defs: dict[str, Any] = generated.pop("$defs", {})
+    generated, defs = registration_json_schema("#/components/schemas/{model}")
     generated["description"] = (
         "One applicant's registration. Text is NFC-normalised and whitespace collapsed before the length bounds "
         "are applied; enum values match case-insensitively; `phone` is an Indonesian mobile number (08…, +628…); "
         "`nik` is the 16-digit NIK (spaces, '-' and '.' are ignored) and must match `birth_date`; the applicant "
         "must be 18 on the wave's opening date. Unknown fields are rejected."
     )
-    properties: dict[str, Any] = generated["properties"]
-    for name, (low, high) in LIMITS.items():
-        properties[name].update({"minLength": low, "maxLength": high})
-    properties["email"]["format"] = "email"
-    properties["wave"].update({"minimum": 1, "maximum": 9999})
     generated["examples"] = [EXAMPLE_REGISTRATION]
-    for name in ("Education", "EmploymentStatus"):
-        defs[name].pop("description", None)
     return {"Registration": generated, **defs}
 
 

@@ -11,6 +11,8 @@
     intake erase              erase the data of the applicants whose NIKs are given on standard input
     intake waves close N      close wave N: select (order of completion, or --seed lottery), mark the rest
                               quota_exceeded, publish outcomes; idempotent and resumable
+    intake waves export N     write wave N's selected applicants (registration records) to --output as JSONL
+                              or CSV, with a progress bar; streaming and resumable (a checkpoint beside it)
     intake audit list         print the audit log of KTP image reads (--submission ID for one submission)
     intake sign METHOD PATH   print headers signing one API request (--scope, --actor), e.g. for curl
     intake settings           print every environment variable with its default and meaning
@@ -30,9 +32,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from intake.logs import configure_logging
 from intake.settings import Settings, SettingsError, documented, load_settings, markdown_table
+
+if TYPE_CHECKING:
+    from intake.kafka import RecordSink
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "deploy" / "local" / "stack.sh"
@@ -135,6 +141,36 @@ def cmd_waves(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_waves_export(args: argparse.Namespace) -> int:
+    """Export a closed wave's selected applicants. Exit 3: the wave's close has not finished; 4: some selected
+    applicants' registration records are missing (the summary counts them)."""
+    from consumers.dlq import progress_bar
+    from consumers.export import WaveNotClosed, export_wave
+    from consumers.selection import Selection, selection_key
+    from intake.storage import build_store
+
+    settings = _settings()
+    output = Path(args.output)
+
+    async def main() -> int:
+        store = build_store(settings)
+        try:
+            stored = await store.get(settings.s3.bucket_status, selection_key(args.number))
+            total = len(Selection.from_json(stored.data).selected) if stored is not None else 0
+            summary = await export_wave(
+                settings, store, args.number, output, fmt=args.format, progress=progress_bar(total)
+            )
+        except WaveNotClosed as exc:
+            print(f"intake: {exc}", file=sys.stderr)
+            return 3
+        finally:
+            store.close()
+        print(json.dumps({**dataclasses.asdict(summary), "output": str(output)}))
+        return 4 if summary.missing else 0
+
+    return asyncio.run(main())
+
+
 def cmd_dlq(args: argparse.Namespace) -> int:
     """List or replay dead letters."""
     from consumers.dlq import progress_bar, read_dead_letters, replay
@@ -164,8 +200,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase applicants' data. NIKs are read from standard input (one per line), never from the command line,
-    so they stay out of shell history and process lists; ``--nik-hash`` takes keyed hashes instead."""
+    so they stay out of shell history and process lists; ``--nik-hash`` takes keyed hashes instead. Needs Kafka
+    too (the ``erased`` registration records): exit 5, nothing erased, when it does not answer."""
     from consumers.erasure import erase_applicant
+    from intake.kafka import running_sink
     from intake.storage import build_store
     from processors.screening import nik_hash_hex
 
@@ -178,17 +216,31 @@ def cmd_erase(args: argparse.Namespace) -> int:
         print("intake: give NIKs on standard input or --nik-hash", file=sys.stderr)
         return 2
 
-    async def main() -> None:
+    async def main() -> int:
         store = build_store(settings)
         try:
-            for digest in hashes:
-                report = await erase_applicant(settings, store, digest)
-                print(json.dumps({"nik_hash": digest[:16], **dataclasses.asdict(report)}))
+            async with running_sink(settings, probe_interval_s=30.0) as sink:
+                if not await _connected(sink, settings.http.produce_timeout_s):
+                    print("intake: Kafka is not reachable; nothing was erased", file=sys.stderr)
+                    return 5
+                for digest in hashes:
+                    report = await erase_applicant(settings, store, digest, sink)
+                    print(json.dumps({"nik_hash": digest[:16], **dataclasses.asdict(report)}))
         finally:
             store.close()
+        return 0
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())
+
+
+async def _connected(sink: RecordSink, timeout_s: float) -> bool:
+    """Whether the sink's producer connected within ``timeout_s`` (it connects in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while not sink.ready():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -323,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     close.add_argument("--quota", type=int, default=None, help="places (default INTAKE_WAVE_QUOTA)")
     close.add_argument("--seed", default=None, help="published lottery seed (default: order of completion)")
     close.set_defaults(func=cmd_waves)
+    export = waves_sub.add_parser("export", help="write a closed wave's selected applicants (JSONL or CSV)")
+    export.add_argument("number", type=int, help="the wave's number (closed with `intake waves close`)")
+    export.add_argument("--output", required=True, help="file to write; a checkpoint is kept beside it to resume")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="default jsonl")
+    export.set_defaults(func=cmd_waves_export)
     st = sub.add_parser("settings", help="print the environment variables")
     st.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
     st.set_defaults(func=cmd_settings)

@@ -75,6 +75,7 @@ class Metrics:
     storage_errors: Counter
     retries: Counter
     dead_letters: Counter
+    registration_records: Counter
     # --- consumer group backlog (consumers.lag) ---------------------------------------------------------------
     backlog: Gauge
     drain_rate: Gauge
@@ -107,6 +108,8 @@ class Metrics:
             self.dead_letters.labels(kind)
         for exc in ("StorageUnavailable", "BucketMissing", "QueueUnavailable"):
             self.retries.labels(exc)
+        for state in ("eligible", "rejected"):
+            self.registration_records.labels(state)
         if submissions_topic is not None:
             for code in rejection_codes():
                 self.consumer_messages.labels(submissions_topic, "rejected", code)
@@ -193,6 +196,13 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         dead_letters=Counter(
             "intake_dead_letters_total", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=r
+        ),
+        registration_records=Counter(
+            "intake_registration_records_total",
+            "Registration records stored and published on the registrations topic (redeliveries count again), by "
+            "outcome (the submission's state: eligible, rejected, or selected/quota_exceeded on a redelivery).",
+            ["outcome"],
+            registry=r,
         ),
         backlog=Gauge(
             "intake_consumer_backlog_records",

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from intake.auth import parse_client_keys
+from intake.crypto import CryptoError, parse_keks
 from processors.photo import PhotoPolicy
 from processors.photo.policy import field_docs
 
@@ -121,6 +122,13 @@ class KafkaSettings:
     ssl_keyfile: str = setting(
         "INTAKE_KAFKA_SSL_KEYFILE", "Private key (PEM file) of INTAKE_KAFKA_SSL_CERTFILE; empty: none.", ""
     )
+    registrations_retention_ms: int = setting(
+        "INTAKE_REGISTRATIONS_RETENTION_MS",
+        "Retention of the registrations topic (the hand-off to the programme), in ms. -1: compacted only, the "
+        "latest record of each submission is kept until replaced (an erasure replaces it by an `erased` record); "
+        "> 0: compacted, and records older than this are deleted too (the programme sets it).",
+        -1,
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,12 @@ class S3Settings:
     bucket_photos: str = setting("INTAKE_BUCKET_PHOTOS", "Private bucket for normalised KTP images.", "intake-ktp")
     bucket_status: str = setting(
         "INTAKE_BUCKET_STATUS", "Private bucket for submission status records.", "intake-status"
+    )
+    bucket_registrations: str = setting(
+        "INTAKE_BUCKET_REGISTRATIONS",
+        "Private bucket for the registration records (personal data: every field the applicant submitted), kept "
+        "until the applicant's data is erased; only the consumers and `intake waves export` read it.",
+        "intake-registrations",
     )
     encrypt: bool = setting(
         "INTAKE_S3_ENCRYPT",
@@ -280,6 +294,12 @@ class WaveSettings:
         datetime(2099, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=7))),
     )
     quota: int = setting("INTAKE_WAVE_QUOTA", "Places in the wave (600,000 in 2021).", 600_000)
+    export_window: int = setting(
+        "INTAKE_EXPORT_WINDOW",
+        "Registration records `intake waves export` reads at once (bounds its memory), and how many it writes "
+        "between two checkpoints.",
+        64,
+    )
 
 
 @dataclass(frozen=True)
@@ -305,6 +325,14 @@ class SecuritySettings:
     )
     auth_max_nonces: int = setting(
         "INTAKE_AUTH_MAX_NONCES", "Nonces remembered per API process to refuse replayed signatures.", 200_000
+    )
+    data_keks: str = setting(
+        "INTAKE_DATA_KEKS",
+        "Key-encryption keys wrapping the per-applicant data keys of personal data in Kafka records, comma-separated "
+        "`kid:base64(32 bytes)`, the first one active (intake/crypto.py). Not used yet: records are not encrypted "
+        "until that module is wired in; empty = none.",
+        "",
+        secret=True,
     )
 
 
@@ -389,12 +417,24 @@ def _build(cls: type[Any], environ: Mapping[str, str]) -> Any:
     return cls(**kwargs)
 
 
+def _parses_keks(text: str) -> bool:
+    try:
+        parse_keks(text)
+    except CryptoError:
+        return False
+    return True
+
+
 def _validate(s: Settings) -> None:
     checks: list[tuple[bool, str]] = [
         (len(s.security.status_token_key) >= 32, "INTAKE_STATUS_TOKEN_KEY must be at least 32 characters"),
         (len(s.security.nik_pepper) >= 32, "INTAKE_NIK_PEPPER must be at least 32 characters"),
         (s.security.auth_max_skew_s > 0, "INTAKE_AUTH_MAX_SKEW_S must be positive"),
         (s.security.auth_max_nonces >= 1, "INTAKE_AUTH_MAX_NONCES must be >= 1"),
+        (
+            not s.security.data_keks or _parses_keks(s.security.data_keks),
+            "INTAKE_DATA_KEKS must list `kid:base64key` entries of 32-byte keys with distinct ids",
+        ),
         (
             all(_ORIGIN.match(o) for o in s.http.cors_origin_list),
             "INTAKE_CORS_ORIGINS must list origins like https://daftar.example.go.id",
@@ -408,6 +448,11 @@ def _validate(s: Settings) -> None:
             not s.kafka.ssl_certfile or bool(s.kafka.ssl_cafile),
             "INTAKE_KAFKA_SSL_CERTFILE needs INTAKE_KAFKA_SSL_CAFILE (client certificates only travel over TLS)",
         ),
+        (
+            s.kafka.registrations_retention_ms == -1 or s.kafka.registrations_retention_ms > 0,
+            "INTAKE_REGISTRATIONS_RETENTION_MS must be -1 (compacted only) or positive",
+        ),
+        (s.wave.export_window >= 1, "INTAKE_EXPORT_WINDOW must be >= 1"),
         (s.limits.max_photo_bytes > 0, "INTAKE_MAX_PHOTO_BYTES must be positive"),
         (s.limits.max_registration_bytes > 0, "INTAKE_MAX_REGISTRATION_BYTES must be positive"),
         (

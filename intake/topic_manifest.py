@@ -62,10 +62,12 @@ def kafka_users(settings: Settings, cluster: str) -> list[dict[str, Any]]:
     * ``intake-api`` appends submissions and audit records (idempotent producer: Write on the topic suffices
       since Kafka 3.0, KIP-679).
     * ``intake-consumer`` reads submissions and the retry topic in its group, parks records on the retry topic,
-      dead-letters, publishes results; its lag sampler describes the topic and the group's offsets.
+      dead-letters, publishes results and registration records; its lag sampler describes the topic and the
+      group's offsets.
     * ``intake-keda`` (KEDA's Kafka scaler) only describes the submissions topic and the group's offsets.
     * ``intake-ops`` (the ``intake`` command in a Job: dlq list/replay, audit list, waves close, topics
-      describe) reads the dead-letter and audit topics without a group, replays to submissions, publishes results.
+      describe, erase) reads the dead-letter and audit topics without a group, replays to submissions, publishes
+      results and (erase) the `erased` registration records.
     """
     names = topic_names(settings)
     group = settings.kafka.group_id
@@ -78,6 +80,7 @@ def kafka_users(settings: Settings, cluster: str) -> list[dict[str, Any]]:
             _acl("topic", names.submissions, "Read", "Describe"),
             _acl("topic", names.retry, "Read", "Write", "Describe"),
             _acl("topic", names.results, "Write", "Describe"),
+            _acl("topic", names.registrations, "Write", "Describe"),
             _acl("topic", names.dead_letter, "Write", "Describe"),
             _acl("group", group, "Read", "Describe"),
         ],
@@ -90,6 +93,7 @@ def kafka_users(settings: Settings, cluster: str) -> list[dict[str, Any]]:
             _acl("topic", names.audit, "Read", "Describe", "DescribeConfigs"),
             _acl("topic", names.submissions, "Write", "Describe", "DescribeConfigs"),
             _acl("topic", names.results, "Write", "Describe", "DescribeConfigs"),
+            _acl("topic", names.registrations, "Write", "Describe", "DescribeConfigs"),
             _acl("topic", names.retry, "Describe", "DescribeConfigs"),
         ],
     }

@@ -4,6 +4,8 @@ The submissions topic carries one record per accepted upload (key: keyed NIK has
 applicant); the results topic carries outcomes for downstream notification; the retry topic holds records that
 failed on their own, until they are due again; the dead-letter topic carries records that can never succeed,
 with the error; the audit topic records every read of a stored KTP image (one partition: one order of events).
+The registrations topic is the hand-off to the programme: one record per decided submission (key: the submission
+id), compacted so the latest record of each submission is kept (:mod:`intake.registration_record`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Topics:
     dead_letter: str
     retry: str
     audit: str
+    registrations: str
 
 
 def topic_names(settings: Settings) -> Topics:
@@ -43,6 +46,7 @@ def topic_names(settings: Settings) -> Topics:
         dead_letter=f"{p}.dead-letter.v1",
         retry=f"{p}.retry.v1",
         audit=f"{p}.audit.v1",
+        registrations=f"{p}.registrations.v1",
     )
 
 
@@ -64,4 +68,20 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.dead_letter, 1, k.replication_factor, {**common, "retention.ms": str(4 * k.retention_ms)}),
         TopicSpec(names.retry, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
         TopicSpec(names.audit, 1, k.replication_factor, {**common, "retention.ms": str(k.audit_retention_ms)}),
+        TopicSpec(names.registrations, k.partitions, k.replication_factor, registrations_config(settings)),
     ]
+
+
+def registrations_config(settings: Settings) -> dict[str, str]:
+    """The registrations topic: compacted by submission id (``INTAKE_REGISTRATIONS_RETENTION_MS`` -1), or compacted
+    and deleted after that retention. ``max.compaction.lag.ms`` is the submissions topic's retention, so an erased
+    registration's earlier records leave this topic within the same bound as the submissions they came from."""
+    k = settings.kafka
+    retention = k.registrations_retention_ms
+    return {
+        "max.message.bytes": str(settings.limits.max_message_bytes),
+        "min.insync.replicas": str(min(2, k.replication_factor)),
+        "cleanup.policy": "compact" if retention == -1 else "compact,delete",
+        "retention.ms": str(retention),
+        "max.compaction.lag.ms": str(k.retention_ms),
+    }

@@ -239,6 +239,7 @@ class DrainBench:
             "INTAKE_POOL_WORKERS": str(workers),
             "INTAKE_BUCKET_PHOTOS": f"{prefix}-ktp",  # fresh claims: each phase does the same work
             "INTAKE_BUCKET_STATUS": f"{prefix}-status",
+            "INTAKE_BUCKET_REGISTRATIONS": f"{prefix}-registrations",
         }
 
     def drain(self, workers: int, round_no: int) -> Drain:

@@ -57,6 +57,7 @@ __all__ = [
     "Registration",
     "field_error",
     "parse_registration",
+    "registration_json_schema",
 ]
 
 MAX_BODY_BYTES = 16 * 1024
@@ -466,3 +467,20 @@ def parse_registration(raw: dict[str, Any] | bytes, on: date) -> Registration:
         "truncated": len(errors) > MAX_FIELD_ERRORS,
     }
     raise Rejected("validation_failed", measured=len(errors), detail=detail)
+
+
+def registration_json_schema(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON Schema of :class:`Registration` with the length bounds of :data:`LIMITS`, the email format and the
+    wave's range, and its definitions (the enums) separately: ``(schema, defs)``, references built with
+    ``ref_template`` (e.g. ``"#/components/schemas/{model}"``). Used by the OpenAPI document and by the
+    registration record's schema, so both describe the same fields."""
+    generated = Registration.model_json_schema(ref_template=ref_template)
+    defs: dict[str, Any] = generated.pop("$defs", {})
+    properties: dict[str, Any] = generated["properties"]
+    for name, (low, high) in LIMITS.items():
+        properties[name].update({"minLength": low, "maxLength": high})
+    properties["email"]["format"] = "email"
+    properties["wave"].update({"minimum": 1, "maximum": 9999})
+    for name in ("Education", "EmploymentStatus"):
+        defs[name].pop("description", None)
+    return generated, defs

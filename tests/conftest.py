@@ -75,7 +75,12 @@ def live_settings(s3_backend: str) -> Settings:
     return replace(
         s,
         kafka=replace(s.kafka, topic_prefix=f"it-{run}", partitions=3, group_id=f"it-{run}-workers"),
-        s3=replace(s.s3, bucket_photos=f"it-{run}-ktp", bucket_status=f"it-{run}-status"),
+        s3=replace(
+            s.s3,
+            bucket_photos=f"it-{run}-ktp",
+            bucket_status=f"it-{run}-status",
+            bucket_registrations=f"it-{run}-registrations",
+        ),
         consumer=replace(s.consumer, pool_workers=2, max_batch=8, storage_retry_max_s=2.0, metrics_port=0),
         # Every test client is 127.0.0.1: per-address limits would throttle the suite (they have unit tests).
         http=replace(
@@ -95,7 +100,10 @@ async def minio_store(live_settings: Settings) -> AsyncIterator[MinioStore]:
     store = build_store(live_settings)
     try:
         await asyncio.wait_for(
-            store.ensure_buckets([live_settings.s3.bucket_photos, live_settings.s3.bucket_status]), 20
+            store.ensure_buckets(
+                [live_settings.s3.bucket_photos, live_settings.s3.bucket_status, live_settings.s3.bucket_registrations]
+            ),
+            20,
         )
     except Exception as exc:
         store.close()

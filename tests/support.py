@@ -24,8 +24,9 @@ SECRET_ENV = {
     "INTAKE_CLIENT_KEYS": TEST_CLIENT_KEYS,
     "INTAKE_S3_ACCESS_KEY": "unit",
     "INTAKE_S3_SECRET_KEY": "unit-secret",
+    "INTAKE_DATA_KEKS": "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 }
-"""The required (secret) settings as environment variables, for tests that go through ``load_settings``."""
+"""The secret settings as environment variables, for tests that go through ``load_settings``."""
 """A front end that may submit and a back office that may read KTP images (unit tests only)."""
 
 

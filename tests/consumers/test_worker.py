@@ -108,7 +108,7 @@ class Rig:
         )
 
     async def start(self) -> None:
-        await self.store.ensure_buckets(["intake-ktp", "intake-status"])
+        await self.store.ensure_buckets(["intake-ktp", "intake-status", "intake-registrations"])
 
     def submit(self, *subs: Submission, partition: int = 0, topic: str = SUBMISSIONS) -> None:
         for s in subs:
@@ -171,7 +171,7 @@ async def test_redelivery_is_idempotent() -> None:
     successor = r.new_consumer()
     assert await r.poll(r.new_worker(successor), successor) == 2
     assert set(r.store.objects) == set(keys_once)
-    assert len(r.store.objects) == 10  # 2 x (applicant marker, card, frame, status, claim)
+    assert len(r.store.objects) == 12  # 2 x (applicant marker, card, frame, registration, status, claim)
     assert r.committed() == 2
 
 

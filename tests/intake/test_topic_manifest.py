@@ -66,6 +66,9 @@ def test_acls_name_only_the_topics_each_component_uses() -> None:
     assert not {op for _, _, op in grants["intake-api"]} & {"Read", "Delete", "Alter"}
     consumer_reads = {name for kind, name, op in grants["intake-consumer"] if op == "Read" and kind == "topic"}
     assert consumer_reads == {names.submissions, names.retry}
+    consumer_writes = {name for kind, name, op in grants["intake-consumer"] if op == "Write"}
+    assert consumer_writes == {names.retry, names.results, names.registrations, names.dead_letter}
+    assert ("topic", names.registrations, "Write") in grants["intake-ops"]  # erase publishes `erased` records
     assert ("group", settings.kafka.group_id, "Read") in grants["intake-consumer"]
     assert {op for _, _, op in grants["intake-keda"]} == {"Describe"}
     assert all(a["resource"]["patternType"] == "literal" for acls in users.values() for a in acls)

@@ -72,6 +72,7 @@ async def test_no_nik_in_any_object_key(
     keys = [
         *await minio_store.list_keys(topics_ready.s3.bucket_photos),
         *await minio_store.list_keys(topics_ready.s3.bucket_status),
+        *await minio_store.list_keys(topics_ready.s3.bucket_registrations),
     ]
     assert keys
     assert not [k for k in keys if reg["nik"] in k or re.search(r"(?<![0-9a-f])\d{16}(?![0-9a-f])", k)]

@@ -21,3 +21,4 @@ async def test_topics_match_their_specs(topics_ready: Settings) -> None:
         assert got["replication_factor"] == spec.replication_factor
         assert int(got["config"]["max.message.bytes"]) == topics_ready.limits.max_message_bytes
         assert got["config"]["retention.ms"] == spec.config["retention.ms"]
+        assert got["config"]["cleanup.policy"] == spec.config["cleanup.policy"]  # the registrations topic: compact

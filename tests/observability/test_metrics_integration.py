@@ -118,10 +118,12 @@ async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolate
         assert outcomes == {key("intake_consumer_messages_total", topic=topic, outcome=good["state"], reason="none"): 1}
         assert worker_moved[key("intake_consumer_step_duration_seconds_count", step="photo")] == 1
         assert worker_moved[key("intake_storage_put_duration_seconds_count")] >= 2  # the image(s) and the status
+        assert worker_moved[key("intake_registration_records_total", outcome="eligible")] == 1
         assert families(worker_moved) <= {
             "intake_consumer_messages_total",
             "intake_consumer_step_duration_seconds",
             "intake_storage_put_duration_seconds",
+            "intake_registration_records_total",
         }, worker_moved
 
         worker_before = snapshot(worker_metrics)

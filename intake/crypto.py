@@ -1,0 +1,237 @@
+"""Envelope encryption of personal data with per-applicant data keys, and crypto-shredding.
+
+NOT WIRED YET: nothing in the API or the consumers calls this module. It is the building block for encrypting the
+registration fields and the photo inside Kafka records (issue 21, part 3), so that erasing an applicant's data
+key makes every copy in the submissions, retry and dead-letter topics unreadable at once.
+
+Design:
+
+* **Key-encryption keys (KEKs)** come from settings (``INTAKE_DATA_KEKS``: ``kid:base64(32 bytes)``, comma-
+  separated; the first is the active one that wraps new data keys, the others still unwrap: rotation is adding
+  a new first entry, then :meth:`KeyStore.rewrap` of the stored keys, then removing the old entry).
+* **Data keys (DEKs)** are random 256-bit AES keys, one per applicant, indexed by the applicant's keyed NIK hash
+  (``HMAC(INTAKE_NIK_PEPPER, NIK)``, the Kafka record key): never derived from the NIK, so that destroying the
+  stored key cannot be undone by deriving it again. A DEK is stored only wrapped (AES-GCM under a KEK, the
+  applicant id and KEK id bound as associated data) in an object store bucket under ``keys/<nik hash>.json``
+  (no NIK in the key), created with an atomic create-if-absent so concurrent processes agree on one key.
+* **Sealing** a value: AES-256-GCM with a random 96-bit nonce, associated data naming what the value is (e.g. the
+  submission id and the field), so a ciphertext cannot be moved to another record or field. Format:
+  ``b"PKE" | version 1 | nonce (12) | ciphertext and tag``, built in one ``bytearray`` (see :func:`seal`).
+* **Crypto-shredding:** :meth:`KeyStore.destroy` deletes the wrapped DEK; afterwards :meth:`KeyStore.get` returns
+  None and :func:`open_sealed` cannot run, so any copy of the applicant's sealed values is unreadable. The bucket
+  must not be versioned (a deleted version would keep the key).
+
+Errors: :class:`CryptoError` for anything that does not decrypt or parse (tampered, wrong key, wrong associated
+data, unknown KEK id); :class:`KeyDestroyed` when the applicant's key is gone (erased). Messages never contain key
+material or plaintext. Storage errors of the :class:`intake.storage.ObjectStore` propagate unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from intake.storage import ObjectStore
+
+MAGIC = b"PKE"
+VERSION = 1
+NONCE_BYTES = 12
+KEY_BYTES = 32
+TAG_BYTES = 16
+_PREFIX = struct.Struct(">3sB")
+_KID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_APPLICANT = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CryptoError(ValueError):
+    """A value or key that does not decrypt or parse. The message names no key material and no plaintext."""
+
+
+class KeyDestroyed(LookupError):
+    """The applicant's data key was destroyed (erasure): their sealed values can never be opened again."""
+
+
+@dataclass(frozen=True)
+class Kek:
+    """One key-encryption key: its id (stored beside every key it wraps) and its 32 bytes."""
+
+    kid: str
+    key: bytes = field(repr=False)  # never printed
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The KEKs: ``active`` wraps new data keys; every listed key unwraps."""
+
+    keks: tuple[Kek, ...]
+
+    @property
+    def active(self) -> Kek:
+        return self.keks[0]
+
+    def by_id(self, kid: str) -> Kek:
+        for kek in self.keks:
+            if kek.kid == kid:
+                return kek
+        raise CryptoError(f"unknown key-encryption key id {kid!r}")
+
+
+def parse_keks(text: str) -> KeyRing:
+    """Parse ``kid:base64key[,kid:base64key…]`` (the first is active). Raises :class:`CryptoError` naming the
+    problem (never the key) for a malformed entry, a key that is not 32 bytes, or a repeated id."""
+    keks: list[Kek] = []
+    for n, entry in enumerate(e.strip() for e in text.split(",") if e.strip()):
+        kid, sep, encoded = entry.partition(":")
+        if not sep or not _KID.match(kid):
+            raise CryptoError(f"entry {n + 1}: expected kid:base64key with a kid of [A-Za-z0-9_.-]{{1,32}}")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise CryptoError(f"key {kid!r} is not base64") from None
+        if len(key) != KEY_BYTES:
+            raise CryptoError(f"key {kid!r} must be {KEY_BYTES} bytes")
+        if any(k.kid == kid for k in keks):
+            raise CryptoError(f"key id {kid!r} is listed twice")
+        keks.append(Kek(kid, key))
+    if not keks:
+        raise CryptoError("no key-encryption key given")
+    return KeyRing(tuple(keks))
+
+
+def new_kek_entry(kid: str) -> str:
+    """A fresh ``kid:base64key`` entry (for operators and the local stack)."""
+    if not _KID.match(kid):
+        raise CryptoError("kid must be 1-32 of [A-Za-z0-9_.-]")
+    return f"{kid}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
+
+
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytearray:
+    """Encrypt ``plaintext`` under ``key`` (AES-256-GCM, random nonce), bound to ``aad``.
+
+    Encrypts into one preallocated buffer (no concatenation): copying a photo-sized result into a new ``bytes``
+    costs the process ~10x the encryption itself (fresh pages each time; see ``loadtests/bench_crypto.py``)."""
+    head = _PREFIX.size + NONCE_BYTES
+    out = bytearray(head + len(plaintext) + TAG_BYTES)
+    nonce = os.urandom(NONCE_BYTES)
+    _PREFIX.pack_into(out, 0, MAGIC, VERSION)
+    out[_PREFIX.size : head] = nonce
+    AESGCM(key).encrypt_into(nonce, plaintext, aad, memoryview(out)[head:])
+    return out
+
+
+def open_sealed(key: bytes, sealed: bytes | bytearray, aad: bytes) -> bytearray:
+    """Decrypt what :func:`seal` produced with the same ``key`` and ``aad``; raises :class:`CryptoError`."""
+    head = _PREFIX.size + NONCE_BYTES
+    if len(sealed) < head + TAG_BYTES:
+        raise CryptoError("sealed value too short")
+    magic, version = _PREFIX.unpack_from(sealed)
+    if magic != MAGIC or version != VERSION:
+        raise CryptoError("not a sealed value of a known version")
+    view = memoryview(sealed)
+    out = bytearray(len(sealed) - head - TAG_BYTES)
+    try:
+        AESGCM(key).decrypt_into(bytes(view[_PREFIX.size : head]), view[head:], aad, out)
+    except InvalidTag:
+        raise CryptoError("sealed value does not decrypt (tampered, wrong key or wrong context)") from None
+    return out
+
+
+def key_object(applicant: str) -> str:
+    """Object key of an applicant's wrapped data key: the keyed NIK hash (hex), never the NIK."""
+    if not _APPLICANT.match(applicant):
+        raise ValueError("applicant must be a keyed NIK hash (64 hex digits)")
+    return f"keys/{applicant}.json"
+
+
+def _wrap_aad(applicant: str, kid: str) -> bytes:
+    return f"intake-dek/v1|{applicant}|{kid}".encode()
+
+
+def wrap(ring: KeyRing, applicant: str, dek: bytes) -> bytes:
+    """The stored form of ``dek``: JSON with the active KEK's id and the DEK sealed under it."""
+    kek = ring.active
+    sealed = seal(kek.key, dek, _wrap_aad(applicant, kek.kid))
+    return json.dumps({"v": 1, "kek": kek.kid, "dek": base64.b64encode(bytes(sealed)).decode()}).encode()
+
+
+def unwrap(ring: KeyRing, applicant: str, stored: bytes) -> tuple[bytes, str]:
+    """(DEK, id of the KEK that wrapped it) from :func:`wrap`'s output; raises :class:`CryptoError`."""
+    try:
+        data = json.loads(stored)
+        kid, sealed = str(data["kek"]), base64.b64decode(data["dek"], validate=True)
+        if data.get("v") != 1:
+            raise CryptoError("unknown wrapped key version")
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise CryptoError("not a wrapped data key") from None
+    dek = open_sealed(ring.by_id(kid).key, sealed, _wrap_aad(applicant, kid))
+    if len(dek) != KEY_BYTES:
+        raise CryptoError("wrapped data key has the wrong length")
+    return bytes(dek), kid
+
+
+class KeyStore:
+    """Per-applicant data keys, wrapped by the ring's KEKs, in ``bucket`` of an object store. Holds no keys in
+    memory between calls (a cache would have to forget destroyed keys: left to the caller that wires this in)."""
+
+    def __init__(self, store: ObjectStore, bucket: str, ring: KeyRing) -> None:
+        self._store = store
+        self._bucket = bucket
+        self._ring = ring
+
+    async def get_or_create(self, applicant: str) -> bytes:
+        """The applicant's DEK, created on first use. Concurrent callers (any process) get the same key: creation
+        is an atomic create-if-absent, and the loser reads the winner's. Raises :class:`KeyDestroyed` only in the
+        race where the key is destroyed between the two steps."""
+        name = key_object(applicant)
+        dek = AESGCM.generate_key(bit_length=256)
+        if await self._store.put_if_absent(self._bucket, name, wrap(self._ring, applicant, dek), "application/json"):
+            return dek
+        existing = await self.get(applicant)
+        if existing is None:
+            raise KeyDestroyed("the applicant's data key was destroyed")
+        return existing
+
+    async def get(self, applicant: str) -> bytes | None:
+        """The applicant's DEK, or None if it never existed or was destroyed."""
+        stored = await self._store.get(self._bucket, key_object(applicant))
+        if stored is None:
+            return None
+        return unwrap(self._ring, applicant, stored.data)[0]
+
+    async def require(self, applicant: str) -> bytes:
+        """The applicant's DEK for decryption; raises :class:`KeyDestroyed` when there is none (erased)."""
+        dek = await self.get(applicant)
+        if dek is None:
+            raise KeyDestroyed("the applicant's data key was destroyed")
+        return dek
+
+    async def destroy(self, applicant: str) -> bool:
+        """Crypto-shred: delete the applicant's wrapped DEK. True when there was one. Idempotent."""
+        name = key_object(applicant)
+        existed = await self._store.get(self._bucket, name) is not None
+        await self._store.delete(self._bucket, name)
+        return existed
+
+    async def rewrap(self, applicant: str) -> bool:
+        """Re-wrap the applicant's DEK under the active KEK (rotation). True when it was rewritten; False when it
+        is already under the active KEK or does not exist. Not atomic against :meth:`destroy` (read, then write):
+        run a rotation while no erasure runs, or re-run the erasure after it."""
+        name = key_object(applicant)
+        stored = await self._store.get(self._bucket, name)
+        if stored is None:
+            return False
+        dek, kid = unwrap(self._ring, applicant, stored.data)
+        if kid == self._ring.active.kid:
+            return False
+        await self._store.put(self._bucket, name, wrap(self._ring, applicant, dek), "application/json")
+        return True

@@ -1,0 +1,146 @@
+"""Envelope encryption (not wired yet): sealing, KEK parsing and rotation, per-applicant keys, crypto-shredding."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from intake.crypto import (
+    CryptoError,
+    KeyDestroyed,
+    KeyRing,
+    KeyStore,
+    key_object,
+    new_kek_entry,
+    open_sealed,
+    parse_keks,
+    seal,
+    unwrap,
+    wrap,
+)
+from intake.settings import SettingsError, load_settings
+from intake.storage import MemoryStore
+from processors.screening import nik_hash_hex
+from tests.intake.test_settings import ENV
+from tests.support import TEST_PEPPER, make_registration
+
+KEY = b"\x01" * 32
+APPLICANT = nik_hash_hex(make_registration()["nik"], TEST_PEPPER.encode())
+BUCKET = "intake-keys"
+
+
+def ring(*kids: str) -> KeyRing:
+    return parse_keks(",".join(new_kek_entry(k) for k in kids))
+
+
+async def keystore(r: KeyRing) -> tuple[MemoryStore, KeyStore]:
+    store = MemoryStore()
+    await store.ensure_buckets([BUCKET])
+    return store, KeyStore(store, BUCKET, r)
+
+
+def test_seal_round_trips_and_hides_the_plaintext() -> None:
+    plaintext = make_registration()["nik"].encode()
+    sealed = seal(KEY, plaintext, b"sub-1|registration")
+    assert plaintext not in sealed
+    assert seal(KEY, plaintext, b"sub-1|registration") != sealed  # a fresh nonce each time
+    assert open_sealed(KEY, sealed, b"sub-1|registration") == plaintext
+
+
+@pytest.mark.parametrize("change", ["key", "aad", "bit", "truncate", "magic"])
+def test_open_refuses_anything_altered(change: str) -> None:
+    sealed: bytes | bytearray = seal(KEY, b"photo bytes", b"sub-1|photo")
+    key, aad = KEY, b"sub-1|photo"
+    if change == "key":
+        key = b"\x02" * 32
+    elif change == "aad":
+        aad = b"sub-2|photo"  # moved to another record
+    elif change == "bit":
+        sealed = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    elif change == "truncate":
+        sealed = sealed[:20]
+    else:
+        sealed = b"XXX" + sealed[3:]
+    with pytest.raises(CryptoError) as refused:
+        open_sealed(key, sealed, aad)
+    assert "photo bytes" not in str(refused.value)
+
+
+def test_parse_keks_first_is_active_and_errors_name_no_key() -> None:
+    r = ring("k2", "k1")
+    assert [k.kid for k in r.keks] == ["k2", "k1"] and r.active.kid == "k2"
+    assert base64.b64encode(r.active.key).decode() not in repr(r)
+    short = f"k1:{base64.b64encode(b'x' * 16).decode()}"
+    for bad, message in [
+        ("", "no key"),
+        ("k1", "expected kid"),
+        ("k 1:AAAA", "expected kid"),
+        ("k1:not base64!", "not base64"),
+        (short, "32 bytes"),
+        (f"{new_kek_entry('k1')},{new_kek_entry('k1')}", "twice"),
+    ]:
+        with pytest.raises(CryptoError, match=message) as refused:
+            parse_keks(bad)
+        assert "eHh4" not in str(refused.value)  # base64 of the short key's bytes
+
+
+def test_settings_validate_the_keks() -> None:
+    assert load_settings({**ENV, "INTAKE_DATA_KEKS": new_kek_entry("k1")}).security.data_keks
+    with pytest.raises(SettingsError, match="INTAKE_DATA_KEKS"):
+        load_settings({**ENV, "INTAKE_DATA_KEKS": "k1:short"})
+
+
+def test_wrapped_key_is_bound_to_its_applicant() -> None:
+    r = ring("k1")
+    stored = wrap(r, APPLICANT, KEY)
+    assert unwrap(r, APPLICANT, stored) == (KEY, "k1")
+    with pytest.raises(CryptoError):
+        unwrap(r, "0" * 64, stored)  # another applicant's slot
+    with pytest.raises(CryptoError, match="unknown key-encryption key"):
+        unwrap(ring("k9"), APPLICANT, stored)
+    with pytest.raises(CryptoError):
+        unwrap(r, APPLICANT, b"{}")
+
+
+async def test_one_key_per_applicant_across_concurrent_callers() -> None:
+    store, keys = await keystore(ring("k1"))
+    got = await asyncio.gather(*(keys.get_or_create(APPLICANT) for _ in range(8)))
+    assert len(set(got)) == 1 and len(got[0]) == 32
+    assert await keys.get(APPLICANT) == got[0]
+    assert [k for _, k in store.objects] == [key_object(APPLICANT)]
+    assert got[0] not in store.objects[(BUCKET, key_object(APPLICANT))].data  # stored wrapped only
+
+
+async def test_destroy_makes_sealed_values_unreadable_for_good() -> None:
+    _, keys = await keystore(ring("k1"))
+    dek = await keys.get_or_create(APPLICANT)
+    sealed = seal(dek, b"registration", b"sub-1")
+    assert await keys.destroy(APPLICANT) is True
+    assert await keys.get(APPLICANT) is None
+    with pytest.raises(KeyDestroyed):
+        await keys.require(APPLICANT)
+    assert await keys.destroy(APPLICANT) is False  # idempotent
+    fresh = await keys.get_or_create(APPLICANT)  # a later submission gets a new key, never the old one
+    with pytest.raises(CryptoError):
+        open_sealed(fresh, sealed, b"sub-1")
+
+
+async def test_rotation_rewraps_under_the_new_kek() -> None:
+    old = ring("k1")
+    store, keys = await keystore(old)
+    dek = await keys.get_or_create(APPLICANT)
+    rotated = KeyRing((*ring("k2").keks, *old.keks))  # the new key first, the old one still unwraps
+    keys2 = KeyStore(store, BUCKET, rotated)
+    assert await keys2.get(APPLICANT) == dek
+    assert await keys2.rewrap(APPLICANT) is True
+    assert await keys2.rewrap(APPLICANT) is False
+    only_new = KeyStore(store, BUCKET, KeyRing(rotated.keks[:1]))  # the old KEK removed after the rewrap
+    assert await only_new.get(APPLICANT) == dek
+
+
+def test_key_object_carries_the_keyed_hash_never_a_nik() -> None:
+    assert key_object(APPLICANT) == f"keys/{APPLICANT}.json"
+    with pytest.raises(ValueError, match="keyed NIK hash"):
+        key_object(make_registration()["nik"])

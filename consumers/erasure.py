@@ -2,7 +2,8 @@
 
 Every processed submission is indexed under its applicant's keyed NIK hash (``applicants/<hash>/<id>``, an
 empty object written first by the pipeline). :func:`erase_applicant` finds them all and, for each: deletes
-the KTP images, replaces the status record by a tombstone (state ``erased``, no data), and deletes the
+the KTP images, replaces the status record by a tombstone (state ``erased``, no data) and publishes that tombstone
+to the status topic (so every API's in-memory view forgets the old status), and deletes the
 applicant's claims in the waves it took part in; then the index itself. Idempotent: erasing twice is harmless.
 
 Kafka is append-only: the submission records (which hold the NIK and the photo) expire with the topic's
@@ -17,9 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from intake.kafka import RecordSink
 from intake.settings import Settings
 from intake.status import StatusRecord, applicant_key, claim_key, photo_prefix, status_key
+from intake.status_topic import publish_status
 from intake.storage import ObjectStore
+from intake.topics import topic_names
 
 
 @dataclass
@@ -31,8 +35,12 @@ class ErasureReport:
     claims_deleted: int = 0
 
 
-async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: str) -> ErasureReport:
-    """Erase everything stored for the applicant with this keyed NIK hash. Storage errors propagate (re-run)."""
+async def erase_applicant(
+    settings: Settings, store: ObjectStore, nik_hash_hex: str, status: RecordSink | None
+) -> ErasureReport:
+    """Erase everything stored for the applicant with this keyed NIK hash, publishing each tombstone to the status
+    topic through ``status`` (None: not published, for tests of the store alone). Storage and Kafka errors
+    propagate (re-run)."""
     status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
     report = ErasureReport()
     markers = await store.list_keys(status_bucket, f"applicants/{nik_hash_hex}/")
@@ -50,6 +58,8 @@ async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: 
             report.images_deleted += 1
         tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
         await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
+        if status is not None:
+            await publish_status(status, topic_names(settings).status, tombstone)
     for wave in sorted(waves):
         key = claim_key(wave, nik_hash_hex)
         if await store.get(status_bucket, key) is not None:

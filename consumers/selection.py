@@ -8,7 +8,8 @@ pipeline for eligible submissions). :func:`close_wave`:
    seed) and stores the result once, atomically, as ``waves/wave-<n>/selection.json``; a later or concurrent
    run reuses the stored selection instead of computing a new one, so a close is idempotent and can be resumed
    after an interruption with the same outcome;
-3. sets each status to ``selected`` or ``quota_exceeded`` (skipping those already set) and publishes the outcome;
+3. sets each status to ``selected`` or ``quota_exceeded`` (skipping those already set) and publishes the outcome
+   (results topic) and the new status (status topic);
 4. stores ``waves/wave-<n>/done.json`` with the counts.
 
 Run it after the consumers have drained the submissions backlog: a submission still in the queue at the close
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from intake.kafka import RecordSink
 from intake.settings import Settings
 from intake.status import StatusRecord, status_key
+from intake.status_topic import publish_status
 from intake.storage import ObjectStore, StorageUnavailable
 from intake.topics import topic_names
 from processors.waves import Wave, select
@@ -138,7 +140,7 @@ async def close_wave(
     selected, rest = selection.selected, selection.quota_exceeded
     sem = asyncio.Semaphore(concurrency)
     updated = 0
-    topic = topic_names(settings).results
+    topic, status_topic = topic_names(settings).results, topic_names(settings).status
 
     async def mark(submission_id: str, state: str) -> None:
         nonlocal updated
@@ -166,6 +168,7 @@ async def close_wave(
                     "updated_at": new.updated_at,
                 }
                 await results.send(topic, submission_id.encode(), json.dumps(body).encode())
+                await publish_status(results, status_topic, new)
             updated += 1
 
     await asyncio.gather(*(mark(s, "selected") for s in selected), *(mark(s, "quota_exceeded") for s in rest))

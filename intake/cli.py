@@ -159,6 +159,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     """Erase applicants' data. NIKs are read from standard input (one per line), never from the command line,
     so they stay out of shell history and process lists; ``--nik-hash`` takes keyed hashes instead."""
     from consumers.erasure import erase_applicant
+    from intake.kafka import running_sink
     from intake.storage import build_store
     from processors.screening import nik_hash_hex
 
@@ -174,9 +175,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
     async def main() -> None:
         store = build_store(settings)
         try:
-            for digest in hashes:
-                report = await erase_applicant(settings, store, digest)
-                print(json.dumps({"nik_hash": digest[:16], **dataclasses.asdict(report)}))
+            async with running_sink(settings, probe_interval_s=30.0) as sink:
+                for digest in hashes:
+                    report = await erase_applicant(settings, store, digest, sink)
+                    print(json.dumps({"nik_hash": digest[:16], **dataclasses.asdict(report)}))
         finally:
             store.close()
 

@@ -4,6 +4,13 @@ The submissions topic carries one record per accepted upload (key: keyed NIK has
 applicant); the results topic carries outcomes for downstream notification; the retry topic holds records that
 failed on their own, until they are due again; the dead-letter topic carries records that can never succeed,
 with the error; the audit topic records every read of a stored KTP image (one partition: one order of events).
+
+The status topic is the applicant-facing state of every submission as a table: log-compacted, keyed by
+submission id, each value the whole :class:`intake.status.StatusRecord` (no NIK, nothing more than the status
+answer shows). Every writer of a status object publishes it there after the object store accepted it; each API
+process replays it into memory at start and follows it (:mod:`ingest.status_view`). It is a new topic rather
+than the results topic made compacted: the results topic stays an event stream (delete policy, summaries, for
+notifications), and compaction keeps only the latest state per key, which is exactly what a view needs.
 """
 
 from __future__ import annotations
@@ -11,6 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from intake.settings import Settings
+
+STATUS_SEGMENT_MS = 3_600_000
+"""The status topic rolls a segment every hour, so compaction (which never touches the active segment) can drop
+superseded states during a wave rather than after the default week."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,7 @@ class Topics:
     dead_letter: str
     retry: str
     audit: str
+    status: str
 
 
 def topic_names(settings: Settings) -> Topics:
@@ -43,6 +55,7 @@ def topic_names(settings: Settings) -> Topics:
         dead_letter=f"{p}.dead-letter.v1",
         retry=f"{p}.retry.v1",
         audit=f"{p}.audit.v1",
+        status=f"{p}.status.v1",
     )
 
 
@@ -64,4 +77,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.dead_letter, 1, k.replication_factor, {**common, "retention.ms": str(4 * k.retention_ms)}),
         TopicSpec(names.retry, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
         TopicSpec(names.audit, 1, k.replication_factor, {**common, "retention.ms": str(k.audit_retention_ms)}),
+        TopicSpec(
+            names.status,
+            k.partitions,
+            k.replication_factor,
+            {
+                **common,
+                "cleanup.policy": "compact",
+                "segment.ms": str(STATUS_SEGMENT_MS),
+                "min.cleanable.dirty.ratio": "0.5",
+            },
+        ),
     ]

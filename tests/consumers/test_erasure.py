@@ -15,7 +15,7 @@ async def test_erases_every_submission_of_the_applicant() -> None:
     mine = [_sub(1, applicant=7), _sub(2, applicant=7), _sub(7, applicant=7)]  # eligible, duplicate, blurry
     other = _sub(3)
     await _worker(store, consumer, sink).process_batch({tp: _records(tp, [*mine, other])})
-    report = await erase_applicant(unit_settings(), store, mine[0].nik_hash)
+    report = await erase_applicant(unit_settings(), store, mine[0].nik_hash, None)
     assert sorted(report.submissions) == sorted(s.submission_id for s in mine)
     assert report.images_deleted == 2 and report.claims_deleted == 1
     assert not [k for _, k in store.objects if mine[0].nik_hash in k]  # no marker, no claim
@@ -26,7 +26,7 @@ async def test_erases_every_submission_of_the_applicant() -> None:
             "erased"
         )
     assert _state(store, other.submission_id) == "eligible"
-    again = await erase_applicant(unit_settings(), store, mine[0].nik_hash)
+    again = await erase_applicant(unit_settings(), store, mine[0].nik_hash, None)
     assert again.submissions == []
 
 

@@ -26,6 +26,7 @@ import zlib
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from intake.metrics import Metrics
 from intake.settings import Settings
@@ -140,33 +141,46 @@ def status_consumer(settings: Settings) -> AIOKafkaConsumer:
 async def follow_status_topic(settings: Settings, view: StatusView, *, retry_s: float = 1.0) -> None:
     """Replay the status topic into ``view``, mark it caught up, then follow it; runs until cancelled. A failure
     (broker down, topic absent) is logged and retried after ``retry_s``, resuming where it stopped."""
-    topic = topic_names(settings).status
     positions: dict[int, int] = {}
     started = time.monotonic()
     while True:
         consumer = status_consumer(settings)
         try:
             await consumer.start()
-            await _run(consumer, topic, view, positions, started)
+            await _run(settings, consumer, view, positions=positions, started=started)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("status topic not readable; retrying", extra={"error": type(exc).__name__})
+            log.warning("status topic not readable; retrying", extra={"error": f"{type(exc).__name__}: {exc}"})
         finally:
             await _stop(consumer)
         await asyncio.sleep(retry_s)
 
 
-async def _run(
-    consumer: AIOKafkaConsumer, topic: str, view: StatusView, positions: dict[int, int], started: float
-) -> None:
-    numbers = consumer.partitions_for_topic(topic) or set()
-    if not numbers:
-        await consumer.topics()  # fetch metadata once more
-        numbers = consumer.partitions_for_topic(topic) or set()
+async def _partitions(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of ``topic``; raises :class:`LookupError` when it does not exist."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    numbers = sorted(
+        p["partition"] for t in described if t["topic"] == topic and not t["error_code"] for p in t["partitions"]
+    )
     if not numbers:
         raise LookupError(f"topic {topic} not found")
-    tps = [TopicPartition(topic, p) for p in sorted(numbers)]
+    return numbers
+
+
+async def _run(
+    settings: Settings, consumer: AIOKafkaConsumer, view: StatusView, *, positions: dict[int, int], started: float
+) -> None:
+    topic = topic_names(settings).status
+    numbers = await _partitions(settings, topic)
+    tps = [TopicPartition(topic, p) for p in numbers]
     consumer.assign(tps)
     for tp in tps:
         if tp.partition in positions:

@@ -74,7 +74,7 @@ def place_messages(where: Place) -> tuple[str, str]:
             f"Anda di antrean ke-{number_id}; perkiraan waktu tunggu belum tersedia.",
             f"You are number {number_en} in the queue; no wait estimate yet.",
         )
-    minutes = max(1, math.ceil(wait / 60))
+    minutes = max(1, math.ceil(round(wait) / 60))  # as the clients do: whole seconds first
     return (
         f"Anda di antrean ke-{number_id}, perkiraan {_thousands(minutes)} menit.",
         f"You are number {number_en} in the queue, estimated wait {minutes:,} min.",

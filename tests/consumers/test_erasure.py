@@ -15,7 +15,8 @@ async def test_erases_every_submission_of_the_applicant() -> None:
     mine = [_sub(1, applicant=7), _sub(2, applicant=7), _sub(7, applicant=7)]  # eligible, duplicate, blurry
     other = _sub(3)
     await _worker(store, consumer, sink).process_batch({tp: _records(tp, [*mine, other])})
-    report = await erase_applicant(unit_settings(), store, mine[0].nik_hash, None)
+    published = FakeSink()
+    report = await erase_applicant(unit_settings(), store, mine[0].nik_hash, published)
     assert sorted(report.submissions) == sorted(s.submission_id for s in mine)
     assert report.images_deleted == 2 and report.claims_deleted == 1
     assert not [k for _, k in store.objects if mine[0].nik_hash in k]  # no marker, no claim
@@ -26,6 +27,10 @@ async def test_erases_every_submission_of_the_applicant() -> None:
             "erased"
         )
     assert _state(store, other.submission_id) == "eligible"
+    # Each tombstone reaches the status topic, so the APIs' in-memory views forget the old status too.
+    tombstones = {k.decode(): StatusRecord.from_json(v).state for t, k, v, _ in published.records}
+    assert tombstones == {s.submission_id: "erased" for s in mine}
+    assert {t for t, *_ in published.records} == {"intake.status.v1"}
     again = await erase_applicant(unit_settings(), store, mine[0].nik_hash, None)
     assert again.submissions == []
 

@@ -53,6 +53,8 @@ async def test_order_of_completion_selects_exactly_the_quota() -> None:
     assert all(r.state == "quota_exceeded" and r.reason == "quota_exceeded" for r in rest)
     assert _state(store, ids[0]).objects == {"card": f"ktp/{ids[0]}/card.jpg"}  # facts and objects kept
     assert len([r for r in sink.records if r[0] == "intake.results.v1"]) == 10
+    statuses = {k.decode(): StatusRecord.from_json(v).state for t, k, v, _ in sink.records if t == "intake.status.v1"}
+    assert statuses == {sid: _state(store, sid).state for sid in ids}
     assert ("intake-status", done_key(1)) in store.objects
 
 

@@ -121,6 +121,11 @@ async def test_writes_then_commits() -> None:
     assert ("intake-ktp", photo_key(subs[2].submission_id, "frame")) not in store.objects
     results = [r for r in sink.records if r[0] == "intake.results.v1"]
     assert len(results) == 3
+    # The status topic gets each stored status, keyed by submission id, the same bytes as the object.
+    statuses = {k: v for t, k, v, _ in sink.records if t == "intake.status.v1"}
+    for sub in subs:
+        stored = store.objects[("intake-status", status_key(sub.submission_id))].data
+        assert statuses[sub.submission_id.encode()] == stored
 
 
 async def test_redelivery_is_idempotent() -> None:

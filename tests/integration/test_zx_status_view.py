@@ -87,8 +87,9 @@ async def test_status_is_answered_from_the_view_while_minio_is_down(
             # Only a read the memory cannot answer needs the store: without the receipt's place, 503.
             status, body = await _status(api, queued, f"/v1/submissions/{queued['submission_id']}")
             assert status == 503 and body["error"]["code"] == "storage_unavailable"
-            reads = api.server.app[STATUS_VIEW]
-            assert reads.caught_up and reads.get(done["submission_id"]) is not None
+            assert api.app is not None
+            view = api.app[STATUS_VIEW]
+            assert view.caught_up and view.get(done["submission_id"]) is not None
         finally:
             await asyncio.to_thread(stack, "start-minio")
     finally:
@@ -111,9 +112,7 @@ async def _publish_statuses(settings: Settings, count: int) -> None:
         await producer.stop()
 
 
-async def test_restarted_api_rebuilds_its_view_before_it_is_ready(
-    topics_ready: Settings, consumers: Consumers
-) -> None:
+async def test_restarted_api_rebuilds_its_view_before_it_is_ready(topics_ready: Settings, consumers: Consumers) -> None:
     settings = _fast(topics_ready)
     first = await started_api(settings)
     try:
@@ -124,11 +123,12 @@ async def test_restarted_api_rebuilds_its_view_before_it_is_ready(
         await first.close()
     await _publish_statuses(settings, 30_000)  # enough to make the replay take a while
 
-    again: TestClient[Any, Any] = api_client(create_app(settings), settings)
+    app = create_app(settings)
+    again: TestClient[Any, Any] = api_client(app, settings)
     started = time.monotonic()
     await again.start_server()
     try:
-        view = again.server.app[STATUS_VIEW]
+        view = app[STATUS_VIEW]
         answers: list[tuple[int, str, bool]] = []
 
         async def ready() -> bool:

@@ -13,13 +13,17 @@ Where a personal status comes from, in order:
 So while MinIO is down, statuses the view holds and queued submissions are still answered; only case 3 answers
 503 ``storage_unavailable``. The ETag is a hash of the body: a 304 costs what a 200 does, and no I/O in cases 1-2.
 A queued (``received``) answer carries the place (``queue``) with its messages and a polling hint that grows
-with the queue ahead (:func:`processors.queue.poll_after`), also sent as ``Retry-After``.
+with the queue ahead (:func:`processors.queue.poll_after`), also sent as ``Retry-After``. An answer rendered from
+the view (without a ``first_submission``, which depends on another status) is memoised in the view in place of
+the record (:meth:`StatusView.remember`): later reads of that status skip the JSON work, and their 304s even the
+decompression.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -103,21 +107,20 @@ class _Unavailable(Exception):
     """The object store was needed and did not answer."""
 
 
-async def _lookup(request: web.Request, submission_id: str, receipt: tuple[int, int] | None) -> StatusRecord | None:
-    """The submission's status record (``None``: none yet), by the order of the module docstring."""
+async def _lookup(
+    request: web.Request, submission_id: str, receipt: tuple[int, int] | None
+) -> tuple[StatusRecord | None, str]:
+    """The submission's status record (``None``: none yet) and where it came from (the order of the module
+    docstring: ``view``, ``queued`` or ``store``)."""
     app = request.app
     view = app.get(STATUS_VIEW)
-    metrics = app[METRICS]
     if view is not None:
         record = view.get(submission_id)
         if record is not None:
-            metrics.status_reads.labels("view").inc()
-            return record
+            return record, "view"
         if view.caught_up and receipt is not None and app[QUEUE].where(*receipt) is not None:
-            metrics.status_reads.labels("queued").inc()
-            return None
-    metrics.status_reads.labels("store").inc()
-    return await _stored(request, submission_id)
+            return None, "queued"
+    return await _stored(request, submission_id), "store"
 
 
 async def _stored(request: web.Request, submission_id: str) -> StatusRecord | None:
@@ -150,9 +153,16 @@ async def get_status(request: web.Request) -> web.StreamResponse:
     token = _bearer(request)
     if token is None or not verify_status_token(settings.security.status_token_key.encode(), submission_id, token):
         return error_response("unauthorized", request, extra=None)
+    metrics = request.app[METRICS]
+    view = request.app.get(STATUS_VIEW)
+    memo = view.rendered(submission_id) if view is not None else None
+    if memo is not None and view is not None:
+        metrics.status_reads.labels("view").inc()
+        return _answer(request, memo.etag, memo.final, lambda: view.body(memo.packed), settings.http.poll_after_s)
     receipt = receipt_of(request)
     try:
-        record = await _lookup(request, submission_id, receipt)
+        record, source = await _lookup(request, submission_id, receipt)
+        metrics.status_reads.labels(source).inc()
         where = request.app[QUEUE].where(*receipt) if record is None and receipt is not None else None
         poll_s = pace(settings, where)
         body = status_body(record, submission_id, poll_s)
@@ -170,12 +180,20 @@ async def get_status(request: web.Request) -> web.StreamResponse:
         return error_response("storage_unavailable", request, retry_after_s=settings.http.retry_after_s)
     raw = json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
     etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+    final = record is not None and record.state in FINAL_STATES
+    if source == "view" and view is not None and "first_submission" not in body and record is not None:
+        view.remember(submission_id, etag, final, raw)
+    return _answer(request, etag, final, lambda: raw, poll_s)
+
+
+def _answer(request: web.Request, etag: str, final: bool, body: Callable[[], bytes], poll_s: int) -> web.Response:
+    """200 with the body, or 304 when ``If-None-Match`` names ``etag`` (then the body is never produced)."""
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
-    if poll_s and (record is None or record.state not in FINAL_STATES):
+    if poll_s and not final:
         headers["Retry-After"] = str(poll_s)
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    return web.Response(status=200, body=raw, content_type="application/json", headers=headers)
+    return web.Response(status=200, body=body(), content_type="application/json", headers=headers)
 
 
 async def get_queue(request: web.Request) -> web.StreamResponse:

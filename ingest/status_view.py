@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -67,6 +68,21 @@ class _Codec:
         return self._decompress.copy().decompress(packed)
 
 
+_RECORD, _FINAL, _PENDING = b"r", b"f", b"p"
+"""Entry tags: a status record as published; or the answer rendered from it (ETag, then body), for a final or a
+not yet final state. A record becomes its rendered answer on its first read (:meth:`StatusView.remember`), so
+later reads and 304s of that submission cost a lookup (and a decompression for a 200), never JSON work."""
+_ETAG_BYTES = 34
+
+
+class Rendered(NamedTuple):
+    """A memoised answer: its ETag, whether the state is final, and the compressed body (:meth:`StatusView.body`)."""
+
+    etag: str
+    final: bool
+    packed: bytes
+
+
 class StatusView:
     """Bounded map of submission id -> latest status; see the module docstring. Used from one event loop."""
 
@@ -92,7 +108,7 @@ class StatusView:
         if value is None:
             entries.pop(key, None)
             return
-        packed = self._codec.pack(value)
+        packed = _RECORD + self._codec.pack(value)
         if entries.pop(key, None) is None and len(entries) >= self.max_entries:
             if not entries:
                 return
@@ -103,13 +119,34 @@ class StatusView:
     def get(self, submission_id: str) -> StatusRecord | None:
         """The latest status of ``submission_id``, or ``None`` when the view does not hold it (not processed
         yet, dropped past the bound, or not caught up): then the object store answers. Never blocks."""
-        packed = self._entries.get(submission_id.encode())
-        if packed is None:
+        entry = self._entries.get(submission_id.encode())
+        if entry is None:
             return None
         try:
-            return StatusRecord.from_json(self._codec.unpack(packed))
-        except (ValueError, TypeError, zlib.error):  # a record this version cannot read: the store answers
+            if entry[:1] == _RECORD:
+                return StatusRecord.from_json(self._codec.unpack(entry[1:]))
+            return record_of_answer(json.loads(self._codec.unpack(entry[1 + _ETAG_BYTES :])))
+        except (ValueError, TypeError, KeyError, zlib.error):  # a record this version cannot read: the store answers
             return None
+
+    def rendered(self, submission_id: str) -> Rendered | None:
+        """The answer memoised for ``submission_id`` by :meth:`remember`, if its status did not change since."""
+        entry = self._entries.get(submission_id.encode())
+        if entry is None or entry[:1] == _RECORD:
+            return None
+        return Rendered(entry[1 : 1 + _ETAG_BYTES].decode(), entry[:1] == _FINAL, entry[1 + _ETAG_BYTES :])
+
+    def body(self, packed: bytes) -> bytes:
+        """The body of a :class:`Rendered` answer."""
+        return self._codec.unpack(packed)
+
+    def remember(self, submission_id: str, etag: str, final: bool, body: bytes) -> None:
+        """Keep the answer rendered from the status this view holds for ``submission_id`` in its place (the
+        caller rendered it from :meth:`get` without awaiting in between, so it is of the current status).
+        ``etag`` is the quoted 32-hex-digit ETag."""
+        key = submission_id.encode()
+        if key in self._entries and len(etag) == _ETAG_BYTES:
+            self._entries[key] = (_FINAL if final else _PENDING) + etag.encode() + self._codec.pack(body)
 
     def mark_caught_up(self) -> None:
         self.caught_up = True
@@ -121,6 +158,22 @@ class StatusView:
         if self._metrics is not None:
             self._metrics.status_view_entries.set(len(self._entries))
             self._metrics.status_view_evicted.set(self.evicted)
+
+
+def record_of_answer(body: dict[str, Any]) -> StatusRecord:
+    """The status record an answer was rendered from: the inverse of :func:`ingest.status_read.status_body` for a
+    stored record (``tests/ingest/test_status_view.py`` checks the round trip)."""
+    reason = body["reason"]
+    return StatusRecord(
+        body["submission_id"],
+        body["state"],
+        body["updated_at"],
+        reason=None if reason is None else reason["code"],
+        measured=None if reason is None else reason["measured"],
+        threshold=None if reason is None else reason["threshold"],
+        objects=body["objects"],
+        facts=body["facts"],
+    )
 
 
 def status_consumer(settings: Settings) -> AIOKafkaConsumer:

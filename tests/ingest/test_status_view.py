@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from ingest.status_read import status_body
 from ingest.status_view import StatusView
 from intake.metrics import build_metrics
 from intake.status import StatusRecord
@@ -66,3 +69,23 @@ def test_metrics() -> None:
     assert "intake_status_view_entries 1.0" in text
     assert "intake_status_view_evicted 1.0" in text
     assert "intake_status_view_caught_up 1.0" in text
+
+
+def test_memoised_answers_keep_the_record() -> None:
+    """An answer rendered from the view replaces the record; the record can still be read back from it."""
+    view = StatusView(5)
+    for record in (
+        _record(_sid(8)),
+        StatusRecord(_sid(8), "rejected", "2026-11-30T23:01:00+00:00", reason="glare", measured=0.2, threshold=0.03),
+        StatusRecord(_sid(8), "selected", "2026-12-30T23:01:00+00:00", objects={"card": "ktp/x/card.jpg"}),
+    ):
+        view.apply(_sid(8).encode(), record.to_json())
+        assert view.rendered(_sid(8)) is None
+        final = record.state != "eligible"
+        raw = json.dumps(status_body(record, _sid(8), 10), sort_keys=True).encode()
+        view.remember(_sid(8), '"' + "0" * 32 + '"', final, raw)
+        memo = view.rendered(_sid(8))
+        assert memo is not None and memo.final is final and view.body(memo.packed) == raw
+        assert view.get(_sid(8)) == record
+    view.remember(_sid(9), '"' + "0" * 32 + '"', True, b"{}")  # not held: nothing is added
+    assert view.rendered(_sid(9)) is None and len(view) == 1

@@ -2,9 +2,10 @@
 
 A :class:`QueueWatermark` asks an :class:`~intake.offsets.OffsetSource` every ``sample_s`` for the consumer
 group's committed offsets on the submissions topic and measures each partition's drain rate over ``window_s``.
-Each successful sample renders the one JSON document every client gets (the same for everybody, no personal
-data) with its ETag, so a request costs a dictionary lookup, never a broker call. A failed sample keeps the last
-document (``sampled_at`` says how old it is) and counts ``intake_queue_sample_errors_total``.
+A sample whose numbers changed renders the one JSON document every client gets (the same for everybody, no
+personal data) with its ETag, so a request costs a dictionary lookup, never a broker call. Unchanged numbers
+keep the document, its ``sampled_at`` (when they were first read) and its ETag, so caches revalidate with 304.
+A failed sample keeps the last document and counts ``intake_queue_sample_errors_total``.
 
 A client compares its receipt (partition, offset) with the document: while ``committed <= offset`` the
 submission is queued, ``offset - committed`` records ahead of it in its partition (:mod:`processors.queue`).
@@ -70,6 +71,7 @@ class QueueWatermark:
         self._clock = clock
         self._rates: dict[int, DrainRate] = {}
         self.marks: dict[int, Mark] = {}
+        self.sampled = False
         self.cache_control = f"public, max-age={max(1, math.ceil(sample_s))}"
         self.body, self.etag = self._render(None)
 
@@ -93,8 +95,10 @@ class QueueWatermark:
         for p in parts:
             rate = self._rates.setdefault(p.partition, DrainRate(self._window_s)).add(now, p.position)
             marks[p.partition] = Mark(p.partition, p.position, p.end, None if math.isnan(rate) else round(rate, 3))
-        self.marks = marks
-        self.body, self.etag = self._render(datetime.now(UTC))
+        if marks != self.marks or not self.sampled:  # unchanged numbers keep their document, time and ETag
+            self.marks = marks
+            self.body, self.etag = self._render(datetime.now(UTC))
+            self.sampled = True
 
     def _render(self, sampled_at: datetime | None) -> tuple[bytes, str]:
         doc = {

@@ -123,6 +123,20 @@ async def _lookup(
     return await _stored(request, submission_id), "store"
 
 
+def _queued(request: web.Request, submission_id: str, where: Place, poll_s: int) -> web.Response:
+    """A queued submission's ``received`` answer. Its ETag is a hash of what the body is made of (the id, the
+    place, the rate and the hint), so a 304 is decided before the body is rendered."""
+    made_of = f"queued|{submission_id}|{where.partition}|{where.offset}|{where.ahead}|{where.drain_per_s}|{poll_s}"
+    etag = '"' + hashlib.sha256(made_of.encode()).hexdigest()[:32] + '"'
+
+    def render() -> bytes:
+        body = status_body(None, submission_id, poll_s)
+        body["queue"] = place_body(where)
+        return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
+
+    return _answer(request, etag, False, render, poll_s)
+
+
 async def _stored(request: web.Request, submission_id: str) -> StatusRecord | None:
     settings = request.app[SETTINGS]
     try:
@@ -165,6 +179,8 @@ async def get_status(request: web.Request) -> web.StreamResponse:
         metrics.status_reads.labels(source).inc()
         where = request.app[QUEUE].where(*receipt) if record is None and receipt is not None else None
         poll_s = pace(settings, where)
+        if source == "queued" and where is not None:
+            return _queued(request, submission_id, where, poll_s)
         body = status_body(record, submission_id, poll_s)
         if where is not None:
             body["queue"] = place_body(where)

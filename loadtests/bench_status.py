@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,7 @@ def _record(i: int) -> StatusRecord:
 
 
 async def _connection(
-    host: str, port: int, request: bytes, deadline: float, counts: dict[int, int], errors: list[str]
+    host: str, port: int, request: bytes, *, deadline: float, counts: dict[int, int], errors: list[str]
 ) -> None:
     try:
         reader, writer = await asyncio.open_connection(host, port)
@@ -116,7 +117,9 @@ async def _load(url: str, seconds: float, connections: int, headers: list[str]) 
     errors: list[str] = []
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(*(_connection(host, port, request, deadline, counts, errors) for _ in range(connections)))
+    await asyncio.gather(
+        *(_connection(host, port, request, deadline=deadline, counts=counts, errors=errors) for _ in range(connections))
+    )
     elapsed = time.monotonic() - started
     return {"requests": sum(counts.values()), "seconds": elapsed, "statuses": counts, "errors": len(errors)}
 
@@ -162,7 +165,7 @@ class Measured:
 
 
 def _measure(
-    api: str, pid: int, url: str, route: str, rnd: int, args: argparse.Namespace, headers: list[str]
+    api: str, pid: int, url: str, route: str, *, rnd: int, args: argparse.Namespace, headers: list[str]
 ) -> Measured:
     argv = [sys.executable, "-m", "loadtests.bench_status", "--load", url, "--seconds", str(args.seconds)]
     argv += ["--connections", str(args.connections)]
@@ -244,29 +247,21 @@ def _start_api(procs: Procs, name: str, env: dict[str, str]) -> tuple[int, str, 
 
 
 def _replay_seconds(log: Path) -> tuple[float | None, int | None]:
-    for line in log.read_text(errors="replace").splitlines():
+    found: tuple[float | None, int | None] = (None, None)
+    for line in log.read_text(errors="replace").splitlines():  # the log is appended to: the last run's line
         if "status view caught up" in line:
             rec = json.loads(line)
-            return float(rec["seconds"]), int(rec["entries"])
-    return None, None
+            found = float(rec["seconds"]), int(rec["entries"])
+    return found
 
 
-def _profile(pid: int, url: str, args: argparse.Namespace, headers: list[str], out: Path) -> None:
-    """py-spy samples the API while the final status is loaded; the top of the profile is printed."""
-    out.mkdir(parents=True, exist_ok=True)
-    raw = out / "status_final.txt"
+def _profile(pid: int, url: str, args: argparse.Namespace, headers: list[str], raw: Path) -> None:
+    """py-spy samples the API while ``url`` is loaded; the top of the profile is printed."""
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    spy_cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
+    spy_cmd += ["--duration", str(int(args.seconds)), "--format", "raw", "--output", str(raw)]
     spy = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(int(args.seconds)),
-            "--format",
-            "raw",
-        ]
-        + ["--output", str(raw), "--nonblocking"],
+        spy_cmd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -281,7 +276,7 @@ def _profile(pid: int, url: str, args: argparse.Namespace, headers: list[str], o
     )
     spy.wait(timeout=60)
     print(f"  py-spy profile: {raw}")
-    for line in _top_frames(raw, 25):
+    for line in _top_frames(raw, 14):
         print("   ", line)
 
 
@@ -298,8 +293,14 @@ def _top_frames(raw: Path, n: int) -> list[str]:
         all_samples += int(count)
         for frame in set(stack.split(";")):
             totals[frame] = totals.get(frame, 0) + int(count)
-    ranked = sorted(totals.items(), key=lambda kv: -kv[1])[:n]
-    return [f"{100 * c / max(1, all_samples):5.1f}%  {f}" for f, c in ranked]
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    ours = [kv for kv in ranked if "(ingest/" in kv[0] or "(intake/" in kv[0] or "(processors/" in kv[0]]
+    skip = {"cli.py", "runners.py", "base_events.py", "runpy", "events.py"}
+    top = [kv for kv in ranked if not any(s in kv[0] for s in skip)][:n]
+    lines = [f"{100 * c / max(1, all_samples):5.1f}%  {f}" for f, c in top]
+    lines += ["-- the project's own frames:"]
+    lines += [f"{100 * c / max(1, all_samples):5.1f}%  {f}" for f, c in ours[:n] if "cli.py" not in f]
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -350,10 +351,8 @@ def run(args: argparse.Namespace) -> None:
         queued_path = f"/v1/submissions/{queued}?partition=0&offset=1000"
 
         def etag(url: str, headers: list[str]) -> str:
-            import urllib.request
-
             req = urllib.request.Request(url, headers=dict(h.split(": ", 1) for h in headers))
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(req, timeout=10) as resp:
                 return str(resp.headers["ETag"])
 
         plan_a = [
@@ -371,30 +370,34 @@ def run(args: argparse.Namespace) -> None:
             last_headers: list[str] = []
             for route, path, headers in plan_a:
                 if headers is None:  # the 304 of the route above: the same request with If-None-Match
-                    headers = [*last_headers, f"If-None-Match: {etag(url_a + path, last_headers)}"]
+                    sent = [*last_headers, f"If-None-Match: {etag(url_a + path, last_headers)}"]
                 else:
-                    last_headers = headers
-                results.append(_measure("A", pid_a, url_a + path, route, rnd, args, headers))
-            results.append(_measure("B", pid_b, url_b + "/healthz", "healthz", rnd, args, []))
+                    sent = last_headers = headers
+                results.append(_measure("A", pid_a, url_a + path, route, rnd=rnd, args=args, headers=sent))
+            results.append(_measure("B", pid_b, url_b + "/healthz", "healthz", rnd=rnd, args=args, headers=[]))
             results.append(
-                _measure("B", pid_b, url_b + f"/v1/submissions/{final}", "status final 200 (S3)", rnd, args, auth_final)
+                _measure(
+                    "B",
+                    pid_b,
+                    url_b + f"/v1/submissions/{final}",
+                    "status final 200 (S3)",
+                    rnd=rnd,
+                    args=args,
+                    headers=auth_final,
+                )
             )
         if args.profile:
-            _profile(pid_a, url_a + f"/v1/submissions/{final}", args, auth_final, Path(args.profile))
-        _summary(results, view, ready_a, replay_s, entries, rss_a)
+            out = Path(args.profile)
+            _profile(pid_b, url_b + f"/v1/submissions/{final}", args, auth_final, out / "before_s3.txt")
+            _profile(pid_a, url_a + f"/v1/submissions/{final}", args, auth_final, out / "after_view.txt")
+            _profile(pid_a, url_a + queued_path, args, auth_queued, out / "after_received.txt")
+        _summary(results, view, {"ready_s": ready_a, "replay_s": replay_s, "entries": entries, "rss_mib": rss_a})
     finally:
         procs.stop_all()
         stack.stop()
 
 
-def _summary(
-    results: list[Measured],
-    view: dict[str, float],
-    ready_s: float,
-    replay_s: float | None,
-    entries: int | None,
-    rss_mib: float,
-) -> None:
+def _summary(results: list[Measured], view: dict[str, float], rebuild: dict[str, Any]) -> None:
     print("\nratios against /healthz on the same process, same round (median over rounds):")
     print(f"{'API':<4}{'route':<28}{'req/s':>9}{'CPU us/req':>12}{'req/s ratio':>13}{'CPU ratio':>11}")
     routes = list(dict.fromkeys((m.api, m.route) for m in results))
@@ -418,7 +421,8 @@ def _summary(
         f" apply {view['apply_us_per_status']:.1f} us CPU per status"
     )
     print(
-        f"rebuild: API ready {ready_s:.1f} s after launch; replay {replay_s} s for {entries} statuses; RSS {rss_mib:.0f} MiB"
+        f"rebuild: API ready {rebuild['ready_s']:.1f} s after launch; replay {rebuild['replay_s']} s for"
+        f" {rebuild['entries']} statuses; RSS {rebuild['rss_mib']:.0f} MiB"
     )
     print("A = status view on; B = view off (every status read is an S3 GET: the path before issue #15).")
 

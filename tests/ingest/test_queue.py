@@ -69,3 +69,20 @@ async def test_failed_sample_keeps_the_last_document() -> None:
     with pytest.raises(ConnectionError):
         await mark.sample_once()
     assert mark.body == body and mark.where(0, 4) is not None
+
+
+async def test_unchanged_numbers_keep_the_etag() -> None:
+    source, clock = FakeSource(), Clock()
+    mark = _watermark(source, clock)
+    source.parts = [PartitionOffsets(0, 0, 5, 5)]
+    await mark.sample_once()
+    clock.now += 1
+    await mark.sample_once()  # the rate is measured now: 0.0 (was unknown)
+    etag, body = mark.etag, mark.body
+    for _ in range(3):
+        clock.now += 1
+        await mark.sample_once()
+    assert (mark.etag, mark.body) == (etag, body)  # idle queue: caches keep revalidating with 304
+    source.parts = [PartitionOffsets(0, 0, 6, 5)]
+    await mark.sample_once()
+    assert mark.etag != etag

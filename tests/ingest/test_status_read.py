@@ -33,8 +33,10 @@ class FakeOffsets:
 
 
 class Api:
-    def __init__(self, client: TestClient[Any, Any], view: StatusView, store: MemoryStore, metrics: Metrics) -> None:
-        self.client, self.view, self.store, self.metrics = client, view, store, metrics
+    def __init__(
+        self, client: TestClient[Any, Any], view: StatusView, store: MemoryStore, metrics: Metrics, offsets: FakeOffsets
+    ) -> None:
+        self.client, self.view, self.store, self.metrics, self.offsets = client, view, store, metrics, offsets
 
     def reads(self, source: str) -> float:
         value = self.metrics.registry.get_sample_value("intake_status_reads_total", {"source": source})
@@ -50,7 +52,7 @@ async def api() -> AsyncIterator[Api]:
     app = create_app(settings, sink=FakeSink(), store=store, metrics=metrics, offsets=offsets, status_view=view)
     client = api_client(app, settings)
     await client.start_server()
-    yield Api(client, view, store, metrics)
+    yield Api(client, view, store, metrics, offsets)
     await client.close()
 
 
@@ -98,6 +100,17 @@ async def test_queued_submission_is_answered_from_memory_with_its_place(api: Api
     assert body["state"] == "received"
     assert body["queue"]["position"] == 1 and body["queue"]["message_id"].startswith("Anda di antrean ke-1")
     assert api.reads("queued") == 1 and api.reads("store") == 0
+    again = await api.client.get(accepted["status_url"], headers={**auth, "If-None-Match": resp.headers["ETag"]})
+    assert again.status == 304  # the place did not change
+    api.offsets.parts = [PartitionOffsets(0, 0, 5, 0)]  # more records behind it: same place, same answer
+    await asyncio.sleep(0.2)
+    again = await api.client.get(accepted["status_url"], headers={**auth, "If-None-Match": resp.headers["ETag"]})
+    assert again.status == 304
+    later = await api.client.get(
+        f"/v1/submissions/{accepted['submission_id']}?partition=0&offset=3",
+        headers={**auth, "If-None-Match": resp.headers["ETag"]},
+    )
+    assert later.status == 200 and (await later.json())["queue"]["position"] == 4  # another place, another ETag
     # Without the receipt's place the store is asked: down, so 503 (the old behaviour).
     resp = await api.client.get(f"/v1/submissions/{accepted['submission_id']}", headers=auth)
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "storage_unavailable"

@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from intake.background import background
+from intake.background import background, repeat
 from intake.metrics import Metrics
 from intake.offsets import DrainRate, KafkaOffsetSource, OffsetSource, PartitionOffsets
 from intake.settings import Settings
@@ -111,16 +111,11 @@ class LagSampler:
 
     async def run(self) -> None:
         """Sample every ``interval_s`` until cancelled; failures are counted and logged, never raised."""
-        while True:
-            started = self._clock()
-            try:
-                await self.sample_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._metrics.lag_sample_errors.inc()
-                log.warning("backlog sample failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(max(0.0, self.interval_s - (self._clock() - started)))
+        await repeat(self.sample_once, self.interval_s, self._failed, self._clock)
+
+    def _failed(self, exc: Exception) -> None:
+        self._metrics.lag_sample_errors.inc()
+        log.warning("backlog sample failed", extra={"error": type(exc).__name__})
 
 
 @contextlib.asynccontextmanager

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from intake.background import background
+from intake.background import background, repeat
 from intake.metrics import Metrics
 from intake.offsets import DrainRate, KafkaOffsetSource, OffsetSource
 from intake.settings import Settings
@@ -114,16 +114,11 @@ class QueueWatermark:
 
     async def run(self) -> None:
         """Sample every ``sample_s`` until cancelled; failures are counted and logged, never raised."""
-        while True:
-            started = self._clock()
-            try:
-                await self.sample_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._metrics.queue_sample_errors.inc()
-                log.warning("queue sample failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(max(0.0, self.sample_s - (self._clock() - started)))
+        await repeat(self.sample_once, self.sample_s, self._failed, self._clock)
+
+    def _failed(self, exc: Exception) -> None:
+        self._metrics.queue_sample_errors.inc()
+        log.warning("queue sample failed", extra={"error": type(exc).__name__})
 
 
 def build_watermark(settings: Settings, metrics: Metrics, source: OffsetSource) -> QueueWatermark:

@@ -27,8 +27,8 @@ import zlib
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from intake.kafka import topic_partitions
 from intake.metrics import Metrics
 from intake.settings import Settings
 from intake.status import StatusRecord
@@ -210,29 +210,13 @@ async def follow_status_topic(settings: Settings, view: StatusView, *, retry_s: 
         await asyncio.sleep(retry_s)
 
 
-async def _partitions(settings: Settings, topic: str) -> list[int]:
-    """The partition numbers of ``topic``; raises :class:`LookupError` when it does not exist."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms
-    )
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    numbers = sorted(
-        p["partition"] for t in described if t["topic"] == topic and not t["error_code"] for p in t["partitions"]
-    )
-    if not numbers:
-        raise LookupError(f"topic {topic} not found")
-    return numbers
-
-
 async def _run(
     settings: Settings, consumer: AIOKafkaConsumer, view: StatusView, *, positions: dict[int, int], started: float
 ) -> None:
     topic = topic_names(settings).status
-    numbers = await _partitions(settings, topic)
+    numbers = await topic_partitions(settings, topic)
+    if not numbers:
+        raise LookupError(f"topic {topic} not found")
     tps = [TopicPartition(topic, p) for p in numbers]
     consumer.assign(tps)
     for tp in tps:

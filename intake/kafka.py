@@ -310,7 +310,9 @@ async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
             for res in resp.resources:
                 _err, _msg, _rtype, rname, entries = res[:5]
                 conf_by_name[rname] = {
-                    e[0]: e[1] for e in entries if e[0] in ("max.message.bytes", "retention.ms", "min.insync.replicas")
+                    e[0]: e[1]
+                    for e in entries
+                    if e[0] in ("max.message.bytes", "retention.ms", "min.insync.replicas", "cleanup.policy")
                 }
         for t in described:
             out.append(

@@ -84,6 +84,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {
                 **common,
                 "cleanup.policy": "compact",
+                "retention.ms": "-1",  # compaction, never age, removes a status: the latest one of each stays
                 "segment.ms": str(STATUS_SEGMENT_MS),
                 "min.cleanable.dirty.ratio": "0.5",
             },

@@ -36,11 +36,11 @@ class ErasureReport:
 
 
 async def erase_applicant(
-    settings: Settings, store: ObjectStore, nik_hash_hex: str, status: RecordSink | None
+    settings: Settings, store: ObjectStore, nik_hash_hex: str, status: RecordSink
 ) -> ErasureReport:
     """Erase everything stored for the applicant with this keyed NIK hash, publishing each tombstone to the status
-    topic through ``status`` (None: not published, for tests of the store alone). Storage and Kafka errors
-    propagate (re-run)."""
+    topic through ``status`` (so no API's view keeps the old status). Storage and Kafka errors propagate
+    (re-run)."""
     status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
     report = ErasureReport()
     markers = await store.list_keys(status_bucket, f"applicants/{nik_hash_hex}/")
@@ -58,8 +58,7 @@ async def erase_applicant(
             report.images_deleted += 1
         tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
         await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
-        if status is not None:
-            await publish_status(status, topic_names(settings).status, tombstone)
+        await publish_status(status, topic_names(settings).status, tombstone)
     for wave in sorted(waves):
         key = claim_key(wave, nik_hash_hex)
         if await store.get(status_bucket, key) is not None:

@@ -123,15 +123,16 @@ async def _selection(
 async def close_wave(
     settings: Settings,
     store: ObjectStore,
-    results: RecordSink | None,
+    results: RecordSink,
     wave: Wave,
     *,
     seed: str | None = None,
     now: datetime | None = None,
     concurrency: int = 32,
 ) -> CloseSummary:
-    """Close ``wave`` (see the module docstring). Raises :class:`WaveStillOpen` before ``wave.closes_at``;
-    storage and Kafka errors propagate (re-run to resume)."""
+    """Close ``wave`` (see the module docstring), publishing through ``results`` (the results and status topics:
+    the API's status views learn the new states from there). Raises :class:`WaveStillOpen` before
+    ``wave.closes_at``; storage and Kafka errors propagate (re-run to resume)."""
     now = now or datetime.now(UTC)
     if now < wave.closes_at:
         raise WaveStillOpen(f"wave {wave.number} closes at {wave.closes_at.isoformat()}")
@@ -160,15 +161,9 @@ async def close_wave(
                 facts={**record.facts, "wave_closed_at": now.isoformat()},
             )
             await store.put(bucket, status_key(submission_id), new.to_json(), "application/json")
-            if results is not None:
-                body = {
-                    "submission_id": submission_id,
-                    "state": state,
-                    "reason": new.reason,
-                    "updated_at": new.updated_at,
-                }
-                await results.send(topic, submission_id.encode(), json.dumps(body).encode())
-                await publish_status(results, status_topic, new)
+            body = {"submission_id": submission_id, "state": state, "reason": new.reason, "updated_at": new.updated_at}
+            await results.send(topic, submission_id.encode(), json.dumps(body).encode())
+            await publish_status(results, status_topic, new)
             updated += 1
 
     await asyncio.gather(*(mark(s, "selected") for s in selected), *(mark(s, "quota_exceeded") for s in rest))

@@ -494,12 +494,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "description": (
                     "Answered from memory (sampled every"
                     f" {settings.status.queue_sample_s} s), never a broker call per request. Poll this, not the"
-                    " personal status, until your receipt's offset is passed."
+                    " personal status, until your receipt's offset is passed. Send the last `ETag` in"
+                    " `If-None-Match` for a 304."
                 ),
                 "security": [],
-                "parameters": [
-                    {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
-                ],
                 "responses": {
                     "200": _json_response(
                         "The watermark.",

@@ -31,7 +31,7 @@ async def test_erases_every_submission_of_the_applicant() -> None:
     tombstones = {k.decode(): StatusRecord.from_json(v).state for t, k, v, _ in published.records}
     assert tombstones == {s.submission_id: "erased" for s in mine}
     assert {t for t, *_ in published.records} == {"intake.status.v1"}
-    again = await erase_applicant(unit_settings(), store, mine[0].nik_hash, None)
+    again = await erase_applicant(unit_settings(), store, mine[0].nik_hash, FakeSink())
     assert again.submissions == []
 
 

@@ -191,7 +191,7 @@ async def test_watermark_advances_and_the_place_falls(topics_ready: Settings) ->
 
         async def passed() -> bool:  # the status is published before the offset is committed and sampled
             watermarks.append((await watermark())[last["partition"]])
-            return watermarks[-1] > last["offset"]
+            return bool(watermarks[-1] > last["offset"])
 
         await wait_until(passed, 30, "the watermark to pass the submission")
         assert watermarks == sorted(watermarks), watermarks  # the watermark only advances

@@ -39,7 +39,7 @@ class Api:
         self.client, self.view, self.store, self.metrics, self.offsets = client, view, store, metrics, offsets
 
     def reads(self, source: str) -> float:
-        value = self.metrics.registry.get_sample_value("intake_status_reads_total", {"source": source})
+        value = self.metrics.registry.get_sample_value("intake_status_reads_total", {"outcome": source})
         return value or 0.0
 
 

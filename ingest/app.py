@@ -24,7 +24,7 @@ from ingest.errors import ERROR_CODE, error_response
 from ingest.keys import ADMISSION, LIFECYCLE, METRICS, QUEUE, SETTINGS, SINK, STATUS_VIEW, STORE, WAVE, Lifecycle
 from ingest.ktp_read import get_ktp_image
 from ingest.openapi import openapi_json
-from ingest.queue import build_watermark, sampling
+from ingest.queue import NoOffsets, build_watermark, sampling
 from ingest.security import Authenticator, Cors, client_of, headers_middleware, route_of
 from ingest.status_read import get_queue, get_status
 from ingest.status_view import StatusView, follow_status_topic
@@ -137,7 +137,7 @@ def _status_reads(
             settings.kafka.bootstrap, f"{settings.kafka.client_id}-queue", settings.kafka.request_timeout_ms
         )
     source = offsets or own
-    watermark = build_watermark(settings, metrics, source or KafkaOffsetSource(settings.kafka.bootstrap, "unused"))
+    watermark = build_watermark(settings, metrics, source or NoOffsets())
     app[QUEUE] = watermark
     if source is not None:
 

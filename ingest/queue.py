@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +28,7 @@ from aiohttp import web
 
 from intake.background import background, repeat
 from intake.metrics import Metrics
-from intake.offsets import DrainRate, KafkaOffsetSource, OffsetSource
+from intake.offsets import DrainRate, KafkaOffsetSource, OffsetSource, PartitionOffsets
 from intake.settings import Settings
 from intake.topics import topic_names
 from processors.queue import Place, place
@@ -119,6 +119,14 @@ class QueueWatermark:
     def _failed(self, exc: Exception) -> None:
         self._metrics.queue_sample_errors.inc()
         log.warning("queue sample failed", extra={"error": type(exc).__name__})
+
+
+class NoOffsets:
+    """The :class:`~intake.offsets.OffsetSource` of an app whose watermark is never sampled (unit tests with fakes):
+    the document stays empty, every place unknown."""
+
+    async def read(self, group: str, topic: str) -> Sequence[PartitionOffsets]:
+        raise LookupError("no offset source")
 
 
 def build_watermark(settings: Settings, metrics: Metrics, source: OffsetSource) -> QueueWatermark:

@@ -191,23 +191,32 @@ def status_consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
-async def follow_status_topic(settings: Settings, view: StatusView, *, retry_s: float = 1.0) -> None:
+async def follow_status_topic(
+    settings: Settings, view: StatusView, *, retry_s: float = 1.0, max_retry_s: float = 30.0
+) -> None:
     """Replay the status topic into ``view``, mark it caught up, then follow it; runs until cancelled. A failure
-    (broker down, topic absent) is logged and retried after ``retry_s``, resuming where it stopped."""
+    (broker down, topic absent: run ``intake topics create``) is logged and retried, resuming where it stopped,
+    after ``retry_s`` doubling up to ``max_retry_s`` while failures follow each other."""
     positions: dict[int, int] = {}
     started = time.monotonic()
+    delay = retry_s / 2
     while True:
         consumer = status_consumer(settings)
+        applied = view.applied
         try:
             await consumer.start()
             await _run(settings, consumer, view, positions=positions, started=started)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("status topic not readable; retrying", extra={"error": f"{type(exc).__name__}: {exc}"})
+            delay = retry_s if view.applied > applied else min(max_retry_s, delay * 2)
+            log.warning(
+                "status topic not readable; retrying",
+                extra={"error": f"{type(exc).__name__}: {exc}", "retry_s": delay},
+            )
         finally:
             await _stop(consumer)
-        await asyncio.sleep(retry_s)
+        await asyncio.sleep(delay)
 
 
 async def _run(

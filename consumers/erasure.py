@@ -5,8 +5,9 @@ empty object written first by the pipeline). :func:`erase_applicant` finds them 
 the KTP images and the registration record (``INTAKE_BUCKET_REGISTRATIONS``), publishes an ``erased``
 registration record on the registrations topic (it replaces the submission's earlier records there when the
 topic is compacted, and tells the programme's systems to erase their copies), replaces the status record by a
-tombstone (state ``erased``, no data), and deletes the applicant's claims in the waves it took part in; then the
-index itself. Idempotent: erasing twice is harmless.
+tombstone (state ``erased``, no data) and publishes that tombstone to the status topic (so every API's in-memory
+view forgets the old status), and deletes the applicant's claims in the waves it took part in; then the index
+itself. Idempotent: erasing twice is harmless.
 
 Kafka is append-only: the submission records (which hold the NIK and the photo) expire with the topic's
 retention (``INTAKE_TOPIC_RETENTION_MS``, 7 days by default; the dead-letter topic keeps 4 times that), which
@@ -25,6 +26,7 @@ from intake.kafka import RecordSink
 from intake.registration_record import erased, registration_key
 from intake.settings import Settings
 from intake.status import StatusRecord, applicant_key, claim_key, photo_prefix, status_key
+from intake.status_topic import publish_status
 from intake.storage import ObjectStore
 from intake.topics import topic_names
 
@@ -39,12 +41,10 @@ class ErasureReport:
     claims_deleted: int = 0
 
 
-async def erase_applicant(
-    settings: Settings, store: ObjectStore, nik_hash_hex: str, registrations: RecordSink | None = None
-) -> ErasureReport:
-    """Erase everything stored for the applicant with this keyed NIK hash, and publish an ``erased`` record per
-    submission on the registrations topic through ``registrations`` (None: publish nothing, for tests of the store
-    alone). Storage and Kafka errors propagate (re-run)."""
+async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: str, sink: RecordSink) -> ErasureReport:
+    """Erase everything stored for the applicant with this keyed NIK hash, publishing through ``sink`` an
+    ``erased`` record per submission on the registrations topic and each status tombstone on the status topic (so
+    no API's view keeps the old status). Storage and Kafka errors propagate (re-run)."""
     status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
     registration_bucket, topic = settings.s3.bucket_registrations, topic_names(settings).registrations
     report = ErasureReport()
@@ -64,10 +64,10 @@ async def erase_applicant(
         if await store.get(registration_bucket, registration_key(sid)) is not None:
             report.registrations_deleted += 1
         await store.delete(registration_bucket, registration_key(sid))
-        if registrations is not None:
-            await registrations.send(topic, sid.encode(), erased(sid).to_json())
+        await sink.send(topic, sid.encode(), erased(sid).to_json())
         tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
         await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
+        await publish_status(sink, topic_names(settings).status, tombstone)
     for wave in sorted(waves):
         key = claim_key(wave, nik_hash_hex)
         if await store.get(status_bucket, key) is not None:

@@ -25,49 +25,18 @@ import contextlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
-from intake.background import background
+from intake.background import background, repeat
 from intake.kafka import connection_config
 from intake.metrics import Metrics
+from intake.offsets import DrainRate, KafkaOffsetSource, OffsetSource, PartitionOffsets
 from intake.settings import Settings
 from intake.topics import topic_names
 
 log = logging.getLogger("intake.consumer.lag")
-
-
-@dataclass(frozen=True)
-class PartitionOffsets:
-    """One partition as the broker reports it. ``committed`` is ``None`` when the group has no offset there."""
-
-    partition: int
-    start: int
-    end: int
-    committed: int | None
-
-    @property
-    def position(self) -> int:
-        """Where the group resumes: its committed offset, or the log start (``auto_offset_reset=earliest``)."""
-        return self.start if self.committed is None else max(self.committed, self.start)
-
-    @property
-    def backlog(self) -> int:
-        """Records the group has not consumed yet."""
-        return max(0, self.end - self.position)
-
-
-class OffsetSource(Protocol):
-    """Reads the offsets of one topic for one consumer group. :class:`KafkaOffsetSource` or a test fake."""
-
-    async def read(self, group: str, topic: str) -> Sequence[PartitionOffsets]:
-        """Every partition of ``topic``; raise when the cluster does not answer."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +74,7 @@ class LagSampler:
         self._timeout_s = timeout_s
         self._clock = clock
         self._wall_clock = wall_clock
-        self._history: dict[str, deque[tuple[float, int]]] = {t: deque() for t in self._topics}
+        self._rates = {t: DrainRate(window_s) for t in self._topics}
         self._partitions: dict[str, set[int]] = {t: set() for t in self._topics}
 
     async def sample_once(self) -> list[TopicLag]:
@@ -129,7 +98,7 @@ class LagSampler:
         for p in parts:
             m.backlog.labels(topic, str(p.partition)).set(p.backlog)
         backlog = sum(p.backlog for p in parts)
-        rate = self._rate(topic, now, sum(p.position for p in parts))
+        rate = self._rates[topic].add(now, sum(p.position for p in parts))
         if backlog == 0:
             ttd = 0.0
         elif math.isnan(rate):
@@ -142,107 +111,13 @@ class LagSampler:
         m.time_to_drain.labels(topic).set(ttd)
         return TopicLag(topic, backlog, rate, ttd)
 
-    def _rate(self, topic: str, now: float, position: int) -> float:
-        history = self._history[topic]
-        if history and position < history[-1][1]:
-            history.clear()  # offsets went back (topic recreated, offsets reset): start over
-        history.append((now, position))
-        while len(history) > 2 and history[1][0] <= now - self._window_s:
-            history.popleft()
-        first_t, first_pos = history[0]
-        if len(history) < 2 or now <= first_t:
-            return math.nan
-        return (position - first_pos) / (now - first_t)
-
     async def run(self) -> None:
         """Sample every ``interval_s`` until cancelled; failures are counted and logged, never raised."""
-        while True:
-            started = self._clock()
-            try:
-                await self.sample_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._metrics.lag_sample_errors.inc()
-                log.warning("backlog sample failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(max(0.0, self.interval_s - (self._clock() - started)))
+        await repeat(self.sample_once, self.interval_s, self._failed, self._clock)
 
-
-class KafkaOffsetSource:
-    """Offsets from the broker: an admin client for the group's commits, a group-less consumer for the log ends.
-
-    Clients are started on first use and rebuilt after a failure, so a sampler started while Kafka is down
-    recovers by itself. :meth:`close` releases them.
-    """
-
-    def __init__(self, connection: dict[str, Any], client_id: str, request_timeout_ms: int = 10_000) -> None:
-        self._connection = connection
-        self._client_id = client_id
-        self._request_timeout_ms = request_timeout_ms
-        self._admin: Any = None
-        self._consumer: Any = None
-
-    async def _clients(self) -> tuple[Any, Any]:
-        if self._admin is None or self._consumer is None:
-            admin = AIOKafkaAdminClient(
-                **self._connection,
-                client_id=self._client_id,
-                request_timeout_ms=self._request_timeout_ms,
-            )
-            consumer = AIOKafkaConsumer(
-                **self._connection,
-                client_id=self._client_id,
-                group_id=None,
-                enable_auto_commit=False,
-                request_timeout_ms=self._request_timeout_ms,
-            )
-            try:
-                await admin.start()
-                await consumer.start()
-            except BaseException:
-                await _quietly_close(admin, consumer)
-                raise
-            self._admin, self._consumer = admin, consumer
-        return self._admin, self._consumer
-
-    async def read(self, group: str, topic: str) -> Sequence[PartitionOffsets]:
-        admin, consumer = await self._clients()
-        try:
-            described = await admin.describe_topics([topic])
-            if not described or described[0].get("error_code"):
-                raise LookupError(f"topic {topic} not found")
-            tps = sorted(
-                (TopicPartition(topic, p["partition"]) for p in described[0]["partitions"]),
-                key=lambda tp: tp.partition,
-            )
-            if not tps:
-                return []
-            ends = await consumer.end_offsets(tps)
-            starts = await consumer.beginning_offsets(tps)
-            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-        except BaseException:
-            await self.close()
-            raise
-        out = []
-        for tp in tps:
-            meta = committed.get(tp)
-            offset = None if meta is None or meta.offset < 0 else int(meta.offset)
-            out.append(PartitionOffsets(tp.partition, int(starts[tp]), int(ends[tp]), offset))
-        return out
-
-    async def close(self) -> None:
-        admin, consumer = self._admin, self._consumer
-        self._admin = self._consumer = None
-        await _quietly_close(admin, consumer)
-
-
-async def _quietly_close(admin: Any, consumer: Any) -> None:
-    if consumer is not None:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
-    if admin is not None:
-        with contextlib.suppress(Exception):
-            await admin.close()
+    def _failed(self, exc: Exception) -> None:
+        self._metrics.lag_sample_errors.inc()
+        log.warning("backlog sample failed", extra={"error": type(exc).__name__})
 
 
 @contextlib.asynccontextmanager
@@ -256,7 +131,7 @@ async def sample_lag(
 ) -> AsyncIterator[LagSampler]:
     """Run a :class:`LagSampler` for the submissions topic and the settings' group while the block runs."""
     own = KafkaOffsetSource(
-        connection_config(settings), f"{settings.kafka.client_id}-lag", settings.kafka.request_timeout_ms
+        partial(connection_config, settings), f"{settings.kafka.client_id}-lag", settings.kafka.request_timeout_ms
     )
     sampler = LagSampler(
         own if source is None else source,

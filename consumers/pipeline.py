@@ -3,7 +3,7 @@
     decode ▶ index the submission under its applicant (for erasure) ▶ photo gate (process pool) ▶ screen the
     NIK against the registries ▶ claim the applicant's place in the wave ▶ store the images ▶ keep the
     registration (record in the registrations bucket, then the registrations topic: :mod:`consumers.registrations`)
-    ▶ store the status ▶ publish the outcome
+    ▶ store the status ▶ publish the outcome (results topic) and the status (compacted status topic)
 
 Each step is small and the order is the contract. Every write uses a deterministic key derived from the
 submission id (or, for the claim, from the wave and the keyed NIK hash), so running the chain twice for the
@@ -37,6 +37,7 @@ from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
 from intake.status import StatusRecord, applicant_key, claim_key, photo_key, status_key
+from intake.status_topic import publish_status
 from intake.storage import ObjectStore, StorageUnavailable
 from intake.topics import topic_names
 
@@ -87,6 +88,7 @@ class Pipeline:
         self._screener = screener or NoRegistries()
         self._results_topic = topic_names(settings).results
         self._registrations = RegistrationStep(settings, self._put, results, metrics)
+        self._status_topic = topic_names(settings).status
 
     async def handle(self, value: bytes | None) -> Outcome:
         """Run every step for one record value; see the module docstring for what it raises."""
@@ -186,6 +188,7 @@ class Pipeline:
         }
         started = time.perf_counter()
         await self._results.send(self._results_topic, sub.submission_id.encode(), json.dumps(body).encode())
+        await publish_status(self._results, self._status_topic, record)
         self._metrics.step_duration.labels("publish").observe(time.perf_counter() - started)
 
 

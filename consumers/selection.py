@@ -8,7 +8,8 @@ pipeline for eligible submissions). :func:`close_wave`:
    seed) and stores the result once, atomically, as ``waves/wave-<n>/selection.json``; a later or concurrent
    run reuses the stored selection instead of computing a new one, so a close is idempotent and can be resumed
    after an interruption with the same outcome;
-3. sets each status to ``selected`` or ``quota_exceeded`` (skipping those already set) and publishes the outcome;
+3. sets each status to ``selected`` or ``quota_exceeded`` (skipping those already set) and publishes the outcome
+   (results topic) and the new status (status topic);
 4. stores ``waves/wave-<n>/done.json`` with the counts.
 
 Run it after the consumers have drained the submissions backlog: a submission still in the queue at the close
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from intake.kafka import RecordSink
 from intake.settings import Settings
 from intake.status import StatusRecord, status_key
+from intake.status_topic import publish_status
 from intake.storage import ObjectStore, StorageUnavailable
 from intake.topics import topic_names
 from processors.waves import Wave, select
@@ -121,15 +123,16 @@ async def _selection(
 async def close_wave(
     settings: Settings,
     store: ObjectStore,
-    results: RecordSink | None,
+    results: RecordSink,
     wave: Wave,
     *,
     seed: str | None = None,
     now: datetime | None = None,
     concurrency: int = 32,
 ) -> CloseSummary:
-    """Close ``wave`` (see the module docstring). Raises :class:`WaveStillOpen` before ``wave.closes_at``;
-    storage and Kafka errors propagate (re-run to resume)."""
+    """Close ``wave`` (see the module docstring), publishing through ``results`` (the results and status topics:
+    the API's status views learn the new states from there). Raises :class:`WaveStillOpen` before
+    ``wave.closes_at``; storage and Kafka errors propagate (re-run to resume)."""
     now = now or datetime.now(UTC)
     if now < wave.closes_at:
         raise WaveStillOpen(f"wave {wave.number} closes at {wave.closes_at.isoformat()}")
@@ -138,7 +141,7 @@ async def close_wave(
     selected, rest = selection.selected, selection.quota_exceeded
     sem = asyncio.Semaphore(concurrency)
     updated = 0
-    topic = topic_names(settings).results
+    topic, status_topic = topic_names(settings).results, topic_names(settings).status
 
     async def mark(submission_id: str, state: str) -> None:
         nonlocal updated
@@ -158,14 +161,9 @@ async def close_wave(
                 facts={**record.facts, "wave_closed_at": now.isoformat()},
             )
             await store.put(bucket, status_key(submission_id), new.to_json(), "application/json")
-            if results is not None:
-                body = {
-                    "submission_id": submission_id,
-                    "state": state,
-                    "reason": new.reason,
-                    "updated_at": new.updated_at,
-                }
-                await results.send(topic, submission_id.encode(), json.dumps(body).encode())
+            body = {"submission_id": submission_id, "state": state, "reason": new.reason, "updated_at": new.updated_at}
+            await results.send(topic, submission_id.encode(), json.dumps(body).encode())
+            await publish_status(results, status_topic, new)
             updated += 1
 
     await asyncio.gather(*(mark(s, "selected") for s in selected), *(mark(s, "quota_exceeded") for s in rest))

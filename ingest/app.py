@@ -3,6 +3,10 @@
 Nothing is created at import time. The Kafka producer and the object store are built in ``cleanup_ctx``
 (closed on shutdown, after in-flight requests finished and the producer flushed), unless a test passes
 fakes. On shutdown readiness turns false first, so a load balancer stops sending new requests.
+
+Status reads are served from memory: the queue watermark's sampler and the status view's follower of the status
+topic also run in ``cleanup_ctx`` (the real ones when no fake sink is given; tests pass ``offsets`` and
+``status_view`` to choose theirs). Readiness stays false until the status view has caught up.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 
@@ -17,12 +22,17 @@ from ingest import handlers
 from ingest.admission import Admission, Handler
 from ingest.demo import add_demo_routes
 from ingest.errors import ERROR_CODE, error_response
-from ingest.keys import ADMISSION, LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE, Lifecycle
+from ingest.keys import ADMISSION, LIFECYCLE, METRICS, QUEUE, SETTINGS, SINK, STATUS_VIEW, STORE, WAVE, Lifecycle
 from ingest.ktp_read import get_ktp_image
 from ingest.openapi import openapi_json
+from ingest.queue import NoOffsets, build_watermark, sampling
 from ingest.security import Authenticator, Cors, client_of, headers_middleware, route_of
-from intake.kafka import RecordSink, running_sink
+from ingest.status_read import get_queue, get_status
+from ingest.status_view import StatusView, follow_status_topic
+from intake.background import background
+from intake.kafka import RecordSink, connection_config, running_sink
 from intake.metrics import Metrics, build_metrics
+from intake.offsets import KafkaOffsetSource, OffsetSource
 from intake.settings import Settings
 from intake.storage import ObjectStore, StorageUnavailable, StoreUnfit, build_store
 from intake.store_probe import probe_store
@@ -61,8 +71,15 @@ def create_app(
     sink: RecordSink | None = None,
     store: ObjectStore | None = None,
     metrics: Metrics | None = None,
+    offsets: OffsetSource | None = None,
+    status_view: StatusView | None = None,
 ) -> web.Application:
-    """Build the API. Pass ``sink``/``store`` fakes in unit tests; otherwise real clients are built at start-up."""
+    """Build the API. Pass ``sink``/``store`` fakes in unit tests; otherwise real clients are built at start-up.
+
+    ``offsets`` feeds the queue watermark (default: the broker's, unless a fake ``sink`` is given: then the
+    watermark is never sampled unless ``offsets`` is). ``status_view`` is used as given (a test fills it);
+    without one, a view following the status topic is built unless a fake ``sink`` is given or
+    ``INTAKE_STATUS_VIEW_MAX_ENTRIES`` is 0."""
     metrics = metrics or build_metrics()
     admission = Admission(settings, metrics, client_of=client_of)
     cors = Cors(settings.http.cors_origin_list)
@@ -92,8 +109,10 @@ def create_app(
         app[STORE] = store
     else:
         app.cleanup_ctx.append(_object_store)
+    _status_reads(app, settings, metrics, offsets, status_view, real=sink is None)
     app.router.add_post("/v1/registrations", handlers.post_registration)
-    app.router.add_get("/v1/submissions/{submission_id}", handlers.get_status)
+    app.router.add_get("/v1/submissions/{submission_id}", get_status)
+    app.router.add_get("/v1/queue", get_queue)
     app.router.add_get("/v1/submissions/{submission_id}/ktp/{kind}", get_ktp_image)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
@@ -102,6 +121,45 @@ def create_app(
     if settings.http.demo_page:
         add_demo_routes(app)
     return app
+
+
+def _status_reads(
+    app: web.Application,
+    settings: Settings,
+    metrics: Metrics,
+    offsets: OffsetSource | None,
+    view: StatusView | None,
+    *,
+    real: bool,
+) -> None:
+    """The queue watermark and the status view, with the tasks that keep them current."""
+    own = None
+    if offsets is None and real:
+        own = KafkaOffsetSource(
+            partial(connection_config, settings), f"{settings.kafka.client_id}-queue", settings.kafka.request_timeout_ms
+        )
+    source = offsets or own
+    watermark = build_watermark(settings, metrics, source or NoOffsets())
+    app[QUEUE] = watermark
+    if source is not None:
+
+        async def _sampler(app: web.Application) -> AsyncIterator[None]:
+            async with sampling(watermark, own):
+                yield
+
+        app.cleanup_ctx.append(_sampler)
+    if view is None and real and settings.status.view_max_entries > 0:
+        view = StatusView(settings.status.view_max_entries, metrics)
+        metrics.status_view_caught_up.set(0)
+        followed = view
+
+        async def _follower(app: web.Application) -> AsyncIterator[None]:
+            async with background(follow_status_topic(settings, followed), name="status-view"):
+                yield
+
+        app.cleanup_ctx.append(_follower)
+    if view is not None:
+        app[STATUS_VIEW] = view
 
 
 async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:

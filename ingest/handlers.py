@@ -4,13 +4,14 @@ Promises kept here:
 * ``POST /v1/registrations`` answers 202 only after Kafka acknowledged the record (acks=all); when Kafka does
   not acknowledge in time it answers 503 ``queue_unavailable`` with Retry-After: not confirmed, so never 202;
   a timed-out record may still be appended later, which a resend with the same Idempotency-Key makes harmless.
-* ``GET /v1/submissions/{id}`` answers only to the holder of that submission's status token.
+* The 202 receipt names where Kafka appended the record (partition, offset: no personal data), the place in
+  the queue when the watermark knows it, and a polling hint that grows with the queue ahead.
+* Status reads (``GET /v1/submissions/{id}``, ``GET /v1/queue``) are in :mod:`ingest.status_read`.
 * No NIK is ever put in a response, a URL, a log line or a metric label.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -20,17 +21,16 @@ from typing import Any
 from aiohttp import web
 
 from ingest.errors import error_response
-from ingest.keys import LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WAVE
+from ingest.keys import LIFECYCLE, METRICS, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
 from ingest.records import submission_record
 from ingest.security import PRINCIPAL
-from ingest.tokens import SUBMISSION_ID, InvalidIdempotencyKey, new_submission_id, status_token, verify_status_token
+from ingest.status_read import pace, place_body, status_url
+from ingest.tokens import InvalidIdempotencyKey, new_submission_id, status_token
 from ingest.upload import UploadError, read_upload
 from intake.kafka import QueueUnavailable
-from intake.status import FINAL_STATES, StatusRecord, status_key
-from intake.storage import StorageUnavailable
 from intake.topics import topic_names
 from processors.photo.precheck import precheck
-from processors.reasons import Rejected, reason
+from processors.reasons import Rejected
 from processors.registration import parse_registration
 
 log = logging.getLogger("intake.ingest")
@@ -79,7 +79,7 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     )
     started = time.perf_counter()
     try:
-        await request.app[SINK].send(topic_names(settings).submissions, digest.encode(), record)
+        delivery = await request.app[SINK].send(topic_names(settings).submissions, digest.encode(), record)
     except QueueUnavailable as exc:
         metrics.shed.labels("queue_unavailable").inc()
         log.warning("kafka did not acknowledge", extra={"submission_id": submission_id, "error": str(exc)})
@@ -87,86 +87,20 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     metrics.produce_duration.observe(time.perf_counter() - started)
     metrics.http_body_bytes.labels("/v1/registrations").observe(upload.body_bytes)
     log.info("accepted", extra={"submission_id": submission_id, "nik_hash": digest[:16]})
-    status_url = f"/v1/submissions/{submission_id}"
-    return _json(
-        202,
-        {
-            "submission_id": submission_id,
-            "state": "received",
-            "status_url": status_url,
-            "status_token": status_token(key, submission_id),
-            "poll_after_seconds": settings.http.poll_after_s,
-        },
-        headers={"Location": status_url, "Cache-Control": "no-store"},
-    )
-
-
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def status_body(record: StatusRecord | None, submission_id: str, poll_after_s: int) -> dict[str, Any]:
-    """The applicant-facing view of a status record (``received`` when none is stored yet)."""
-    if record is None:
-        return {"submission_id": submission_id, "state": "received", "reason": None, "poll_after_seconds": poll_after_s}
-    body: dict[str, Any] = {
+    url = status_url(submission_id, delivery.partition, delivery.offset)
+    where = request.app[QUEUE].where(delivery.partition, delivery.offset)
+    receipt: dict[str, Any] = {
         "submission_id": submission_id,
-        "state": record.state,
-        "updated_at": record.updated_at,
-        "reason": None,
-        "objects": record.objects,
-        "facts": record.facts,
+        "state": "received",
+        "status_url": url,
+        "status_token": status_token(key, submission_id),
+        "poll_after_seconds": pace(settings, where),
+        "partition": delivery.partition,
+        "offset": delivery.offset,
     }
-    if record.reason is not None:
-        row = reason(record.reason)
-        body["reason"] = {
-            "code": row.code,
-            "message_id": row.message_id,
-            "message_en": row.message_en,
-            "measured": record.measured,
-            "threshold": record.threshold,
-        }
-    if record.state not in FINAL_STATES:
-        body["poll_after_seconds"] = poll_after_s
-    return body
-
-
-async def get_status(request: web.Request) -> web.StreamResponse:
-    """The submission's state with its reason, for the holder of its status token. ETag and 304 supported."""
-    settings = request.app[SETTINGS]
-    submission_id = request.match_info["submission_id"]
-    if not SUBMISSION_ID.match(submission_id):
-        return error_response("not_found", request)
-    token = _bearer(request)
-    if token is None or not verify_status_token(settings.security.status_token_key.encode(), submission_id, token):
-        return error_response("unauthorized", request, extra=None)
-    try:
-        stored = await request.app[STORE].get(settings.s3.bucket_status, status_key(submission_id))
-    except StorageUnavailable:
-        return error_response("storage_unavailable", request, retry_after_s=settings.http.retry_after_s)
-    record = StatusRecord.from_json(stored.data) if stored is not None else None
-    body = status_body(record, submission_id, settings.http.poll_after_s)
-    first = record.facts.get("first_submission_id") if record is not None else None
-    if isinstance(first, str) and SUBMISSION_ID.match(first):
-        # The same applicant registered before (e.g. a retry without Idempotency-Key whose first answer was
-        # lost): answer with where that first registration stands.
-        try:
-            earlier = await request.app[STORE].get(settings.s3.bucket_status, status_key(first))
-        except StorageUnavailable:
-            return error_response("storage_unavailable", request, retry_after_s=settings.http.retry_after_s)
-        if earlier is not None:
-            first_body = status_body(StatusRecord.from_json(earlier.data), first, settings.http.poll_after_s)
-            body["first_submission"] = {k: first_body[k] for k in ("submission_id", "state", "reason")}
-    raw = json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
-    etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
-    if settings.http.poll_after_s and (record is None or record.state not in FINAL_STATES):
-        headers["Retry-After"] = str(settings.http.poll_after_s)
-    if etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers=headers)
-    return web.Response(status=200, body=raw, content_type="application/json", headers=headers)
+    if where is not None:
+        receipt["queue"] = place_body(where)
+    return _json(202, receipt, headers={"Location": url, "Cache-Control": "no-store"})
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -175,11 +109,14 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
-    """Readiness: Kafka answered recently and the process is not shutting down."""
+    """Readiness: Kafka answered recently, the status view caught up, and the process is not shutting down."""
     if request.app[LIFECYCLE].draining:
         return error_response(
             "overloaded", request, retry_after_s=request.app[SETTINGS].http.retry_after_s, extra={"draining": True}
         )
+    view = request.app.get(STATUS_VIEW)
+    if view is not None and not view.caught_up:  # the status view is still replaying the status topic
+        return error_response("starting", request, retry_after_s=request.app[SETTINGS].http.retry_after_s)
     if request.app[SINK].ready():
         return _json(200, {"status": "ready"})
     return error_response("queue_unavailable", request, retry_after_s=request.app[SETTINGS].http.retry_after_s)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ingest.admission import Admission
+from ingest.queue import QueueWatermark
+from ingest.status_view import StatusView
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
@@ -28,3 +30,6 @@ STORE = web.AppKey("store", ObjectStore)
 WAVE = web.AppKey("wave", Wave)
 ADMISSION = web.AppKey("admission", Admission)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+QUEUE = web.AppKey("queue", QueueWatermark)
+STATUS_VIEW = web.AppKey("status_view", StatusView)
+"""Set only when the process materialises the status topic (absent: every status read goes to the store)."""

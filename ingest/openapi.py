@@ -98,8 +98,9 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
         "audit_unavailable",
         *_COMMON_ERRORS,
     ),
+    ("GET", "/v1/queue"): (*_ADMITTED, *_COMMON_ERRORS),
     ("GET", "/healthz"): _COMMON_ERRORS,
-    ("GET", "/readyz"): ("overloaded", "queue_unavailable", *_COMMON_ERRORS),
+    ("GET", "/readyz"): ("overloaded", "queue_unavailable", "starting", *_COMMON_ERRORS),
     ("GET", "/metrics"): _COMMON_ERRORS,
     ("GET", "/openapi.json"): _COMMON_ERRORS,
 }
@@ -201,7 +202,57 @@ def _status_schemas() -> dict[str, Any]:
         },
     }
     submission_id = {"type": "string", "pattern": SUBMISSION_ID_PATTERN}
+    count = {"type": "integer", "minimum": 0}
+    place = {
+        "type": "object",
+        "description": (
+            "The place in the queue: `ahead` submissions before this one in its partition (each partition is a"
+            " lane drained in parallel), `position` = ahead + 1, the estimated wait at the partition's measured"
+            " drain rate (null while no rate was measured), and the line for the applicant in both languages."
+        ),
+        "required": ["partition", "offset", "ahead", "position", "estimated_wait_seconds", "message_id", "message_en"],
+        "properties": {
+            "partition": count,
+            "offset": count,
+            "ahead": count,
+            "position": {"type": "integer", "minimum": 1},
+            "drain_per_second": {"type": ["number", "null"]},
+            "estimated_wait_seconds": {"type": ["integer", "null"], "minimum": 0},
+            "message_id": {"type": "string"},
+            "message_en": {"type": "string"},
+        },
+    }
     return {
+        "QueuePlace": place,
+        "Queue": {
+            "type": "object",
+            "description": (
+                "The public watermark: per partition of the submissions topic, the workers' next offset to process"
+                " (`committed`), the log end and the measured drain rate. A submission with receipt (partition,"
+                " offset) is queued while `committed <= offset`, `offset - committed` ahead of it."
+            ),
+            "required": ["sampled_at", "max_age_seconds", "partitions"],
+            "properties": {
+                "sampled_at": {
+                    "type": ["string", "null"],
+                    "description": "When the offsets were read (null: not yet).",
+                },
+                "max_age_seconds": {"type": "integer", "minimum": 1},
+                "partitions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["partition", "committed", "end", "drain_per_second"],
+                        "properties": {
+                            "partition": count,
+                            "committed": count,
+                            "end": count,
+                            "drain_per_second": {"type": ["number", "null"]},
+                        },
+                    },
+                },
+            },
+        },
         "SubmissionState": {
             "type": "string",
             "enum": list(STATES),
@@ -210,13 +261,29 @@ def _status_schemas() -> dict[str, Any]:
         "Reason": {"oneOf": [{"type": "null"}, reason]},
         "Accepted": {
             "type": "object",
-            "required": ["submission_id", "state", "status_url", "status_token", "poll_after_seconds"],
+            "required": [
+                "submission_id",
+                "state",
+                "status_url",
+                "status_token",
+                "poll_after_seconds",
+                "partition",
+                "offset",
+            ],
             "properties": {
                 "submission_id": submission_id,
                 "state": {"const": "received"},
-                "status_url": {"type": "string", "pattern": "^/v1/submissions/" + SUBMISSION_ID_PATTERN.lstrip("^")},
+                "status_url": {
+                    "type": "string",
+                    "pattern": "^/v1/submissions/"
+                    + SUBMISSION_ID_PATTERN.strip("^$")
+                    + r"\?partition=[0-9]+&offset=[0-9]+$",
+                },
                 "status_token": {"type": "string", "description": "Bearer token for the status URL; keep it."},
                 "poll_after_seconds": {"type": "integer", "minimum": 0},
+                "partition": {**count, "description": "The Kafka partition the record was appended to."},
+                "offset": {**count, "description": "Its offset there: compare with GET /v1/queue."},
+                "queue": {**place, "description": "The place in the queue when the watermark knows it."},
             },
         },
         "Status": {
@@ -230,6 +297,7 @@ def _status_schemas() -> dict[str, Any]:
                 "objects": {"type": "object", "additionalProperties": {"type": "string"}},
                 "facts": {"type": "object"},
                 "poll_after_seconds": {"type": "integer", "minimum": 0},
+                "queue": {**place, "description": "While `received` and the receipt's place is in the URL."},
                 "first_submission": {
                     "type": "object",
                     "description": "Where this applicant's earlier registration in the wave stands.",
@@ -280,9 +348,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     accepted_example = {
         "submission_id": "k5vq3n2xw7hj4m6p2r3t5y7u2a",
         "state": "received",
-        "status_url": "/v1/submissions/k5vq3n2xw7hj4m6p2r3t5y7u2a",
+        "status_url": "/v1/submissions/k5vq3n2xw7hj4m6p2r3t5y7u2a?partition=3&offset=120456",
         "status_token": "q1Zb2v7o8QeXy9s0AbCdEfGhIjKlMnOp",
         "poll_after_seconds": http.poll_after_s,
+        "partition": 3,
+        "offset": 120456,
     }
     post_responses = {
         "202": {
@@ -299,7 +369,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             headers={
                 "ETag": {"schema": {"type": "string"}, "required": True},
                 "Retry-After": {
-                    "description": f"Polling hint ({http.poll_after_s} s) while the state is not final.",
+                    "description": (
+                        f"Polling hint while the state is not final: {http.poll_after_s} s, more while queued"
+                        f" (a fraction of the estimated wait, at most {settings.status.poll_after_max_s} s)."
+                    ),
                     "schema": {"type": "integer", "minimum": 0},
                 },
             },
@@ -383,6 +456,21 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "schema": {"type": "string", "pattern": SUBMISSION_ID_PATTERN},
                     },
                     {
+                        "name": "partition",
+                        "in": "query",
+                        "required": False,
+                        "description": "The receipt's partition (with `offset`: a queued submission is answered"
+                        " from memory with its place in the queue).",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "description": "The receipt's offset.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                    {
                         "name": "If-None-Match",
                         "in": "header",
                         "required": False,
@@ -391,6 +479,34 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     {"$ref": "#/components/parameters/Accept-Language"},
                 ],
                 "responses": status_responses,
+            }
+        },
+        "/v1/queue": {
+            "get": {
+                "operationId": "getQueue",
+                "summary": "The public queue watermark (same for everybody, cacheable)",
+                "description": (
+                    "Answered from memory (sampled every"
+                    f" {settings.status.queue_sample_s} s), never a broker call per request. Poll this, not the"
+                    " personal status, until your receipt's offset is passed. Send the last `ETag` in"
+                    " `If-None-Match` for a 304."
+                ),
+                "security": [],
+                "responses": {
+                    "200": _json_response(
+                        "The watermark.",
+                        _ref("Queue"),
+                        headers={
+                            "ETag": {"schema": {"type": "string"}, "required": True},
+                            "Cache-Control": {"schema": {"type": "string"}, "required": True},
+                        },
+                    ),
+                    "304": {
+                        "description": "Not modified (If-None-Match matched the ETag).",
+                        "headers": {"ETag": {"schema": {"type": "string"}}},
+                    },
+                    **_error_responses(("GET", "/v1/queue")),
+                },
             }
         },
         "/v1/submissions/{submission_id}/ktp/{kind}": {
@@ -450,7 +566,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "operationId": "readyz",
                 "summary": "Readiness",
                 "description": (
-                    f"200 while Kafka answered within {http.readiness_max_age_s} s and the process is not draining."
+                    f"200 while Kafka answered within {http.readiness_max_age_s} s, the status view has replayed the"
+                    " status topic (503 `starting` until then) and the process is not draining."
                 ),
                 "security": [],
                 "responses": {

@@ -1,10 +1,11 @@
-"""One way to run a background task for the duration of a block."""
+"""One way to run a background task for the duration of a block, and one way to repeat a step periodically."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 
@@ -18,3 +19,22 @@ async def background(coro: Coroutine[Any, Any, None], name: str | None = None) -
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def repeat(
+    step: Callable[[], Awaitable[object]],
+    interval_s: float,
+    on_error: Callable[[Exception], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run ``step`` every ``interval_s`` (start to start) until cancelled; an exception of a step is handed to
+    ``on_error`` (count it, log it) and the next step runs on time. Never raises but the cancellation."""
+    while True:
+        started = clock()
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            on_error(exc)
+        await asyncio.sleep(max(0.0, interval_s - (clock() - started)))

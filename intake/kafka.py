@@ -336,16 +336,23 @@ async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
         await admin.close()
 
 
-async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` from the beginning to the end offsets captured at the start, in partition and
-    offset order. Joins no consumer group and commits nothing, so it terminates and disturbs no worker."""
+async def topic_partitions(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of ``topic`` as the cluster describes it (empty when it does not exist)."""
     admin = AIOKafkaAdminClient(**connection_config(settings), request_timeout_ms=settings.kafka.request_timeout_ms)
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    numbers = sorted(p["partition"] for t in described if t["topic"] == topic for p in t["partitions"])
+    return sorted(
+        p["partition"] for t in described if t["topic"] == topic and not t["error_code"] for p in t["partitions"]
+    )
+
+
+async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning to the end offsets captured at the start, in partition and
+    offset order. Joins no consumer group and commits nothing, so it terminates and disturbs no worker."""
+    numbers = await topic_partitions(settings, topic)
     consumer = AIOKafkaConsumer(
         **connection_config(settings),
         group_id=None,

@@ -68,6 +68,12 @@ class Metrics:
     produce_duration: Histogram
     auth_failures: Counter
     ktp_reads: Counter
+    # --- status reads (ingest.status_view, ingest.queue) ------------------------------------------------------
+    status_reads: Counter
+    status_view_entries: Gauge
+    status_view_evicted: Gauge
+    status_view_caught_up: Gauge
+    queue_sample_errors: Counter
     # --- consumers --------------------------------------------------------------------------------------------
     consumer_messages: Counter
     step_duration: Histogram
@@ -104,6 +110,8 @@ class Metrics:
         for code in AUTH_CODES:
             self.auth_failures.labels(code)
         self.storage_errors.labels("put")
+        for source in ("view", "queued", "store"):
+            self.status_reads.labels(source)
         for kind in ("envelope_invalid", "bug"):
             self.dead_letters.labels(kind)
         for exc in ("StorageUnavailable", "BucketMissing", "QueueUnavailable"):
@@ -164,6 +172,35 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             "intake_ktp_reads_total",
             "Reads of stored KTP images through the API, by outcome (served, not_found, audit_unavailable).",
             ["outcome"],
+            registry=r,
+        ),
+        status_reads=Counter(
+            "intake_status_reads_total",
+            "Personal status reads, by where the answer came from (outcome: view, queued, store).",
+            ["outcome"],
+            registry=r,
+        ),
+        status_view_entries=Gauge(
+            "intake_status_view_entries",
+            "Statuses held in an API process's in-memory view (every process holds them all: the most recent).",
+            multiprocess_mode="mostrecent",
+            registry=r,
+        ),
+        status_view_evicted=Gauge(
+            "intake_status_view_evicted",
+            "Statuses dropped from a process's view past INTAKE_STATUS_VIEW_MAX_ENTRIES (read from the store).",
+            multiprocess_mode="mostrecent",
+            registry=r,
+        ),
+        status_view_caught_up=Gauge(
+            "intake_status_view_caught_up",
+            "API processes whose status view replayed the status topic (readiness waits for it): 1 per process.",
+            multiprocess_mode="livesum",
+            registry=r,
+        ),
+        queue_sample_errors=Counter(
+            "intake_queue_sample_errors_total",
+            "Samples of the queue watermark that failed (Kafka did not answer); GET /v1/queue keeps the last one.",
             registry=r,
         ),
         produce_duration=Histogram(

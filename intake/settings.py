@@ -303,6 +303,39 @@ class WaveSettings:
 
 
 @dataclass(frozen=True)
+class StatusSettings:
+    """Status reads for every applicant at once: the public queue watermark, the pacing of polls and the
+    in-memory status view each API process materialises from the compacted status topic."""
+
+    queue_sample_s: float = setting(
+        "INTAKE_QUEUE_SAMPLE_S",
+        "How often each API process reads the group's committed offsets for GET /v1/queue, in s; also the"
+        " document's Cache-Control max-age.",
+        1.0,
+    )
+    queue_rate_window_s: float = setting(
+        "INTAKE_QUEUE_RATE_WINDOW_S", "Window over which the queue's drain rate per partition is measured, in s.", 60.0
+    )
+    poll_after_max_s: int = setting(
+        "INTAKE_POLL_AFTER_MAX_S",
+        "Longest polling hint (poll_after_seconds, Retry-After) for a submission still queued, in s.",
+        300,
+    )
+    poll_wait_fraction: float = setting(
+        "INTAKE_POLL_WAIT_FRACTION",
+        "A queued submission is told to poll again after this fraction of its estimated wait (within"
+        " INTAKE_POLL_AFTER_S..INTAKE_POLL_AFTER_MAX_S); it bounds the polls per applicant (README, sizing).",
+        0.5,
+    )
+    view_max_entries: int = setting(
+        "INTAKE_STATUS_VIEW_MAX_ENTRIES",
+        "Statuses kept in memory per API process (about 300 bytes each); past it the oldest are dropped and"
+        " read from the object store again. 0 = no view (every status read goes to the object store).",
+        2_000_000,
+    )
+
+
+@dataclass(frozen=True)
 class SecuritySettings:
     """Keys and authentication. Every secret comes from the environment and has no default."""
 
@@ -347,6 +380,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
     wave: WaveSettings = field(default_factory=WaveSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
     photo: PhotoPolicy = field(default_factory=PhotoPolicy)
     """The photo gate's limits and thresholds: ``INTAKE_PHOTO_<FIELD>`` for each field of
     :class:`~processors.photo.PhotoPolicy` (documented there, and in the table) but ``max_bytes``, which is
@@ -362,6 +396,7 @@ _SECTIONS: tuple[tuple[str, type[Any]], ...] = (
     ("http", HttpSettings),
     ("consumer", ConsumerSettings),
     ("wave", WaveSettings),
+    ("status", StatusSettings),
 )
 
 
@@ -482,6 +517,14 @@ def _validate(s: Settings) -> None:
             "INTAKE_RATE_PER_CLIENT and INTAKE_BURST_PER_CLIENT must be positive",
         ),
         (s.http.rate_limit_keys >= 1, "INTAKE_RATE_LIMIT_KEYS must be >= 1"),
+        (s.status.queue_sample_s > 0, "INTAKE_QUEUE_SAMPLE_S must be positive"),
+        (
+            s.status.queue_rate_window_s >= 2 * s.status.queue_sample_s,
+            "INTAKE_QUEUE_RATE_WINDOW_S must span at least two samples",
+        ),
+        (s.status.poll_after_max_s >= s.http.poll_after_s, "INTAKE_POLL_AFTER_MAX_S must be >= INTAKE_POLL_AFTER_S"),
+        (0 < s.status.poll_wait_fraction <= 1, "INTAKE_POLL_WAIT_FRACTION must be in (0, 1]"),
+        (s.status.view_max_entries >= 0, "INTAKE_STATUS_VIEW_MAX_ENTRIES must be >= 0"),
         (s.http.produce_timeout_s > 0, "INTAKE_PRODUCE_TIMEOUT_S must be positive"),
         (s.http.body_read_timeout_s > 0, "INTAKE_BODY_READ_TIMEOUT_S must be positive"),
         (s.consumer.pool_workers >= 0, "INTAKE_POOL_WORKERS must be >= 0"),
@@ -622,6 +665,7 @@ __all__ = [
     "SettingDoc",
     "Settings",
     "SettingsError",
+    "StatusSettings",
     "WaveSettings",
     "documented",
     "load_settings",

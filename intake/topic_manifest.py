@@ -60,14 +60,15 @@ def kafka_users(settings: Settings, cluster: str) -> list[dict[str, Any]]:
     """One ``KafkaUser`` (TLS client certificate) per component, with the ACLs of the calls it makes and no more.
 
     * ``intake-api`` appends submissions and audit records (idempotent producer: Write on the topic suffices
-      since Kafka 3.0, KIP-679).
+      since Kafka 3.0, KIP-679), reads the status topic without a group (its status view) and describes the
+      workers' group offsets (the queue watermark, GET /v1/queue).
     * ``intake-consumer`` reads submissions and the retry topic in its group, parks records on the retry topic,
-      dead-letters, publishes results and registration records; its lag sampler describes the topic and the
+      dead-letters, publishes results, statuses and registration records; its lag sampler describes the topic and the
       group's offsets.
     * ``intake-keda`` (KEDA's Kafka scaler) only describes the submissions topic and the group's offsets.
     * ``intake-ops`` (the ``intake`` command in a Job: dlq list/replay, audit list, waves close, topics
       describe, erase) reads the dead-letter and audit topics without a group, replays to submissions, publishes
-      results and (erase) the `erased` registration records.
+      results and statuses (waves close, erase) and (erase) the `erased` registration records.
     """
     names = topic_names(settings)
     group = settings.kafka.group_id
@@ -75,12 +76,15 @@ def kafka_users(settings: Settings, cluster: str) -> list[dict[str, Any]]:
         "intake-api": [
             _acl("topic", names.submissions, "Write", "Describe"),
             _acl("topic", names.audit, "Write", "Describe"),
+            _acl("topic", names.status, "Read", "Describe"),
+            _acl("group", group, "Describe"),
         ],
         "intake-consumer": [
             _acl("topic", names.submissions, "Read", "Describe"),
             _acl("topic", names.retry, "Read", "Write", "Describe"),
             _acl("topic", names.results, "Write", "Describe"),
             _acl("topic", names.registrations, "Write", "Describe"),
+            _acl("topic", names.status, "Write", "Describe"),
             _acl("topic", names.dead_letter, "Write", "Describe"),
             _acl("group", group, "Read", "Describe"),
         ],
@@ -94,6 +98,7 @@ def kafka_users(settings: Settings, cluster: str) -> list[dict[str, Any]]:
             _acl("topic", names.submissions, "Write", "Describe", "DescribeConfigs"),
             _acl("topic", names.results, "Write", "Describe", "DescribeConfigs"),
             _acl("topic", names.registrations, "Write", "Describe", "DescribeConfigs"),
+            _acl("topic", names.status, "Write", "Describe", "DescribeConfigs"),
             _acl("topic", names.retry, "Describe", "DescribeConfigs"),
         ],
     }

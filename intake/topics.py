@@ -6,6 +6,13 @@ failed on their own, until they are due again; the dead-letter topic carries rec
 with the error; the audit topic records every read of a stored KTP image (one partition: one order of events).
 The registrations topic is the hand-off to the programme: one record per decided submission (key: the submission
 id), compacted so the latest record of each submission is kept (:mod:`intake.registration_record`).
+
+The status topic is the applicant-facing state of every submission as a table: log-compacted, keyed by
+submission id, each value the whole :class:`intake.status.StatusRecord` (no NIK, nothing more than the status
+answer shows). Every writer of a status object publishes it there after the object store accepted it; each API
+process replays it into memory at start and follows it (:mod:`ingest.status_view`). It is a new topic rather
+than the results topic made compacted: the results topic stays an event stream (delete policy, summaries, for
+notifications), and compaction keeps only the latest state per key, which is exactly what a view needs.
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from intake.settings import Settings
+
+STATUS_SEGMENT_MS = 3_600_000
+"""The status topic rolls a segment every hour, so compaction (which never touches the active segment) can drop
+superseded states during a wave rather than after the default week."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class Topics:
     retry: str
     audit: str
     registrations: str
+    status: str
 
 
 def topic_names(settings: Settings) -> Topics:
@@ -47,6 +59,7 @@ def topic_names(settings: Settings) -> Topics:
         retry=f"{p}.retry.v1",
         audit=f"{p}.audit.v1",
         registrations=f"{p}.registrations.v1",
+        status=f"{p}.status.v1",
     )
 
 
@@ -69,6 +82,18 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.retry, k.partitions, k.replication_factor, {**common, "retention.ms": str(k.retention_ms)}),
         TopicSpec(names.audit, 1, k.replication_factor, {**common, "retention.ms": str(k.audit_retention_ms)}),
         TopicSpec(names.registrations, k.partitions, k.replication_factor, registrations_config(settings)),
+        TopicSpec(
+            names.status,
+            k.partitions,
+            k.replication_factor,
+            {
+                **common,
+                "cleanup.policy": "compact",
+                "retention.ms": "-1",  # compaction, never age, removes a status: the latest one of each stays
+                "segment.ms": str(STATUS_SEGMENT_MS),
+                "min.cleanable.dirty.ratio": "0.5",
+            },
+        ),
     ]
 
 

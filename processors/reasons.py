@@ -125,6 +125,13 @@ _TABLE: tuple[Reason, ...] = (
         "The service is busy; please try again shortly.",
     ),
     _r(
+        "starting",
+        _RETRY,
+        503,
+        "Layanan sedang dimulai; silakan coba lagi sebentar lagi.",
+        "The service is starting; please try again shortly.",
+    ),
+    _r(
         "rate_limited",
         _RETRY,
         429,

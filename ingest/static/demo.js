@@ -26,6 +26,7 @@ async function demoAuthorize(req) {
 /** @typedef {import("./intake-client.js").Status} Status */
 /** @typedef {import("./intake-client.js").Shrunk} Shrunk */
 /** @typedef {import("./intake-client.js").Progress} Progress */
+/** @typedef {import("./intake-client.js").QueuePlace} QueuePlace */
 
 /** Field names of the registration JSON, in form order (the photo is sent as its own part). */
 const FIELDS = [
@@ -109,6 +110,7 @@ const view = {
   /** @type {string | null} */ submissionId: null,
   /** @type {Status | null} */ status: null,
   /** @type {ApiError | null} */ error: null,
+  /** @type {QueuePlace | null} */ queue: null,
 };
 
 /** @type {Promise<Shrunk> | null} the shrink of the chosen file, awaited by submit */
@@ -187,6 +189,10 @@ function render() {
   $("status-id").textContent = view.submissionId ? t("submission_id", { id: view.submissionId }) : "";
   const state = view.status?.state;
   $("status-state").textContent = state ? t(`state_${state}`) : "";
+  const queue = $("status-queue");
+  const place = view.status && view.status.state !== "received" ? null : view.queue;
+  queue.textContent = place ? messageFor(place, view.lang) : "";
+  queue.dataset.position = place ? String(place.position) : "";
   const reason = $("status-reason");
   const shown = view.status?.reason || view.error;
   reason.textContent = shown ? messageFor(shown, view.lang) : "";
@@ -252,7 +258,9 @@ async function onSubmit(event) {
   event.preventDefault();
   polling?.abort();
   polling = null;
-  Object.assign(view, { errors: {}, status: null, error: null, submissionId: null, progress: null, stageArgs: {} });
+  Object.assign(view, {
+    errors: {}, status: null, error: null, submissionId: null, progress: null, stageArgs: {}, queue: null,
+  });
   const button = /** @type {HTMLButtonElement} */ ($("submit"));
   if (!shrinking) {
     view.errors.ktp_photo = { message_id: TEXT.photo_required[0], message_en: TEXT.photo_required[1] };
@@ -298,6 +306,10 @@ async function onSubmit(event) {
       onUpdate: (status) => {
         view.status = status;
         view.stage = "stage_polling";
+        render();
+      },
+      onQueue: (place) => {
+        view.queue = place;
         render();
       },
     });

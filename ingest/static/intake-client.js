@@ -6,7 +6,7 @@
 //
 //   const shrunk = await shrinkPhoto(file);                       // JPEG, longest side <= 1600 px, EXIF-upright
 //   const result = await submitRegistration({ registration, photo: shrunk.blob, onProgress });
-//   if (result.ok) await pollStatus({ accepted: result.accepted, onUpdate: (s) => render(s) });
+//   if (result.ok) await pollStatus({ accepted: result.accepted, onUpdate: (s) => render(s), onQueue: showPlace });
 //   else showErrors(fieldErrors(result.error), messageFor(result.error, "id"));
 //
 // Behaviour the service relies on (README, "API v1"):
@@ -14,6 +14,9 @@
 //   so a retry after a lost answer yields the same submission id and never a second registration.
 // * 429/503 answers carry Retry-After: wait that long plus jitter (so that a wave of clients refused together
 //   does not come back together), then retry, a bounded number of times. Network errors back off exponentially.
+// * While the submission is queued, the client polls the public, cacheable GET /v1/queue (the same document for
+//   everybody) and compares it with its receipt (partition, offset) to show its place in the queue and the
+//   estimated wait; it asks for its personal status only once the workers passed its offset.
 // * Status polling honours poll_after_seconds / Retry-After and sends If-None-Match with the last ETag (304).
 // * Messages for the applicant come from the server in both languages (message_id, message_en); this module only
 //   picks one. The few messages about the client's own failures (offline, gave up) are in CLIENT_MESSAGES.
@@ -48,12 +51,30 @@
  * @property {string} status_url
  * @property {string} status_token
  * @property {number} poll_after_seconds
+ * @property {number} [partition]  Where Kafka appended the record (compare with GET /v1/queue).
+ * @property {number} [offset]
+ * @property {QueuePlace} [queue]  The place in the queue when the server knew it.
+ *
+ * @typedef {object} QueuePlace  A queued submission's place (from the server, or queuePlace()).
+ * @property {number} partition
+ * @property {number} offset
+ * @property {number} ahead  Submissions before this one in its partition, not processed yet.
+ * @property {number} position  ahead + 1.
+ * @property {number | null} estimated_wait_seconds  null while no drain rate was measured.
+ * @property {string} message_id  "Anda di antrean ke-…, perkiraan … menit."
+ * @property {string} message_en
+ *
+ * @typedef {object} QueueDoc  The 200 answer of GET /v1/queue.
+ * @property {string | null} sampled_at
+ * @property {number} max_age_seconds
+ * @property {{partition: number, committed: number, end: number, drain_per_second: number | null}[]} partitions
  *
  * @typedef {object} Status  The 200 answer of GET /v1/submissions/{id}.
  * @property {string} submission_id
  * @property {string} state
  * @property {Reason | null} reason
  * @property {number} [poll_after_seconds]
+ * @property {QueuePlace} [queue]  While `received`: the place in the queue.
  *
  * @typedef {object} Shrunk  The result of shrinkPhoto.
  * @property {Blob} blob  What to upload (the original file when it could not be decoded here).
@@ -452,18 +473,123 @@ export async function submitRegistration(args) {
   return last;
 }
 
+// --------------------------------------------------------------------------------------------- queue
+
+/**
+ * A number as the applicant reads it: "1.234" in Indonesian, "1,234" in English.
+ * @param {number} n
+ * @param {Lang} lang
+ */
+function formatCount(n, lang) {
+  return new Intl.NumberFormat(lang === "en" ? "en" : "id-ID").format(n);
+}
+
+/**
+ * The applicant's line for a place in the queue, in both languages (the server's `received` status says the same).
+ * @param {number} position
+ * @param {number | null} waitSeconds  null: no estimate (no drain rate measured yet).
+ * @returns {{message_id: string, message_en: string}}
+ */
+export function queueMessages(position, waitSeconds) {
+  const id = formatCount(position, "id");
+  const en = formatCount(position, "en");
+  if (waitSeconds == null) {
+    return {
+      message_id: `Anda di antrean ke-${id}; perkiraan waktu tunggu belum tersedia.`,
+      message_en: `You are number ${en} in the queue; no wait estimate yet.`,
+    };
+  }
+  const minutes = Math.max(1, Math.ceil(waitSeconds / 60));
+  return {
+    message_id: `Anda di antrean ke-${id}, perkiraan ${formatCount(minutes, "id")} menit.`,
+    message_en: `You are number ${en} in the queue, estimated wait ${formatCount(minutes, "en")} min.`,
+  };
+}
+
+/**
+ * The place of an accepted submission in the queue from its receipt and the watermark document; null when the
+ * workers already passed it (ask for the personal status) or the document does not know its partition.
+ * @param {Accepted} accepted
+ * @param {QueueDoc} doc
+ * @returns {QueuePlace | null}
+ */
+export function queuePlace(accepted, doc) {
+  const { partition, offset } = accepted;
+  if (typeof partition !== "number" || typeof offset !== "number") return null;
+  const mark = (doc.partitions || []).find((p) => p.partition === partition);
+  if (!mark || offset < mark.committed) return null;
+  const ahead = offset - mark.committed;
+  const rate = mark.drain_per_second;
+  const wait = ahead === 0 ? 0 : typeof rate === "number" && rate > 0 ? Math.round(ahead / rate) : null;
+  return { partition, offset, ahead, position: ahead + 1, estimated_wait_seconds: wait, ...queueMessages(ahead + 1, wait) };
+}
+
+/**
+ * Follow the public watermark while the submission is queued: GET /v1/queue (cacheable, If-None-Match), report
+ * the place through `onQueue`, wait a fraction of the estimated wait (between the document's max-age and 60 s).
+ * Resolves true once the workers passed the receipt's offset, false when the watermark cannot tell (no receipt,
+ * partition unknown, errors): the caller then polls the personal status.
+ * @param {{accepted: Accepted, baseUrl?: string, onQueue?: (p: QueuePlace) => void, signal?: AbortSignal,
+ *   deadline: number}} args
+ * @returns {Promise<boolean>}
+ */
+async function waitInQueue(args) {
+  if (typeof args.accepted.partition !== "number" || typeof args.accepted.offset !== "number") return false;
+  const url = `${args.baseUrl || ""}/v1/queue`;
+  /** @type {QueueDoc | null} */
+  let doc = null;
+  /** @type {string | null} */
+  let etag = null;
+  for (let failures = 0; failures < 3 && Date.now() < args.deadline; ) {
+    let response;
+    try {
+      response = await fetch(url, {
+        headers: etag ? { "If-None-Match": etag, Accept: "application/json" } : { Accept: "application/json" },
+        cache: "no-cache",
+        signal: args.signal,
+      });
+    } catch (e) {
+      if (args.signal?.aborted) throw e;
+      failures++;
+      await sleep(1000 * failures, args.signal);
+      continue;
+    }
+    if (response.status === 200) {
+      etag = response.headers.get("ETag");
+      doc = /** @type {QueueDoc} */ (await response.json());
+    } else if (response.status !== 304 || !doc) {
+      failures++;
+      await sleep(1000 * failures, args.signal);
+      continue;
+    }
+    failures = 0;
+    if (!doc.partitions || !doc.partitions.some((p) => p.partition === args.accepted.partition)) return false;
+    const place = queuePlace(args.accepted, doc);
+    if (!place) return true;
+    if (args.onQueue) args.onQueue(place);
+    const maxAge = Math.max(1, doc.max_age_seconds || 1);
+    const wait = place.estimated_wait_seconds;
+    const seconds = Math.min(60, Math.max(maxAge, wait == null ? 10 : wait / 4));
+    await sleep(seconds * 1000, args.signal);
+  }
+  return false;
+}
+
 // --------------------------------------------------------------------------------------------- status
 
 /**
- * Poll the status of an accepted submission until its state is final (see isFinalState, or `until`), honouring
- * the server's pacing: Retry-After, else poll_after_seconds, plus a little jitter. Sends If-None-Match with the
- * last ETag; a 304 keeps the last status. 429/503 wait for Retry-After; network errors back off.
- * Calls `onUpdate` each time the status changes. Resolves with the last status and whether it is final; throws
- * an Error with `.status` and `.error` on 401/404 (wrong token or id), or the abort reason.
+ * Poll the status of an accepted submission until its state is final (see isFinalState, or `until`). While it
+ * is queued, only the public watermark is polled (GET /v1/queue) and its place reported through `onQueue`; then
+ * the personal status, honouring the server's pacing: Retry-After, else poll_after_seconds, plus a little jitter.
+ * Sends If-None-Match with the last ETag; a 304 keeps the last status. 429/503 wait for Retry-After; network
+ * errors back off. Calls `onUpdate` each time the status changes (and `onQueue` with a `received` status's
+ * place). Resolves with the last status and whether it is final; throws an Error with `.status` and `.error` on
+ * 401/404 (wrong token or id), or the abort reason.
  * @param {object} args
- * @param {Accepted} args.accepted  The 202 answer (status_url, status_token, poll_after_seconds).
+ * @param {Accepted} args.accepted  The 202 answer (status_url, status_token, poll_after_seconds, partition, offset).
  * @param {string} [args.baseUrl=""]
  * @param {(s: Status) => void} [args.onUpdate]
+ * @param {(p: QueuePlace) => void} [args.onQueue]  The place in the queue, each time it is known again.
  * @param {(s: Status) => boolean} [args.until]  Stop when true (default: isFinalState(s.state)).
  * @param {AbortSignal} [args.signal]
  * @param {Partial<typeof DEFAULTS>} [args.options]
@@ -482,8 +608,13 @@ export async function pollStatus(args) {
   let etag = null;
   let failures = 0;
   let polls = 0;
-  // The first look comes after the hint of the 202 answer: the consumer needs that long anyway.
-  let waitMs = secondsHint(args.accepted.poll_after_seconds, o) * 1000;
+  if (args.accepted.queue && args.onQueue) args.onQueue(args.accepted.queue);
+  // While queued, watch the public watermark; once the workers passed the offset, the personal status is due.
+  const passed = await waitInQueue({
+    accepted: args.accepted, baseUrl: args.baseUrl, onQueue: args.onQueue, signal: args.signal, deadline,
+  });
+  // Otherwise the first look comes after the hint of the 202 answer: the consumer needs that long anyway.
+  let waitMs = passed ? 0 : secondsHint(args.accepted.poll_after_seconds, o) * 1000;
   for (;;) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { status, final: false, polls };
@@ -511,6 +642,7 @@ export async function pollStatus(args) {
         const changed = !status || JSON.stringify(next) !== JSON.stringify(status);
         status = next;
         if (changed && args.onUpdate) args.onUpdate(status);
+        if (changed && status.queue && args.onQueue) args.onQueue(status.queue);
       }
       if (status && until(status)) return { status, final: true, polls };
       const hintS = retryAfterMs != null ? retryAfterMs / 1000 : status?.poll_after_seconds;

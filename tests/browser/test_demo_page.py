@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from playwright.async_api import FilePayload, Page, Request, Route, expect
 
+from processors.queue import Place, place_messages
 from processors.reasons import reason
 from processors.registration import field_error
 from tests.browser.conftest import REPORTS, DemoServer
@@ -87,6 +88,27 @@ async def test_large_photo_is_shrunk_in_the_browser_and_accepted(
 
     REPORTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(REPORTS / "demo.png"), full_page=True)
+
+
+async def test_place_in_the_queue_is_shown_until_processed(
+    page: Page, demo_server: DemoServer, consumers: Consumers
+) -> None:
+    """Nobody consumes yet: the page shows the place in the queue (from the receipt and GET /v1/queue, or the
+    personal ``received`` status), in both languages; once a consumer runs, the final state replaces it."""
+    await fill_form(page, demo_server, encode(scene(SceneSpec(seed=3))))
+    await page.click("#submit")
+    queue = page.locator("#status-queue")
+    await expect(queue).to_have_text(re.compile(r"^Anda di antrean ke-\d+"), timeout=20_000)
+    assert int(await queue.get_attribute("data-position") or 0) >= 1
+    await page.click("#lang-toggle")
+    await expect(queue).to_have_text(re.compile(r"^You are number \d+ in the queue"))
+    assert any(s.path == "/v1/queue" for s in demo_server.seen)  # the public watermark was polled
+    consumers.start()
+    panel = page.locator("#status-panel")
+    await expect(panel).to_have_attribute(
+        "data-state", re.compile("^(" + "|".join(ACCEPTED_STATES) + ")$"), timeout=60_000
+    )
+    await expect(queue).to_have_text("")
 
 
 async def test_503_is_retried_after_retry_after_with_the_same_key(page: Page, demo_server: DemoServer) -> None:
@@ -178,6 +200,12 @@ async def test_client_helpers(page: Page, demo_server: DemoServer) -> None:
             photo: Object.keys(m.fieldErrors({ code: "photo_too_large", message_id: "p", message_en: "P" })),
             final: ["received", "processing", "processed", "eligible", "rejected"].map(m.isFinalState),
             key: m.newIdempotencyKey(),
+            place: m.queuePlace(
+                { partition: 1, offset: 1300 },
+                { partitions: [{ partition: 1, committed: 66, end: 2000, drain_per_second: 2 }] },
+            ),
+            passed: m.queuePlace({ partition: 1, offset: 65 }, { partitions: [{ partition: 1, committed: 66 }] }),
+            noRate: m.queueMessages(3, null),
         };
     }"""
     )
@@ -189,6 +217,13 @@ async def test_client_helpers(page: Page, demo_server: DemoServer) -> None:
     assert got["photo"] == ["ktp_photo"]
     assert got["final"] == [False, False, False, True, True]
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", got["key"])
+    # The same place and lines as the server's (processors.queue).
+    where = Place(1, 1300, 1234, 2.0)
+    assert got["place"]["ahead"] == 1234 and got["place"]["position"] == 1235
+    assert got["place"]["estimated_wait_seconds"] == 617
+    assert (got["place"]["message_id"], got["place"]["message_en"]) == place_messages(where)
+    assert got["passed"] is None
+    assert (got["noRate"]["message_id"], got["noRate"]["message_en"]) == place_messages(Place(0, 0, 2, None))
 
 
 async def test_network_error_is_retried_and_status_polling_uses_etags(page: Page, demo_server: DemoServer) -> None:

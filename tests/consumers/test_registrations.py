@@ -137,7 +137,7 @@ async def _closed_wave(n: int, quota: int, window: int = 2) -> tuple[Settings, M
     for _ in range(n):
         await pipeline.handle(_record(settings)[2])
     wave = Wave(1, OPENS, OPENS + timedelta(days=1), quota)
-    summary = await close_wave(settings, store, None, wave, now=wave.closes_at)
+    summary = await close_wave(settings, store, FakeSink(), wave, now=wave.closes_at)
     assert summary.selected == quota
     chosen = Selection.from_json(store.objects[("intake-status", selection_key(1))].data).selected
     assert all(_state(store, sid) == "selected" for sid in chosen)

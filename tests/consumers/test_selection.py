@@ -38,7 +38,7 @@ def _state(store: MemoryStore, sid: str) -> StatusRecord:
 async def test_refuses_while_open() -> None:
     store, _ = await _store_with(3)
     with pytest.raises(WaveStillOpen):
-        await close_wave(unit_settings(), store, None, Wave(1, OPEN, CLOSE, 2), now=CLOSE - timedelta(seconds=1))
+        await close_wave(unit_settings(), store, FakeSink(), Wave(1, OPEN, CLOSE, 2), now=CLOSE - timedelta(seconds=1))
     assert ("intake-status", selection_key(1)) not in store.objects
 
 
@@ -53,6 +53,8 @@ async def test_order_of_completion_selects_exactly_the_quota() -> None:
     assert all(r.state == "quota_exceeded" and r.reason == "quota_exceeded" for r in rest)
     assert _state(store, ids[0]).objects == {"card": f"ktp/{ids[0]}/card.jpg"}  # facts and objects kept
     assert len([r for r in sink.records if r[0] == "intake.results.v1"]) == 10
+    statuses = {k.decode(): StatusRecord.from_json(v).state for t, k, v, _ in sink.records if t == "intake.status.v1"}
+    assert statuses == {sid: _state(store, sid).state for sid in ids}
     assert ("intake-status", done_key(1)) in store.objects
 
 
@@ -60,12 +62,12 @@ async def test_lottery_is_deterministic_and_rerun_changes_nothing() -> None:
     store_a, ids = await _store_with(12)
     store_b, _ = await _store_with(12)
     wave = Wave(1, OPEN, CLOSE, 5)
-    await close_wave(unit_settings(), store_a, None, wave, seed="published-seed", now=AFTER)
-    await close_wave(unit_settings(), store_b, None, wave, seed="published-seed", now=AFTER)
+    await close_wave(unit_settings(), store_a, FakeSink(), wave, seed="published-seed", now=AFTER)
+    await close_wave(unit_settings(), store_b, FakeSink(), wave, seed="published-seed", now=AFTER)
     pick_a = [sid for sid in ids if _state(store_a, sid).state == "selected"]
     pick_b = [sid for sid in ids if _state(store_b, sid).state == "selected"]
     assert pick_a == pick_b and len(pick_a) == 5
-    again = await close_wave(unit_settings(), store_a, None, wave, seed="another-seed", now=AFTER)
+    again = await close_wave(unit_settings(), store_a, FakeSink(), wave, seed="another-seed", now=AFTER)
     assert again.updated == 0  # the stored selection wins over a new seed: the close happened once
     assert [sid for sid in ids if _state(store_a, sid).state == "selected"] == pick_a
 
@@ -92,12 +94,12 @@ async def test_resumes_after_an_interruption() -> None:
 
     store.put = flaky_put  # type: ignore[method-assign]
     with pytest.raises(Interrupt):
-        await close_wave(unit_settings(), store, None, wave, now=AFTER, concurrency=1)
+        await close_wave(unit_settings(), store, FakeSink(), wave, now=AFTER, concurrency=1)
     store.put = original_put  # type: ignore[method-assign]
     assert store.puts > puts_before
     done_before = sum(_state(store, sid).state != "eligible" for sid in ids)
     assert done_before < 8
-    summary = await close_wave(unit_settings(), store, None, wave, now=AFTER)
+    summary = await close_wave(unit_settings(), store, FakeSink(), wave, now=AFTER)
     assert (summary.selected, summary.quota_exceeded) == (3, 5)
     assert summary.updated == 8 - done_before  # only what the interruption left undone
     assert sorted(_state(store, sid).state for sid in ids).count("selected") == 3

@@ -158,6 +158,11 @@ async def test_writes_then_commits() -> None:
     assert (bad.state, bad.reason, bad.measured, bad.threshold) == ("rejected", "blurry", 10.0, 60.0)
     assert ("intake-ktp", photo_key(subs[2].submission_id, "frame")) not in r.store.objects
     assert len(r.topic(RESULTS)) == 3
+    # The status topic gets each stored status, keyed by submission id, the same bytes as the object.
+    statuses = {rec.key: rec.value for rec in r.topic("intake.status.v1")}
+    for sub in subs:
+        stored = r.store.objects[("intake-status", status_key(sub.submission_id))].data
+        assert statuses[sub.submission_id.encode()] == stored
     assert await r.poll() == 0  # nothing is redelivered
 
 

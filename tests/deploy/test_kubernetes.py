@@ -39,6 +39,8 @@ KUBE_VERSIONS = ("1.33.0", "1.37.0")
 """validate.sh's default: the oldest Kubernetes targeted and the newest kubernetes-validate ships."""
 MiB = 1024 * 1024
 API_BASE_MEMORY = 192 * MiB
+STATUS_VIEW_ENTRY_BYTES = 300
+"""A status in an API's in-memory view (ingest/status_view.py's docstring; loadtests/bench_status.py measures it)."""
 """Memory an API process needs besides the bodies in flight (interpreter, producer buffers, nonce and rate
 tables); the same figure is written beside the Deployment's resources."""
 SECRETS = SECRET_ENV
@@ -229,7 +231,8 @@ def test_api_probes_ports_and_shutdown_follow_the_app(overlay: str) -> None:
     assert cores == int(cores) >= 1 and h.processes == cores, "one process per whole core"
     assert api["resources"]["requests"]["cpu"] == api["resources"]["limits"]["cpu"]
     memory = memory_bytes(api["resources"]["limits"]["memory"])
-    assert memory >= h.processes * (h.max_in_flight_bytes + API_BASE_MEMORY)
+    view = settings.status.view_max_entries * STATUS_VIEW_ENTRY_BYTES
+    assert memory >= h.processes * (h.max_in_flight_bytes + API_BASE_MEMORY + view)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -265,8 +268,11 @@ def test_topics_and_users_equal_what_the_code_creates(overlay: str) -> None:
     users = {u["metadata"]["name"]: u["spec"] for u in objects(overlay, "KafkaUser")}
     assert users == {u["metadata"]["name"]: u["spec"] for u in kafka_users(settings, "intake-kafka")}
     api_acls = users["intake-api"]["authorization"]["acls"]
-    assert {a["resource"]["name"] for a in api_acls} == {topic_names(settings).submissions, topic_names(settings).audit}
-    assert all("Read" not in a["operations"] for a in api_acls), "the API only produces"
+    names = topic_names(settings)
+    writes = {a["resource"]["name"] for a in api_acls if "Write" in a["operations"]}
+    reads = {a["resource"]["name"] for a in api_acls if "Read" in a["operations"]}
+    assert writes == {names.submissions, names.audit}
+    assert reads == {names.status}, "the API produces, and reads only the status topic (its status view)"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

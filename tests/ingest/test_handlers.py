@@ -38,7 +38,9 @@ async def test_accepts_after_kafka_ack(served: Served, sink: FakeSink) -> None:
     assert resp.status == 202, await resp.text()
     body = await resp.json()
     assert body["state"] == "received"
-    assert body["status_url"] == f"/v1/submissions/{body['submission_id']}"
+    # The receipt names where Kafka appended the record; the status URL carries that place in the queue.
+    assert (body["partition"], body["offset"]) == (0, 0)
+    assert body["status_url"] == f"/v1/submissions/{body['submission_id']}?partition=0&offset=0"
     assert resp.headers["Location"] == body["status_url"]
     assert len(sink.records) == 1
     topic, key, value, _ = sink.records[0]

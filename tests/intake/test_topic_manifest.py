@@ -63,11 +63,13 @@ def test_acls_name_only_the_topics_each_component_uses() -> None:
         for user, acls in users.items()
     }
     assert {name for kind, name, op in grants["intake-api"] if op == "Write"} == {names.submissions, names.audit}
-    assert not {op for _, _, op in grants["intake-api"]} & {"Read", "Delete", "Alter"}
+    assert not {op for _, _, op in grants["intake-api"]} & {"Delete", "Alter"}
     consumer_reads = {name for kind, name, op in grants["intake-consumer"] if op == "Read" and kind == "topic"}
     assert consumer_reads == {names.submissions, names.retry}
     consumer_writes = {name for kind, name, op in grants["intake-consumer"] if op == "Write"}
-    assert consumer_writes == {names.retry, names.results, names.registrations, names.dead_letter}
+    assert consumer_writes == {names.retry, names.results, names.registrations, names.status, names.dead_letter}
+    api_reads = {name for kind, name, op in grants["intake-api"] if op == "Read"}
+    assert api_reads == {names.status}  # the status view, without a group
     assert ("topic", names.registrations, "Write") in grants["intake-ops"]  # erase publishes `erased` records
     assert ("group", settings.kafka.group_id, "Read") in grants["intake-consumer"]
     assert {op for _, _, op in grants["intake-keda"]} == {"Describe"}

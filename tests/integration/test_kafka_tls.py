@@ -15,14 +15,15 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaError
 
-from consumers.lag import KafkaOffsetSource
 from intake.kafka import build_consumer, build_producer, connection_config, describe_topics, ensure_topics
+from intake.offsets import KafkaOffsetSource
 from intake.settings import Settings, load_settings
 from intake.topics import topic_names
 from loadtests.procs import free_port
@@ -178,7 +179,7 @@ async def test_every_client_works_over_tls_with_a_client_certificate(tls_broker:
         await consumer.commit()
     finally:
         await consumer.stop()
-    source = KafkaOffsetSource(connection_config(settings), "tls-lag", settings.kafka.request_timeout_ms)
+    source = KafkaOffsetSource(partial(connection_config, settings), "tls-lag", settings.kafka.request_timeout_ms)
     try:
         (offsets,) = await source.read(settings.kafka.group_id, topic)
     finally:

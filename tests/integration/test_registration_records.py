@@ -34,7 +34,7 @@ from processors.registration import parse_registration
 from processors.waves import Wave
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, read_status, started_api, wait_until
-from tests.support import make_registration, multipart
+from tests.support import FakeSink, make_registration, multipart
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ async def test_a_registration_is_exported_after_its_wave_closes_and_gone_after_e
     assert early.returncode == 3, early.stderr  # not closed yet: nothing exported
 
     w = settings.wave
-    summary = await close_wave(settings, minio_store, None, Wave(6, w.opens_at, w.closes_at, 2), now=w.closes_at)
+    summary = await close_wave(settings, minio_store, FakeSink(), Wave(6, w.opens_at, w.closes_at, 2), now=w.closes_at)
     assert summary.selected == 2
     done = await asyncio.to_thread(_cli, settings, "waves", "export", "6", "--output", str(out))
     assert done.returncode == 0, done.stderr
@@ -233,7 +233,7 @@ async def test_no_registration_is_lost_after_the_submissions_expire(
     expired_after_s = time.monotonic() - started
 
     w = settings.wave
-    summary = await close_wave(settings, minio_store, None, Wave(7, w.opens_at, w.closes_at, 3), now=w.closes_at)
+    summary = await close_wave(settings, minio_store, FakeSink(), Wave(7, w.opens_at, w.closes_at, 3), now=w.closes_at)
     assert summary.selected == 3
     out = tmp_path / "wave7.jsonl"
     exported = await export_wave(settings, minio_store, 7, out)

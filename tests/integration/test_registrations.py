@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from consumers.selection import close_wave
+from intake.kafka import running_sink
 from intake.settings import Settings
 from intake.storage import MinioStore
 from processors.waves import Wave
@@ -144,12 +145,13 @@ async def test_close_wave_selects_exactly_the_quota(topics_ready: Settings, mini
             assert (await _final(client, a))["state"] == "eligible"
         w = settings.wave
         wave = Wave(3, w.opens_at, w.closes_at, 3)
-        summary = await close_wave(settings, minio_store, None, wave, now=w.closes_at)
-        assert (summary.eligible, summary.selected, summary.quota_exceeded) == (7, 3, 4)
-        states = [(await _final(client, a, ("selected", "quota_exceeded")))["state"] for a in accepted]
-        assert states.count("selected") == 3 and states.count("quota_exceeded") == 4
-        again = await close_wave(settings, minio_store, None, wave, now=w.closes_at)
-        assert again.updated == 0
+        async with running_sink(settings) as sink:  # the new states reach the API's status view through Kafka
+            summary = await close_wave(settings, minio_store, sink, wave, now=w.closes_at)
+            assert (summary.eligible, summary.selected, summary.quota_exceeded) == (7, 3, 4)
+            states = [(await _final(client, a, ("selected", "quota_exceeded")))["state"] for a in accepted]
+            assert states.count("selected") == 3 and states.count("quota_exceeded") == 4
+            again = await close_wave(settings, minio_store, sink, wave, now=w.closes_at)
+            assert again.updated == 0
         no_token = await client.get(accepted[0]["status_url"])
         assert no_token.status == 401
     finally:

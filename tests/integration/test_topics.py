@@ -6,7 +6,7 @@ import pytest
 
 from intake.kafka import describe_topics, ensure_topics
 from intake.settings import Settings
-from intake.topics import topic_specs
+from intake.topics import topic_names, topic_specs
 
 pytestmark = pytest.mark.integration
 
@@ -22,3 +22,4 @@ async def test_topics_match_their_specs(topics_ready: Settings) -> None:
         assert int(got["config"]["max.message.bytes"]) == topics_ready.limits.max_message_bytes
         assert got["config"]["retention.ms"] == spec.config["retention.ms"]
         assert got["config"]["cleanup.policy"] == spec.config["cleanup.policy"]  # the registrations topic: compact
+    assert described[topic_names(topics_ready).status]["config"]["cleanup.policy"] == "compact"

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumers.lag import LagSampler, PartitionOffsets, sample_lag
+from consumers.lag import LagSampler, sample_lag
 from intake.metrics import Metrics, build_metrics
+from intake.offsets import PartitionOffsets
 from intake.topics import topic_names
 from tests.support import unit_settings
 

@@ -21,6 +21,7 @@ from ingest.keys import ADMISSION, LIFECYCLE, METRICS, SETTINGS, SINK, STORE, WA
 from ingest.ktp_read import get_ktp_image
 from ingest.openapi import openapi_json
 from ingest.security import Authenticator, Cors, client_of, headers_middleware, route_of
+from intake.background import background
 from intake.kafka import RecordSink, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.settings import Settings
@@ -70,6 +71,7 @@ def create_app(
         middlewares=[
             headers_middleware,
             errors_middleware,
+            admission.gate,
             cors.middleware,
             authenticator.middleware,
             admission.middleware,
@@ -91,6 +93,7 @@ def create_app(
         app[STORE] = store
     else:
         app.cleanup_ctx.append(_object_store)
+    app.cleanup_ctx.append(_loop_lag)
     app.router.add_post("/v1/registrations", handlers.post_registration)
     app.router.add_get("/v1/submissions/{submission_id}", handlers.get_status)
     app.router.add_get("/v1/submissions/{submission_id}/ktp/{kind}", get_ktp_image)
@@ -109,6 +112,12 @@ async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
     async with running_sink(settings, probe_interval_s=probe_s) as sink:
         app[SINK] = sink
         app[ADMISSION].sink = sink
+        yield
+
+
+async def _loop_lag(app: web.Application) -> AsyncIterator[None]:
+    """Sample the event loop's lag for admission (and the gauge) while the app runs."""
+    async with background(app[ADMISSION].lag.run(app[METRICS].loop_lag.set), name="loop-lag"):
         yield
 
 

@@ -8,8 +8,8 @@ Two middlewares, both before the body is read:
      Content-Length, or the body limit when undeclared),
   2. records awaiting Kafka's acknowledgement reach ``INTAKE_MAX_PENDING_PRODUCE`` (accepting more would only make
      every client wait past its timeout), or
-  3. the event loop runs late by more than ``INTAKE_MAX_LOOP_LAG_MS`` (:class:`LoopLag`): the CPU is saturated, so
-     an upload admitted now would wait behind the work already taken on.
+  3. the event loop runs late by more than ``INTAKE_MAX_LOOP_LAG_MS``, when set (:class:`LoopLag`): the CPU is
+     saturated, so an upload admitted now would wait behind the work already taken on.
   The refusal costs a few dictionary look-ups: no signature is verified and no body byte is read.
 * :meth:`Admission.middleware`, after authentication: per-client and per-source-address token buckets, 429
   ``rate_limited`` with the wait in Retry-After. Status reads (GET) are bounded by these alone.

@@ -64,6 +64,9 @@ from processors.photo import PhotoPolicy
 LOCUSTFILE = REPO / "loadtests" / "locustfile.py"
 GENERATOR_SATURATED_CORES = 0.85
 """A load generator (one process) using this much CPU is saturated: the load it offered is not what was asked."""
+GENERATOR_LATE_MS = 100.0
+"""An open-loop generator launching requests later than this (p99), or not at all, is saturated too (it may be
+starved by other processes rather than busy itself)."""
 
 
 @dataclass(frozen=True)
@@ -464,6 +467,9 @@ class Bench:
                     self.phase(f"{size} open loop {label}", t0, t1)
                     accepted = int(ol["summary"]["accepted"])
                     cpu = self.cpu_per_request(t0, t1, accepted)
+                    # one generator process that launches late or cannot launch at all did not offer this load
+                    late = ol["client_late_p99_ms"] > GENERATOR_LATE_MS or ol["launched"] < ol["planned"]
+                    cpu["generator_saturated"] = cpu["generator_saturated"] or late
                     result["open_loop"].append({"label": label, "kind": kind, "fraction": frac, **ol, "cpu": cpu})
                     time.sleep(1.0)
         finally:

@@ -543,7 +543,9 @@ class Bench:
         sampler.write(folder / "backlog.csv")
         rows = outcomes.read(events)
         error = f"{sampler.errors} failed samples, the last: {sampler.error}" if sampler.errors else sampler.error
-        return self.run_summary(rows, sampler.rows, error, t0=t0, t1=t1, duration=duration)
+        summary = self.run_summary(rows, sampler.rows, error, t0=t0, t1=t1, duration=duration)
+        summary["cpu"] = self.cpu_per_request(t0, t1, int(summary["submissions_accepted"]))
+        return summary
 
     def run_summary(
         self, rows: list[outcomes.Outcome], backlog: list[BacklogRow], sampler_error: str, *, t0: float, t1: float,

@@ -206,7 +206,7 @@ class CpuBench(bench.Bench):
         a = self.args
         self.cpu.start()
         rows: list[dict[str, Any]] = []
-        variants = ["bare", *(["api-before"] if a.before else []), *(f"api-{p}" for p in a.producers.split(","))]
+        variants = ["bare", *(["api-before"] if a.before else []), *(f"api-{p}" for p in a.producers.split(",") if p)]
         if a.shed:
             variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
         try:
@@ -294,7 +294,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=12.0, help="seconds of arrivals per variant and round")
     p.add_argument("--rounds", type=int, default=2, help="rounds, alternating the order of the variants")
     p.add_argument("--photos", default="500k", help="photo size class")
-    p.add_argument("--producers", default=",".join(PRODUCERS), help="INTAKE_KAFKA_PRODUCER values to compare")
+    p.add_argument(
+        "--producers", default=",".join(PRODUCERS), help="INTAKE_KAFKA_PRODUCER values to compare ('' = none)"
+    )
     p.add_argument("--api-procs", type=int, default=1, help="processes of each server variant")
     p.add_argument("--profile", action="store_true", help="py-spy the API processes in the first round")
     p.add_argument("--before", type=Path, default=None, help="checkout of an earlier commit: its API as api-before")
@@ -304,7 +306,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.out is None:
         args.out = REPO / "reports" / f"bench-cpu-{time.strftime('%Y%m%d-%H%M%S')}"
-    for name in args.producers.split(","):
+    for name in filter(None, args.producers.split(",")):
         if name not in PRODUCERS:
             raise SystemExit(f"unknown producer {name!r}: one of {', '.join(PRODUCERS)}")
     # the attributes bench.Bench reads

@@ -400,6 +400,18 @@ def _run_section(results: dict[str, Any]) -> list[str]:
     ]
     if bl.get("sampler_error"):
         lines += [f"Backlog sampler's last error: `{bl['sampler_error']}`", ""]
+    cpu = run.get("cpu") or {}
+    if cpu:
+        cores = cpu.get("cores") or {}
+        lines += [
+            "CPU during the load, cores by process group: "
+            + ", ".join(f"{g} {_f(c, 2)}" for g, c in cores.items())
+            + f", other processes {_f(cpu.get('others_cores'), 2)}; API CPU per accepted submission "
+            f"{_f((cpu.get('ms_per_request') or {}).get('api'), 2)} ms"
+            + ("; **the generator was saturated**" if cpu.get("generator_saturated") else "")
+            + ".",
+            "",
+        ]
     return lines
 
 

@@ -143,6 +143,12 @@ def _results() -> dict[str, object]:
             "t1": T0 + 20,
             "summary": _summary(requests=200, accepted=125, shed=75, by_outcome={"accepted": 125, "overloaded": 75}),
             "status_summary": {"ok": 20, "failed": 0},
+            "cpu": {
+                "cores": {"api": 0.8, "generator": 0.95},
+                "ms_per_request": {"api": 2.5},
+                "others_cores": 0.1,
+                "generator_saturated": True,
+            },
             "backlog": {
                 "appended": 140,
                 "peak": 60,

@@ -1,12 +1,14 @@
 """Kafka adapters: the narrow interfaces the edges use, and the one place concrete clients are built.
 
-* :class:`RecordSink` is all ingest needs: append one record and wait for the broker's acknowledgement.
+* :class:`RecordSink` is all ingest needs: append one record and wait for the broker's acknowledgement. Two
+  implementations, chosen by ``INTAKE_KAFKA_PRODUCER`` in :func:`running_sink`: :class:`ConfluentSink`
+  (librdkafka, the default: the protocol encoded in C) and :class:`AIOKafkaSink` (pure Python).
 * :func:`build_producer`, :func:`build_consumer` and :func:`ensure_topics` build aiokafka clients from settings,
-  with the size chain of :class:`intake.settings.Limits` applied.
+  with the size chain of :class:`intake.settings.Limits` applied (:func:`confluent_config` the same for librdkafka).
 
-Contracts: ``AIOKafkaSink.send`` blocks (awaits) until the record is acknowledged by all in-sync replicas
-(``acks="all"``, idempotent producer) or raises :class:`QueueUnavailable`; it never reports success for an
-unacknowledged record. Whoever calls ``start()`` closes with ``stop()``.
+Contracts: ``send`` of either sink blocks (awaits) until the record is acknowledged by all in-sync replicas
+(``acks=all``, idempotent producer) and returns its :class:`Delivery`, or raises :class:`QueueUnavailable`; it
+never reports success for an unacknowledged record. Whoever calls ``start()`` closes with ``stop()``.
 """
 
 from __future__ import annotations

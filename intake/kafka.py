@@ -322,8 +322,8 @@ def confluent_config(settings: Settings, on_error: Callable[[Any], None] | None 
 
 class ConfluentSink(_KeptSink):
     """:class:`RecordSink` over librdkafka (``confluent-kafka``): the protocol is encoded in C and the value is
-    copied once, into librdkafka's queue, where aiokafka encodes each request in Python with several copies of
-    the payload (measured by ``loadtests.bench_cpu``).
+    copied once, into librdkafka's queue, whereas aiokafka encodes each request in Python with several copies of
+    the payload (``loadtests.bench_cpu``: ~20 % less API CPU per 500 KB upload).
 
     ``factory(on_error)`` builds a producer with ``on_error`` as its ``error_cb``. A thread of its own serves
     librdkafka's callbacks (``poll``); a delivery report settles the awaiting :meth:`send` on its event loop.

@@ -1,22 +1,29 @@
 """Admission control: what a process takes on at once is bounded, and the excess is refused fast.
 
-In order, before the body is read:
+Two middlewares, both before the body is read:
 
-1. per-client and per-source-address token buckets: 429 ``rate_limited`` with the wait in Retry-After;
-2. uploads (POST) in flight (``INTAKE_MAX_IN_FLIGHT``) and their bytes (``INTAKE_MAX_IN_FLIGHT_BYTES``, by
-   declared Content-Length, or the body limit when undeclared): 503 ``overloaded``; status reads (GET) are
-   cheap and bounded by the rate limits alone;
-3. records awaiting Kafka's acknowledgement (``INTAKE_MAX_PENDING_PRODUCE``): 503 ``overloaded``, since
-   accepting more would only make every client wait past its timeout.
+* :meth:`Admission.gate`, second in the chain (right after the error/metrics wrapper, before CORS, signature checks
+  and rate limits): an upload (POST) is refused with 503 ``overloaded`` when the process is full, i.e. when
+  1. uploads in flight reach ``INTAKE_MAX_IN_FLIGHT``, or their bytes ``INTAKE_MAX_IN_FLIGHT_BYTES`` (declared
+     Content-Length, or the body limit when undeclared),
+  2. records awaiting Kafka's acknowledgement reach ``INTAKE_MAX_PENDING_PRODUCE`` (accepting more would only make
+     every client wait past its timeout), or
+  3. the event loop runs late by more than ``INTAKE_MAX_LOOP_LAG_MS``, when set (:class:`LoopLag`): the CPU is
+     saturated, so an upload admitted now would wait behind the work already taken on.
+  The refusal costs a few dictionary look-ups: no signature is verified and no body byte is read.
+* :meth:`Admission.middleware`, after authentication: per-client and per-source-address token buckets, 429
+  ``rate_limited`` with the wait in Retry-After. Status reads (GET) are bounded by these alone.
 
-So the process never queues more than it can finish before clients give up. Cheap routes (health,
-readiness, metrics) are never refused. Every refusal is counted by code in ``intake_shed_total``, and its
-Retry-After is spread (the base value plus up to as much again, at random) so that shed clients do not return
-all at once.
+A refusal of a request whose body is still unread says ``Connection: close``; the server then closes the
+connection without reading the rest (``INTAKE_LINGER_S`` = 0, :mod:`ingest.server`), so refusing a 500 KB upload
+costs no more than refusing an empty one. Cheap routes (health, readiness, metrics) are never refused. Every
+refusal is counted by code in ``intake_shed_total``, and its Retry-After is spread (the base value plus up to as
+much again, at random) so that shed clients do not return all at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
@@ -32,14 +39,43 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _EXEMPT = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
+class LoopLag:
+    """How late the event loop runs: :meth:`run` sleeps ``interval_s`` again and again and records by how much
+    each wake-up overshot. ``lag_s`` is the larger of the last sample and the time the current sleep is already
+    overdue, so a loop that stalls is seen while it stalls, not only afterwards."""
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self.interval_s = interval_s
+        self._last_s = 0.0
+        self._due = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def lag_s(self) -> float:
+        if self._loop is None:
+            return 0.0
+        return max(self._last_s, self._loop.time() - self._due)
+
+    async def run(self, on_sample: Callable[[float], None] | None = None) -> None:
+        """Sample until cancelled; ``on_sample(lag_s)`` after each wake-up (e.g. a gauge)."""
+        self._loop = loop = asyncio.get_running_loop()
+        while True:
+            self._due = loop.time() + self.interval_s
+            await asyncio.sleep(self.interval_s)
+            self._last_s = max(0.0, loop.time() - self._due)
+            if on_sample is not None:
+                on_sample(self._last_s)
+
+
 class Admission:
-    """Holds the counters and buckets; :meth:`middleware` applies them."""
+    """Holds the counters and buckets; :meth:`gate` and :meth:`middleware` apply them."""
 
     def __init__(self, settings: Settings, metrics: Metrics, client_of: Callable[[web.Request], str]) -> None:
         h = settings.http
         self.limit = h.max_in_flight
         self.limit_bytes = h.max_in_flight_bytes
         self.max_pending_produce = h.max_pending_produce
+        self.max_lag_s = h.max_loop_lag_ms / 1000.0
         self.in_flight = 0
         self.in_flight_bytes = 0
         self._max_body = settings.limits.max_body_bytes
@@ -50,6 +86,7 @@ class Admission:
         self.by_address = RateLimiter(h.rate_per_address, h.burst_per_address, h.rate_limit_keys)
         self.by_client = RateLimiter(h.rate_per_client, h.burst_per_client, 10_000)
         self.sink: RecordSink | None = None
+        self.lag = LoopLag()
 
     def source_address(self, request: web.Request) -> str:
         """The client's address: the TCP peer, or X-Forwarded-For's last hop behind a trusted proxy."""
@@ -61,20 +98,29 @@ class Admission:
         return request.remote or "unknown"
 
     def _shed(self, code: str, request: web.Request, retry_after_s: int, spread: bool = True) -> web.Response:
-        """Refuse; ``spread`` adds up to 100 % random jitter so shed clients do not come back in lockstep."""
+        """Refuse; ``spread`` adds up to 100 % random jitter so shed clients do not come back in lockstep. The
+        connection is closed after the answer when the body was not read (the rest of it is never read)."""
         self._metrics.shed.labels(code).inc()
         if spread:
             retry_after_s += random.randint(0, retry_after_s)  # noqa: S311 - jitter, not crypto
-        return error_response(code, request, retry_after_s=retry_after_s)
+        response = error_response(code, request, retry_after_s=retry_after_s)
+        if request.body_exists:
+            response.force_close()
+        return response
+
+    def overloaded(self, size: int) -> bool:
+        """Whether an upload of ``size`` bytes must be refused now (see the module's list)."""
+        return (
+            self.in_flight >= self.limit
+            or self.in_flight_bytes + size > self.limit_bytes
+            or (self.sink is not None and self.sink.pending() >= self.max_pending_produce)
+            or (self.max_lag_s > 0 and self.lag.lag_s > self.max_lag_s)
+        )
 
     @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in _EXEMPT or request.path.startswith("/demo/"):
-            return await handler(request)
-        wait = max(self.by_client.check(self._client_of(request)), self.by_address.check(self.source_address(request)))
-        if wait:
-            return self._shed("rate_limited", request, wait, spread=False)
-        if request.method != "POST":  # status polls are cheap reads: bounded by the rate limits alone
+    async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Refuse uploads past the process's capacity (503), before anything else is spent on them."""
+        if request.method != "POST" or request.path in _EXEMPT or request.path.startswith("/demo/"):
             return await handler(request)
         size = (
             request.content_length
@@ -82,9 +128,7 @@ class Admission:
             else (self._max_body if request.body_exists else 0)
         )
         size = min(size, self._max_body)
-        if self.in_flight >= self.limit or self.in_flight_bytes + size > self.limit_bytes:
-            return self._shed("overloaded", request, self._retry_after_s)
-        if self.sink is not None and self.sink.pending() >= self.max_pending_produce:
+        if self.overloaded(size):
             return self._shed("overloaded", request, self._retry_after_s)
         self.in_flight += 1
         self.in_flight_bytes += size
@@ -95,3 +139,13 @@ class Admission:
             self.in_flight -= 1
             self.in_flight_bytes -= size
             self._metrics.http_in_flight.dec()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Per-client and per-address rate limits (429), after authentication names the client."""
+        if request.path in _EXEMPT or request.path.startswith("/demo/"):
+            return await handler(request)
+        wait = max(self.by_client.check(self._client_of(request)), self.by_address.check(self.source_address(request)))
+        if wait:
+            return self._shed("rate_limited", request, wait, spread=False)
+        return await handler(request)

@@ -88,6 +88,7 @@ def create_app(
         middlewares=[
             headers_middleware,
             errors_middleware,
+            admission.gate,
             cors.middleware,
             authenticator.middleware,
             admission.middleware,
@@ -110,6 +111,7 @@ def create_app(
     else:
         app.cleanup_ctx.append(_object_store)
     _status_reads(app, settings, metrics, offsets, status_view, real=sink is None)
+    app.cleanup_ctx.append(_loop_lag)
     app.router.add_post("/v1/registrations", handlers.post_registration)
     app.router.add_get("/v1/submissions/{submission_id}", get_status)
     app.router.add_get("/v1/queue", get_queue)
@@ -168,6 +170,12 @@ async def _kafka_sink(app: web.Application) -> AsyncIterator[None]:
     async with running_sink(settings, probe_interval_s=probe_s) as sink:
         app[SINK] = sink
         app[ADMISSION].sink = sink
+        yield
+
+
+async def _loop_lag(app: web.Application) -> AsyncIterator[None]:
+    """Sample the event loop's lag for admission (and the gauge) while the app runs."""
+    async with background(app[ADMISSION].lag.run(app[METRICS].loop_lag.set), name="loop-lag"):
         yield
 
 

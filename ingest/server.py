@@ -27,6 +27,7 @@ from aiohttp import web
 
 from ingest.app import create_app
 from ingest.keys import LIFECYCLE
+from intake.heap import tune_heap
 from intake.metrics import MULTIPROC_ENV, mark_process_dead
 from intake.settings import Settings
 
@@ -36,7 +37,11 @@ async def serve(
     stop: asyncio.Event | None = None,
     app_factory: Callable[[Settings], web.Application] = create_app,
 ) -> None:
-    """Serve until ``stop`` is set (default: until SIGINT/SIGTERM), then shut down gracefully."""
+    """Serve until ``stop`` is set (default: until SIGINT/SIGTERM), then shut down gracefully.
+
+    The process's heap keeps its large buffers (:func:`intake.heap.tune_heap`): every upload passes through
+    buffers of its body's size, which glibc would otherwise ``mmap`` and zero afresh each time."""
+    tune_heap()
     app = app_factory(settings)
     h = settings.http
     runner = web.AppRunner(
@@ -44,6 +49,7 @@ async def serve(
         handle_signals=False,
         access_log=None,
         keepalive_timeout=h.header_timeout_s,
+        lingering_time=h.linger_s,
         shutdown_timeout=h.produce_timeout_s + 5,
         max_line_size=h.max_header_bytes,
         max_field_size=h.max_header_bytes,

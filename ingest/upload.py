@@ -42,17 +42,20 @@ class Upload:
 
 
 async def _read_part(part: BodyPartReader, limit: int, too_large: str, budget: list[int]) -> bytes:
-    out = bytearray()
+    """The part's bytes: its chunks are kept as read and joined once (one copy of the part, not two)."""
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = await part.read_chunk(_CHUNK)
         if not chunk:
-            return bytes(out)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         budget[0] -= len(chunk)
         if budget[0] < 0:
             raise UploadError("body_too_large")
-        out += chunk
-        if len(out) > limit:
+        size += len(chunk)
+        if size > limit:
             raise UploadError(too_large, {"limit_bytes": limit})
+        chunks.append(chunk)
 
 
 async def read_upload(request: web.Request, limits: Limits, timeout_s: float) -> Upload:

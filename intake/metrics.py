@@ -20,7 +20,8 @@ A scrape reaches one process at random, so each process must answer for all of t
 * call :func:`mark_process_dead` when a process exits, so its live gauges stop counting.
 
 Counters and histograms then sum over processes. Every gauge declares how processes combine
-(``multiprocess_mode``): requests in flight sum over live processes (``livesum``); the backlog gauges, which
+(``multiprocess_mode``): requests in flight sum over live processes (``livesum``); the event loop's lag is the
+worst live process's (``livemax``); the backlog gauges, which
 every consumer process computes for the whole group, take the most recent value (``mostrecent``).
 Without the variable each process serves its own registry.
 """
@@ -64,6 +65,7 @@ class Metrics:
     http_duration: Histogram
     http_body_bytes: Histogram
     http_in_flight: Gauge
+    loop_lag: Gauge
     shed: Counter
     produce_duration: Histogram
     auth_failures: Counter
@@ -158,6 +160,12 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         http_in_flight=Gauge(
             "intake_http_in_flight_requests", "Requests being handled now.", multiprocess_mode="livesum", registry=r
+        ),
+        loop_lag=Gauge(
+            "intake_http_loop_lag_seconds",
+            "How late the API event loop ran a timer, last sample (CPU saturation; past INTAKE_MAX_LOOP_LAG_MS: 503).",
+            multiprocess_mode="livemax",
+            registry=r,
         ),
         shed=Counter(
             "intake_shed_total", "Requests refused to protect the service, by reason code.", ["code"], registry=r

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import math
 import os
 import random
 import resource
@@ -61,6 +62,11 @@ from loadtests.shapes import SoakSchedule, SpikeSchedule
 from processors.photo import PhotoPolicy
 
 LOCUSTFILE = REPO / "loadtests" / "locustfile.py"
+GENERATOR_SATURATED_CORES = 0.85
+"""A load generator (one process) using this much CPU is saturated: the load it offered is not what was asked."""
+GENERATOR_LATE_MS = 100.0
+"""An open-loop generator launching requests later than this (p99), or not at all, is saturated too (it may be
+starved by other processes rather than busy itself)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,9 @@ class Bench:
         self.stack = Stack()
         self.run_id = "lt-" + datetime.now().strftime("%m%d%H%M%S")
         self.topics: list[str] = []
-        self.cpu = CpuSampler(self.stack.pids)
+        self.roles: dict[int, str] = {}
+        """pid of a child -> its process group in the CPU accounting (api, bare, generator, consumer)."""
+        self.cpu = CpuSampler(self.stack.pids, groups=self.process_groups)
         self.phases: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.service_env: dict[str, str] = {}
@@ -158,6 +166,33 @@ class Bench:
 
     def settings(self, prefix: str) -> Settings:
         return load_settings(self.api_env(prefix, 8081))
+
+    def process_groups(self) -> dict[str, list[int]]:
+        """Root pids by group for :class:`CpuSampler`: the API, the bare reader, the load generators, the
+        consumers (children of this benchmark, by role) and the stack's Kafka and MinIO."""
+        groups: dict[str, list[int]] = {"api": [], "bare": [], "generator": [], "consumer": []}
+        for child in list(self.procs.children):
+            role = self.roles.get(child.popen.pid)
+            if role is not None and child.popen.poll() is None:
+                groups[role].append(child.popen.pid)
+        groups.update({name: [pid] for name, pid in self.stack.named_pids().items()})
+        return groups
+
+    def started(self, child: Any, role: str) -> Any:
+        self.roles[child.popen.pid] = role
+        return child
+
+    def cpu_per_request(self, t0: float, t1: float, requests: int) -> dict[str, Any]:
+        """Each process group's mean cores over ``[t0, t1]`` and CPU-ms per request (``requests`` answered in
+        that window); the generator is flagged saturated near one core (it is one process)."""
+        cores = self.cpu.groups_between(t0, t1)
+        per_req = {g: c * (t1 - t0) / requests * 1000 if requests else math.nan for g, c in cores.items()}
+        return {
+            "cores": cores,
+            "ms_per_request": per_req,
+            "others_cores": self.cpu.mean_between(t0, t1)[1],
+            "generator_saturated": cores.get("generator", 0.0) >= GENERATOR_SATURATED_CORES,
+        }
 
     def phase(self, name: str, t0: float, t1: float) -> None:
         ours, others = self.cpu.mean_between(t0, t1)
@@ -239,7 +274,7 @@ class Bench:
         port = free_port()
         env = self.api_env(prefix, port)
         children = [
-            self.procs.start(f"{name}-api{i}", [python(), "-m", "intake.cli", "serve"], env)
+            self.started(self.procs.start(f"{name}-api{i}", [python(), "-m", "intake.cli", "serve"], env), "api")
             for i in range(self.args.api_procs)
         ]
         url = f"http://127.0.0.1:{port}"
@@ -250,8 +285,11 @@ class Bench:
     def start_baseline(self, name: str) -> tuple[str, list[Any]]:
         port = free_port()
         children = [
-            self.procs.start(
-                f"{name}-bare{i}", [python(), "-m", "loadtests.baseline_app", "--port", str(port)], self.base_env()
+            self.started(
+                self.procs.start(
+                    f"{name}-bare{i}", [python(), "-m", "loadtests.baseline_app", "--port", str(port)], self.base_env()
+                ),
+                "bare",
             )
             for i in range(self.args.api_procs)
         ]
@@ -278,7 +316,7 @@ class Bench:
         (folder / "command.txt").write_text(
             " ".join(f"{k}={shlex.quote(v)}" for k, v in env_extra.items()) + " " + shlex.join(argv) + "\n"
         )
-        child = self.procs.start(name, argv, env)
+        child = self.started(self.procs.start(name, argv, env), "generator")
         code = self.procs.wait(child, run_time_s + 60)
         self.procs.stop(child)
         if code != 0:
@@ -290,7 +328,7 @@ class Bench:
             python(), "-m", "loadtests.openloop", "--url", url, "--rate", f"{rate:.2f}", "--duration",
             str(duration_s), "--photos", size, "--out", str(out), "--timeout", "30", "--max-outstanding", "2000",
         ]  # fmt: skip
-        child = self.procs.start(name, argv, self.base_env())
+        child = self.started(self.procs.start(name, argv, self.base_env()), "generator")
         self.procs.wait(child, duration_s + 60)
         self.procs.stop(child)
         rows = outcomes.read(out)
@@ -353,14 +391,16 @@ class Bench:
         }  # fmt: skip
         t_start = time.time()
 
-        def measured(events: Path) -> outcomes.Summary:
+        def measured(events: Path) -> tuple[outcomes.Summary, dict[str, Any]]:
             rows = outcomes.read(events)
             if not rows:
-                return outcomes.summarise([])
+                return outcomes.summarise([]), {}
             first = min(r.start for r in rows)
-            return outcomes.summarise(rows, first + plan.warmup_s, first + plan.warmup_s + plan.phase_s - 1.0)
+            w0, w1 = first + plan.warmup_s, first + plan.warmup_s + plan.phase_s - 1.0
+            s = outcomes.summarise(rows, w0, w1)
+            return s, self.cpu_per_request(w0, w1, s.accepted)
 
-        def probe(name: str, url: str, phase: str) -> outcomes.Summary:
+        def probe(name: str, url: str, phase: str) -> tuple[outcomes.Summary, dict[str, Any]]:
             """The closed-loop probe against ``url``, measured in its window after warm-up."""
             t0 = time.time()
             events = self.locust(
@@ -376,14 +416,15 @@ class Bench:
 
         # a. bare aiohttp
         url, bare = self.start_baseline(f"{size}")
-        result["bare"] = _summary(probe("bare", url, "bare aiohttp"))
+        bare_summary, result["bare_cpu"] = probe("bare", url, "bare aiohttp")
+        result["bare"] = _summary(bare_summary)
         self.stop(bare)
         # b. ingest
         prefix = f"{self.run_id}-c{size}"
         self.ensure_topics(prefix)
         url, api = self.start_api(f"{size}", prefix)
         try:
-            ingest = probe("ingest", url, "ingest")
+            ingest, result["ingest_cpu"] = probe("ingest", url, "ingest")
             result["ingest"] = _summary(ingest)
             # c. Kafka's own producer at the same record size
             settings = self.settings(prefix)
@@ -412,18 +453,25 @@ class Bench:
                 for label, kind, frac, dur in (
                     ("80 %", "below", 0.8, plan.below_s),
                     ("250 %", "above", 2.5, plan.above_s),
+                    ("10×", "above", 10.0, plan.above_s),
                 ):
                     t0 = time.time()
                     ol = self.open_loop(
-                        f"{size}-openloop-{kind}",
+                        f"{size}-openloop-{kind}-{frac * 100:.0f}",
                         url=url,
                         rate=frac * sustainable,
                         duration_s=dur,
                         size=size,
-                        out=folder / f"openloop-{kind}.csv",
+                        out=folder / f"openloop-{kind}-{frac * 100:.0f}.csv",
                     )
-                    self.phase(f"{size} open loop {label}", t0, time.time())
-                    result["open_loop"].append({"label": label, "kind": kind, **ol})
+                    t1 = time.time()
+                    self.phase(f"{size} open loop {label}", t0, t1)
+                    accepted = int(ol["summary"]["accepted"])
+                    cpu = self.cpu_per_request(t0, t1, accepted)
+                    # one generator process that launches late or cannot launch at all did not offer this load
+                    late = ol["client_late_p99_ms"] > GENERATOR_LATE_MS or ol["launched"] < ol["planned"]
+                    cpu["generator_saturated"] = cpu["generator_saturated"] or late
+                    result["open_loop"].append({"label": label, "kind": kind, "fraction": frac, **ol, "cpu": cpu})
                     time.sleep(1.0)
         finally:
             self.stop(api)
@@ -440,7 +488,12 @@ class Bench:
         settings = self.settings(prefix)
         url, api = self.start_api("run", prefix)
         consumers = [
-            self.procs.start(f"run-consumer{i}", [python(), "-m", "intake.cli", "consume"], self.api_env(prefix, 1))
+            self.started(
+                self.procs.start(
+                    f"run-consumer{i}", [python(), "-m", "intake.cli", "consume"], self.api_env(prefix, 1)
+                ),
+                "consumer",
+            )
             for i in range(args.consumers)
         ]
         sampler = BacklogSampler(
@@ -491,7 +544,9 @@ class Bench:
         sampler.write(folder / "backlog.csv")
         rows = outcomes.read(events)
         error = f"{sampler.errors} failed samples, the last: {sampler.error}" if sampler.errors else sampler.error
-        return self.run_summary(rows, sampler.rows, error, t0=t0, t1=t1, duration=duration)
+        summary = self.run_summary(rows, sampler.rows, error, t0=t0, t1=t1, duration=duration)
+        summary["cpu"] = self.cpu_per_request(t0, t1, int(summary["submissions_accepted"]))
+        return summary
 
     def run_summary(
         self, rows: list[outcomes.Outcome], backlog: list[BacklogRow], sampler_error: str, *, t0: float, t1: float,
@@ -567,6 +622,7 @@ class Bench:
                 self.stack.stop()  # only if this run started it; then Kafka's pending deletions are removed
             self.cpu.stop()
             self.cpu.write(self.out / "cpu.csv")
+            self.cpu.write_groups(self.out / "cpu_groups.csv")
         results["phases"] = self.phases
         results["meta"] = {
             "date": datetime.now().isoformat(timespec="seconds"),

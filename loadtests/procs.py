@@ -193,11 +193,15 @@ class Stack:
 
     def pids(self) -> list[int]:
         """Pids of this stack's Kafka and MinIO (for the CPU accounting)."""
-        out = []
+        return list(self.named_pids().values())
+
+    def named_pids(self) -> dict[str, int]:
+        """``{"kafka": pid, "minio": pid}`` for those running from this stack's folder."""
+        out = {}
         state = Path(self.env["INTAKE_STACK_DIR"])
         for name in ("kafka", "minio"):
             with contextlib.suppress(OSError, ValueError):
-                out.append(int((state / name / "pid").read_text().strip()))
+                out[name] = int((state / name / "pid").read_text().strip())
         return out
 
 

@@ -237,6 +237,41 @@ def _ceiling_table(ceilings: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+_SHARES = ("generator", "kafka", "minio")
+
+
+def _cpu_row(label: str, cpu: dict[str, Any], server: str) -> str:
+    per, cores = cpu.get("ms_per_request") or {}, cpu.get("cores") or {}
+    flag = " **(generator saturated)**" if cpu.get("generator_saturated") else ""
+    return (
+        f"| {label} | {_f(per.get(server), 2)} | "
+        + " | ".join(f"{_f(per.get(g), 2)} ({_f(cores.get(g), 2)})" for g in _SHARES)
+        + f" | {_f(cpu.get('others_cores'), 2)}{flag} |"
+    )
+
+
+def _cpu_table(ceilings: list[dict[str, Any]]) -> list[str]:
+    """CPU-ms per accepted request by process group (cores in brackets), the API next to the bare reader."""
+    lines = [
+        "| Phase | Server CPU ms/req | Generator ms/req (cores) | Kafka ms/req (cores) | MinIO ms/req (cores) | "
+        "Other procs, cores |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ratios = []
+    for c in ceilings:
+        bare_cpu, ing_cpu = c.get("bare_cpu") or {}, c.get("ingest_cpu") or {}
+        if bare_cpu:
+            lines.append(_cpu_row(f"{c['size_class']} bare aiohttp, closed loop", bare_cpu, "bare"))
+        if ing_cpu:
+            lines.append(_cpu_row(f"{c['size_class']} ingest API, closed loop", ing_cpu, "api"))
+        for ol in c.get("open_loop", []):
+            if ol.get("cpu"):
+                lines.append(_cpu_row(f"{c['size_class']} ingest API, open loop {ol['label']}", ol["cpu"], "api"))
+        r = _ratio((bare_cpu.get("ms_per_request") or {}).get("bare"), (ing_cpu.get("ms_per_request") or {}).get("api"))
+        ratios.append(f"{c['size_class']}: {_f(r, 2)}")
+    return [*lines, "", "Bare reader's CPU per request ÷ the API's (target ≥ 0.5): " + ", ".join(ratios) + "."]
+
+
 def _open_loop_table(ceilings: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| Photo | Offered | Rate/s | Sent | Accepted/s | Shed | Errors | p50 ms | p90 ms | p99 ms | "
@@ -274,6 +309,23 @@ def _targets(results: dict[str, Any]) -> list[str]:
             f"| {_f(_ratio(ing.get('accepted_mb_per_s'), floor), 2)}× | reported |"
         )
     for c in ceilings:
+        bare_ms = ((c.get("bare_cpu") or {}).get("ms_per_request") or {}).get("bare")
+        api_ms = ((c.get("ingest_cpu") or {}).get("ms_per_request") or {}).get("api")
+        r = _ratio(bare_ms, api_ms)
+        if not math.isnan(r):
+            lines.append(
+                f"| API CPU per accepted upload ≤ 2× the bare reader's, {c['size_class']} "
+                f"| {_f(api_ms, 2)} vs {_f(bare_ms, 2)} ms (ratio {_f(r, 2)}) | {_verdict(r >= 0.5)} |"
+            )
+        sustainable = (c.get("ingest") or {}).get("accepted_per_s")
+        for ol in c.get("open_loop", []):
+            s = ol.get("summary") or {}
+            if ol.get("kind") == "above":
+                ar = _ratio(s.get("accepted_per_s"), sustainable)
+                lines.append(
+                    f"| accepted/s ≥ 0.9× sustainable at {ol['label']}, {c['size_class']} | {_f(ar, 2)}× "
+                    f"(accepted p99 {_f(s.get('p99_ms'))} ms) | {_verdict(None if math.isnan(ar) else ar >= 0.9)} |"
+                )
         for ol in c.get("open_loop", []):
             s = ol.get("summary") or {}
             if ol.get("kind") == "below":
@@ -348,6 +400,18 @@ def _run_section(results: dict[str, Any]) -> list[str]:
     ]
     if bl.get("sampler_error"):
         lines += [f"Backlog sampler's last error: `{bl['sampler_error']}`", ""]
+    cpu = run.get("cpu") or {}
+    if cpu:
+        cores = cpu.get("cores") or {}
+        lines += [
+            "CPU during the load, cores by process group: "
+            + ", ".join(f"{g} {_f(c, 2)}" for g, c in cores.items())
+            + f", other processes {_f(cpu.get('others_cores'), 2)}; API CPU per accepted submission "
+            f"{_f((cpu.get('ms_per_request') or {}).get('api'), 2)} ms"
+            + ("; **the generator was saturated**" if cpu.get("generator_saturated") else "")
+            + ".",
+            "",
+        ]
     return lines
 
 
@@ -382,6 +446,14 @@ def render_markdown(results: dict[str, Any], charts: list[str]) -> str:
             "`ProducerPerformance`, acks=all, record size = body size.",
             "",
             *_ceiling_table(ceilings),
+            "",
+            "## CPU per accepted request, by process group (same windows)",
+            "",
+            "CPU-seconds of each group ÷ requests accepted in the measured window (`/proc` via psutil, sampled every "
+            "second); a generator near one core is flagged as saturated (the load it offered is then not the one "
+            "asked for).",
+            "",
+            *_cpu_table(ceilings),
             "",
             "## Open loop (fixed arrival rate; latency from the scheduled send time)",
             "",

@@ -4,7 +4,9 @@
   and the worker group's committed offsets (admin client); backlog = end - committed, summed over partitions.
 * :class:`CpuSampler`: every interval, the CPU time used by this benchmark's processes (its children, the
   stack's Kafka and MinIO) and by every other process on the machine, in cores. On a shared machine the
-  "others" column tells whether a figure was measured on a quiet box.
+  "others" column tells whether a figure was measured on a quiet box. With ``groups`` it also splits "ours" by
+  role (``api``, ``bare``, ``generator``, ``kafka``, ``minio``, ...: each a set of root pids and their
+  descendants), so CPU-seconds per request can be given per process group.
 """
 
 from __future__ import annotations
@@ -102,13 +104,22 @@ class CpuRow:
 
 
 class CpuSampler(threading.Thread):
-    """Splits CPU use into this benchmark's processes and everybody else's, once per interval."""
+    """Splits CPU use into this benchmark's processes and everybody else's, once per interval; and, with
+    ``groups`` (a callable returning ``{group: root pids}``), this benchmark's by group."""
 
-    def __init__(self, extra_pids: Callable[[], list[int]], interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        extra_pids: Callable[[], list[int]],
+        interval_s: float = 1.0,
+        groups: Callable[[], dict[str, list[int]]] | None = None,
+    ) -> None:
         super().__init__(name="cpu-sampler", daemon=True)
         self.extra_pids = extra_pids
         self.interval_s = interval_s
+        self.groups = groups or dict
         self.rows: list[CpuRow] = []
+        self.group_rows: list[tuple[float, dict[str, float]]] = []
+        """(time, {group: cores over the interval ending then})."""
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -128,6 +139,17 @@ class CpuSampler(threading.Thread):
                 pids.update(c.pid for c in root.children(recursive=True))
         return pids
 
+    def _group_of(self) -> dict[int, str]:
+        """pid -> group, for every root pid of a group and its descendants."""
+        out: dict[int, str] = {}
+        for group, roots in self.groups().items():
+            for pid in roots:
+                with contextlib.suppress(psutil.Error):
+                    root = psutil.Process(pid)
+                    out[pid] = group
+                    out.update((c.pid, group) for c in root.children(recursive=True))
+        return out
+
     def run(self) -> None:
         last: dict[int, float] = {}
         last_t = time.monotonic()
@@ -139,19 +161,25 @@ class CpuSampler(threading.Thread):
                 if ct is not None:
                     now[p.info["pid"]] = ct.user + ct.system
             ours = self._ours()
+            group_of = self._group_of()
             t = time.monotonic()
             dt = max(t - last_t, 1e-6)
             d_ours = d_others = 0.0
+            d_groups: dict[str, float] = dict.fromkeys(self.groups(), 0.0)
             for pid, cpu in now.items():
                 delta = cpu - last[pid] if pid in last else cpu  # a new process: all its time is in the interval
                 if delta <= 0:
                     continue
-                if pid in ours:
+                if pid in ours or pid in group_of:
                     d_ours += delta
                 else:
                     d_others += delta
+                if pid in group_of:
+                    d_groups[group_of[pid]] = d_groups.get(group_of[pid], 0.0) + delta
             if last:
-                self.rows.append(CpuRow(time.time(), d_ours / dt, d_others / dt, psutil.cpu_percent(interval=None)))
+                wall = time.time()
+                self.rows.append(CpuRow(wall, d_ours / dt, d_others / dt, psutil.cpu_percent(interval=None)))
+                self.group_rows.append((wall, {g: d / dt for g, d in d_groups.items()}))
             last, last_t = now, t
 
     def mean_between(self, t0: float, t1: float) -> tuple[float, float]:
@@ -160,6 +188,20 @@ class CpuSampler(threading.Thread):
         if not sel:
             return float("nan"), float("nan")
         return sum(r.ours_cores for r in sel) / len(sel), sum(r.others_cores for r in sel) / len(sel)
+
+    def groups_between(self, t0: float, t1: float) -> dict[str, float]:
+        """Mean cores of each group over the samples in ``[t0, t1]`` (a group absent from a sample used 0)."""
+        sel = [g for t, g in self.group_rows if t0 <= t <= t1]
+        names = {name for g in sel for name in g}
+        return {name: sum(g.get(name, 0.0) for g in sel) / len(sel) for name in sorted(names)} if sel else {}
+
+    def write_groups(self, path: Path) -> None:
+        names = sorted({name for _, g in self.group_rows for name in g})
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["t", *names])
+            for t, g in self.group_rows:
+                w.writerow([f"{t:.3f}", *(f"{g.get(n, 0.0):.3f}" for n in names)])
 
     def write(self, path: Path) -> None:
         with path.open("w", newline="") as f:

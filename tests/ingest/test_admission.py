@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -227,3 +228,67 @@ async def test_graceful_shutdown_turns_readiness_false_first() -> None:
         await asyncio.wait_for(task, 30)
         with pytest.raises(OSError):
             await session.get(url)  # the listener is closed
+
+
+class _BusySink(FakeSink):
+    """A sink with more records awaiting Kafka than any process admits: every upload is shed."""
+
+    def pending(self) -> int:
+        return 1_000_000
+
+
+async def test_shed_answers_before_the_body_is_read_and_closes() -> None:
+    settings = _server_settings(max_pending_produce=4)
+    assert settings.http.linger_s == 0
+    head = (
+        b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: 5000000\r\n\r\n--b\r\n"
+    )  # unsigned, and only the first bytes of a 5 MB body: the gate answers before either matters
+    task, stop = await _start(
+        settings, lambda s: create_app(s, sink=_BusySink(), store=MemoryStore(), metrics=build_metrics())
+    )
+    # Not the body deadline: the exchange must end (the server closed) long before it, with 5 MB never sent.
+    deadline_s = settings.http.body_read_timeout_s / 2
+    try:
+        answer = await asyncio.wait_for(_raw_exchange(settings, head), deadline_s)  # returns once the server closed
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    status_line, _, rest = answer.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line.startswith(b"HTTP/1.1 503"), answer[:200]
+    lowered = headers.lower()
+    assert b"\r\nretry-after: " in b"\r\n" + lowered and b"connection: close" in lowered
+    assert b'"code": "overloaded"' in body
+
+
+async def test_gate_refuses_before_authentication(client_for: Any) -> None:
+    client, _ = await client_for(_settings(max_in_flight=1))
+    client.server.app[ADMISSION].in_flight = 1
+    async with ClientSession() as raw:  # no signature at all: 503, not 401
+        resp = await raw.post(client.make_url("/v1/registrations"), data=multipart(make_registration(), JPEG))
+        assert resp.status == 503
+        assert (await resp.json())["error"]["code"] == "overloaded"
+        assert 5 <= int(resp.headers["Retry-After"]) <= 10
+    client.server.app[ADMISSION].in_flight = 0
+    assert (await client.get("/healthz")).status == 200  # cheap routes are never refused
+
+
+async def test_event_loop_lag_sheds_uploads(client_for: Any) -> None:
+    client, sink = await client_for(_settings(max_loop_lag_ms=50.0))
+    admission = client.server.app[ADMISSION]
+    time.sleep(0.3)  # noqa: ASYNC251 - the point: a loop that runs late
+    assert admission.lag.lag_s >= 0.2
+    resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
+    assert resp.status == 503 and (await resp.json())["error"]["code"] == "overloaded"
+    assert resp.headers["Retry-After"]
+    await asyncio.sleep(0.2)  # the loop is on time again
+    assert admission.lag.lag_s < 0.05
+    assert (await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))).status == 202
+    assert len(sink.records) == 1
+
+
+async def test_event_loop_lag_can_be_switched_off(client_for: Any) -> None:
+    client, _ = await client_for(_settings(max_loop_lag_ms=0.0))
+    time.sleep(0.3)  # noqa: ASYNC251
+    assert (await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))).status == 202

@@ -1,16 +1,26 @@
-"""AIOKafkaSink with fake producers: 503 until started, and a broken producer is replaced by a new one."""
+"""The sinks with fake producers (aiokafka and librdkafka): 503 until started, acknowledged records answer where they
+were appended, failures are refused, and a broken producer is replaced by a new one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
-from intake.kafka import AIOKafkaSink, Delivery, QueueUnavailable
+from intake.kafka import (
+    AIOKafkaSink,
+    ConfluentSink,
+    Delivery,
+    QueueUnavailable,
+    confluent_config,
+    producer_config,
+)
+from tests.support import unit_settings
 
 
 class FakeClient:
@@ -61,7 +71,7 @@ async def _until(check: Any, timeout_s: float = 5) -> None:
 async def running() -> Any:
     tasks: list[asyncio.Task[None]] = []
 
-    def start(sink: AIOKafkaSink) -> None:
+    def start(sink: AIOKafkaSink | ConfluentSink) -> None:
         tasks.append(asyncio.create_task(sink.keep_connected(probe_interval_s=0.05)))
 
     yield start
@@ -133,3 +143,136 @@ async def test_close_is_bounded_when_the_producer_cannot_stop(running: Any) -> N
     async with asyncio.timeout(5):  # 2 x 0.2 s for the flush, then 0.2 s each to discard
         await sink.close()
     assert producer.client.closed
+
+
+class FakeError:
+    """A ``confluent_kafka.KafkaError`` as the delivery report carries it."""
+
+    def __init__(self, name: str, fatal: bool = False) -> None:
+        self._name, self._fatal = name, fatal
+
+    def name(self) -> str:
+        return self._name
+
+    def fatal(self) -> bool:
+        return self._fatal
+
+
+class FakeMessage:
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self._offset = partition, offset
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class FakeConfluent:
+    """A ``confluent_kafka.Producer`` stand-in: ``poll`` (on the sink's thread) serves delivery reports; each
+    produce fails with the next of ``errors`` (a report error, or an exception raised by ``produce``)."""
+
+    def __init__(self, on_error: Any, errors: list[Any] | None = None, unreachable: int = 0) -> None:
+        self.on_error = on_error
+        self.errors = list(errors or [])
+        self.unreachable = unreachable
+        self.sent: list[bytes] = []
+        self.reports: list[tuple[Any, Any, Any]] = []
+        self.flushed = False
+        self.hold = False
+
+    def produce(self, topic: str, value: bytes, key: bytes, *, headers: Any = None, on_delivery: Any = None) -> None:
+        error = self.errors.pop(0) if self.errors else None
+        if isinstance(error, Exception):
+            raise error
+        if error is None:
+            self.sent.append(value)
+        self.reports.append((on_delivery, error, FakeMessage(3, len(self.sent) - 1)))
+
+    def poll(self, timeout: float) -> int:
+        if self.hold or not self.reports:
+            time.sleep(min(timeout, 0.005))
+            return 0
+        callback, error, msg = self.reports.pop(0)
+        callback(error, msg)
+        return 1
+
+    def flush(self, timeout: float) -> int:
+        self.flushed = True
+        return 0
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        if self.unreachable:
+            self.unreachable -= 1
+            raise RuntimeError("KafkaException: transport failure")
+        return SimpleNamespace(topics={})
+
+
+async def test_confluent_sink_acknowledges_with_partition_and_offset(running: Any) -> None:
+    made: list[FakeConfluent] = []
+
+    def factory(on_error: Any) -> FakeConfluent:
+        made.append(FakeConfluent(on_error, unreachable=0 if made else 1))  # the first cannot reach Kafka
+        return made[-1]
+
+    sink = ConfluentSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    with pytest.raises(QueueUnavailable):
+        await sink.send("t", b"k", b"v")  # not started yet
+    running(sink)
+    await _until(sink.ready)
+    assert await sink.send("t", b"k", b"v") == Delivery(partition=3, offset=0)
+    assert await sink.send("t", b"k", b"w", [("h", b"1")]) == Delivery(partition=3, offset=1)
+    assert len(made) == 2 and made[-1].sent == [b"v", b"w"] and sink.pending() == 0
+    await sink.close()
+    assert made[-1].flushed
+
+
+async def test_confluent_sink_refuses_failed_full_and_late_records(running: Any) -> None:
+    producer: list[FakeConfluent] = []
+
+    def factory(on_error: Any) -> FakeConfluent:
+        producer.append(FakeConfluent(on_error, errors=[FakeError("_MSG_TIMED_OUT"), BufferError("queue full")]))
+        return producer[-1]
+
+    sink = ConfluentSink(factory, timeout_s=0.3, readiness_max_age_s=5.0)
+    running(sink)
+    await _until(sink.ready)
+    with pytest.raises(QueueUnavailable, match="_MSG_TIMED_OUT"):
+        await sink.send("t", b"k", b"a")  # the broker never acknowledged it
+    with pytest.raises(QueueUnavailable, match="BufferError"):
+        await sink.send("t", b"k", b"b")  # librdkafka's queue is full: refused at once
+    producer[-1].hold = True
+    with pytest.raises(QueueUnavailable, match="TimeoutError"):
+        await sink.send("t", b"k", b"c")  # no report within the timeout: not confirmed
+    producer[-1].hold = False
+    assert sink.pending() == 0
+    await sink.close()
+
+
+async def test_confluent_sink_replaces_a_producer_after_a_fatal_error(running: Any) -> None:
+    made: list[FakeConfluent] = []
+
+    def factory(on_error: Any) -> FakeConfluent:
+        made.append(FakeConfluent(on_error, errors=[FakeError("_FATAL", fatal=True)] if not made else []))
+        return made[-1]
+
+    sink = ConfluentSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    running(sink)
+    await _until(lambda: len(made) == 1 and sink.ready())
+    with pytest.raises(QueueUnavailable):
+        await sink.send("t", b"k", b"first")
+    await _until(lambda: sink.replacements == 1 and len(made) == 2 and sink.ready())
+    assert await sink.send("t", b"k", b"second") == Delivery(partition=3, offset=0)
+    assert made[0].flushed and made[1].sent == [b"second"]
+    await sink.close()
+
+
+def test_confluent_config_matches_the_aiokafka_one() -> None:
+    settings = unit_settings()
+    conf = confluent_config(settings)
+    assert conf["acks"] == "all" and conf["enable.idempotence"] is True
+    assert (
+        conf["message.max.bytes"] == settings.limits.max_message_bytes == producer_config(settings)["max_request_size"]
+    )
+    assert conf["message.timeout.ms"] == settings.http.produce_timeout_s * 1000

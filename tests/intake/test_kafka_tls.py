@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.kafka import connection_config, consumer_config, producer_config
+from intake.kafka import confluent_config, connection_config, consumer_config, producer_config
 from intake.settings import SettingsError, load_settings
 from tests.support import SECRET_ENV
 
@@ -42,6 +42,7 @@ def test_plaintext_by_default() -> None:
     s = load_settings(BASE)
     assert connection_config(s) == {"bootstrap_servers": "kafka:9093"}
     assert "security_protocol" not in producer_config(s) and "security_protocol" not in consumer_config(s)
+    assert "security.protocol" not in confluent_config(s)
 
 
 def test_tls_with_a_client_certificate(pem: tuple[Path, Path]) -> None:
@@ -60,11 +61,16 @@ def test_tls_with_a_client_certificate(pem: tuple[Path, Path]) -> None:
         assert isinstance(context, ssl.SSLContext)
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
         assert context.cert_store_stats()["x509_ca"] == 1
+    librdkafka = confluent_config(s)  # the default producer (INTAKE_KAFKA_PRODUCER=confluent) speaks TLS too
+    assert librdkafka["security.protocol"] == "ssl"
+    assert (librdkafka["ssl.ca.location"], librdkafka["ssl.certificate.location"]) == (str(cert), str(cert))
+    assert librdkafka["ssl.key.location"] == str(key)
 
 
 def test_tls_without_a_client_certificate(pem: tuple[Path, Path]) -> None:
     s = load_settings({**BASE, "INTAKE_KAFKA_SSL_CAFILE": str(pem[0])})
     assert connection_config(s)["security_protocol"] == "SSL"
+    assert confluent_config(s)["security.protocol"] == "ssl" and "ssl.certificate.location" not in confluent_config(s)
 
 
 def test_an_unreadable_ca_file_fails_before_connecting(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_labels_are_bounded() -> None:
 def test_every_gauge_declares_how_processes_combine() -> None:
     for metric in every_metric(build_metrics()):
         if isinstance(metric, Gauge):
-            assert metric._multiprocess_mode in {"livesum", "mostrecent"}, metric._name
+            assert metric._multiprocess_mode in {"livesum", "livemax", "mostrecent"}, metric._name
 
 
 def test_existing_fields_keep_their_names() -> None:

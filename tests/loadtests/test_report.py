@@ -102,6 +102,18 @@ def _results() -> dict[str, object]:
                 "ingest": _summary(accepted=7000, accepted_per_s=700.0, accepted_mb_per_s=364.0),
                 "producer": {"records_per_s": 900.0, "mb_per_s": 468.0},
                 "cpu_others_cores": 0.1,
+                "bare_cpu": {
+                    "cores": {"bare": 0.5, "generator": 0.9, "kafka": 0.0, "minio": 0.0},
+                    "ms_per_request": {"bare": 0.5, "generator": 0.9, "kafka": 0.0, "minio": 0.0},
+                    "others_cores": 0.2,
+                    "generator_saturated": True,
+                },
+                "ingest_cpu": {
+                    "cores": {"api": 0.9, "generator": 0.5, "kafka": 0.4, "minio": 0.0},
+                    "ms_per_request": {"api": 1.25, "generator": 0.7, "kafka": 0.6, "minio": 0.0},
+                    "others_cores": 0.3,
+                    "generator_saturated": False,
+                },
                 "open_loop": [
                     {
                         "label": "80 %",
@@ -131,6 +143,12 @@ def _results() -> dict[str, object]:
             "t1": T0 + 20,
             "summary": _summary(requests=200, accepted=125, shed=75, by_outcome={"accepted": 125, "overloaded": 75}),
             "status_summary": {"ok": 20, "failed": 0},
+            "cpu": {
+                "cores": {"api": 0.8, "generator": 0.95},
+                "ms_per_request": {"api": 2.5},
+                "others_cores": 0.1,
+                "generator_saturated": True,
+            },
             "backlog": {
                 "appended": 140,
                 "peak": 60,
@@ -156,6 +174,13 @@ def test_report_md_and_charts_from_synthetic_csv(tmp_path: Path) -> None:
     assert "shed p50 4.0 / p99 80.0 ms at 1,050.0/s | **missed** |" in text
     assert "processed 4.0 records/s while busy (0.33×), drain after the load 4.0/s (0.33×) vs 6.0/s/core × 2" in text
     assert "**Noise:**" in text and "500k ingest (0.60 cores)" in text
+    assert "| 500k bare aiohttp, closed loop | 0.50 | 0.90 (0.90) | 0.00 (0.00) | 0.00 (0.00) | 0.20 **(gen" in text
+    assert "| 500k ingest API, closed loop | 1.25 | 0.70 (0.50) | 0.60 (0.40) | 0.00 (0.00) | 0.30 |" in text
+    assert (
+        "| API CPU per accepted upload ≤ 2× the bare reader's, 500k | 1.25 vs 0.50 ms (ratio 0.40) | **missed** |"
+        in text
+    )
+    assert "| accepted/s ≥ 0.9× sustainable at 150 %, 500k | 1.00× (accepted p99 40.0 ms) | met |" in text
     for name in ("accepted_shed", "latency", "backlog", "failures", "ceilings", "cpu"):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == PNG, name

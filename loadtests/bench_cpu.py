@@ -1,0 +1,336 @@
+"""CPU-seconds per request: the ingest API against a bare aiohttp reader of the same bodies, in the same run.
+
+On a shared machine wall-clock rates move with the neighbours; the CPU time a server process spends per request
+does not (much). This script drives each server variant with the same open-loop generator at the same fixed
+rate (below every variant's capacity, so nothing is shed), reads each server's CPU time from ``/proc`` (psutil)
+before and after, and prints CPU-ms per accepted request for:
+
+* ``bare``: :mod:`loadtests.baseline_app` (reads the body, answers 202): the floor;
+* ``api-<producer>``: ``intake serve`` with ``INTAKE_KAFKA_PRODUCER`` set to each producer given (``aiokafka``,
+  ``confluent``), appending to Kafka with acks=all;
+* ``api-before`` (with ``--before DIR``, a checkout of an earlier commit): that commit's ``intake serve``, the same way;
+* ``shed`` (with ``--shed``): every upload refused by the overload gate (``INTAKE_MAX_LOOP_LAG_MS`` set below any
+  lag), so the figure is the CPU a refusal costs, body unread; ``shed-linger`` the same with ``INTAKE_LINGER_S=10``
+  (aiohttp reads and discards each refused body); ``shed-before`` an earlier commit's refusal (its per-client rate
+  limit, 429, after the signature check; aiohttp's default lingering read);
+
+in alternating rounds, with the generator's, Kafka's and MinIO's CPU over the same windows, and the ratio
+bare / api (the issue's target: >= 0.5). ``--profile`` runs ``py-spy record`` on each API process during its
+first round and prints the top frames (self time and inclusive time).
+
+    .venv/bin/python -m loadtests.bench_cpu [--rate 40] [--duration 12] [--rounds 2] [--photos 500k]
+        [--producers aiokafka,confluent] [--api-procs 1] [--profile] [--out reports/bench-cpu]
+
+Runs on the benchmark's private stack (``loadtests.procs.Stack``, ``INTAKE_BENCH_*`` ports), with its own topics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtests import bench
+from loadtests.procs import REPO, Child, free_port, python, wait_http
+
+PRODUCERS = ("aiokafka", "confluent")
+IDLE_S = 3.0
+"""Seconds the server's idle CPU is measured before each variant's load (subtracted in the "net" column)."""
+
+
+def tree_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` and their descendants, now (processes gone count 0)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system
+    return total
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's waited-for children (the generator, once it exited)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def top_frames(raw: Path, n: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """From py-spy's ``--format raw`` (collapsed stacks with counts): the ``n`` frames with the most self time
+    and with the most inclusive time, as shares of all samples."""
+    self_t: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        c = int(count)
+        total += c
+        frames = stack.split(";")
+        self_t[frames[-1]] += c
+        for f in set(frames):
+            incl[f] += c
+    if not total:
+        return {"self": [], "inclusive": []}
+    return {
+        "self": [(f, c / total) for f, c in self_t.most_common(n)],
+        "inclusive": [(f, c / total) for f, c in incl.most_common(3 * n) if c / total < 0.999][:n],
+    }
+
+
+class CpuBench(bench.Bench):
+    """Reuses the load benchmark's stack, processes and generators."""
+
+    producer = "aiokafka"
+    extra_env: dict[str, str] = {}  # noqa: RUF012 - replaced per variant
+
+    def api_env(self, prefix: str, port: int) -> dict[str, str]:
+        env = super().api_env(prefix, port)
+        env["INTAKE_KAFKA_PRODUCER"] = self.producer
+        env["INTAKE_MAX_IN_FLIGHT"] = "100000"  # never shed unless asked: the cost of an accepted upload
+        env["INTAKE_MAX_LOOP_LAG_MS"] = "0"
+        env["INTAKE_RATE_PER_CLIENT"] = "100000"
+        env["INTAKE_BURST_PER_CLIENT"] = "100000"
+        env.update(self.extra_env)
+        return env
+
+    def start_api(self, name: str, prefix: str) -> tuple[str, list[Any]]:
+        """As the load benchmark's, but an earlier checkout (``PYTHONPATH``) runs with ``-P``: its own modules
+        before this working tree's."""
+        if "PYTHONPATH" not in self.extra_env:
+            return super().start_api(name, prefix)
+        port = free_port()
+        argv = [python(), "-P", "-m", "intake.cli", "serve"]
+        children = [
+            self.procs.start(f"{name}-api{i}", argv, self.api_env(prefix, port)) for i in range(self.args.api_procs)
+        ]
+        url = f"http://127.0.0.1:{port}"
+        if not wait_http(url + "/readyz", 45):
+            raise RuntimeError(f"{name}: the API did not become ready (see {self.procs.log_dir})")
+        return url, children
+
+    def _variant_env(self, name: str) -> dict[str, str]:
+        """Environment overrides of a variant (an earlier checkout comes first on PYTHONPATH)."""
+        before = {"PYTHONPATH": str(self.args.before)} if name.endswith("-before") and self.args.before else {}
+        if name.startswith("shed-before"):
+            return {**before, "INTAKE_RATE_PER_CLIENT": "0.001", "INTAKE_BURST_PER_CLIENT": "1"}
+        if name == "shed":
+            return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "0"}
+        if name == "shed-linger":
+            return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "10"}
+        return before
+
+    def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
+        a = self.args
+        if name == "bare":
+            url, children = self.start_baseline(f"r{round_no}-bare")
+        else:
+            self.producer = "confluent" if name.startswith("shed") or name == "api-before" else name[4:]
+            self.producer = "aiokafka" if name.endswith("before") else self.producer
+            self.extra_env = self._variant_env(name)
+            prefix = f"{self.run_id}-{self.producer[:2]}{round_no}"
+            self.ensure_topics(prefix)
+            url, children = self.start_api(f"r{round_no}-{name}", prefix)
+            # warm-up: connections, metadata, the first batches (not measured)
+            self.open_loop(f"r{round_no}-{name}-warm", url=url, rate=a.rate, duration_s=2, size=a.photos,
+                           out=self.out / f"r{round_no}-{name}-warm.csv")  # fmt: skip
+        pids = [c.popen.pid for c in children]
+        stack_pids = self.stack.pids()
+        i0, ti0 = tree_cpu_s(pids), time.monotonic()
+        time.sleep(IDLE_S)  # the server's own background work (timers, producer threads), no requests
+        idle_cores = (tree_cpu_s(pids) - i0) / (time.monotonic() - ti0)
+        spy = self._spy(name, pids) if profile and name != "bare" else []
+        gen0, srv0, stk0, t0 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
+        ol = self.open_loop(f"r{round_no}-{name}", url=url, rate=a.rate, duration_s=a.duration, size=a.photos,
+                            out=self.out / f"r{round_no}-{name}.csv")  # fmt: skip
+        gen1, srv1, stk1, t1 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
+        for child in spy:
+            self.procs.wait(child, 30)
+        self.stop(children)
+        if name != "bare":
+            self.delete_topics([t for t in self.topics if t.startswith(f"{self.run_id}-{self.producer[:2]}{round_no}")])
+        s = ol["summary"]
+        accepted = max(int(s["requests"] if name.startswith("shed") else s["accepted"]), 1)  # per refusal, or per 202
+        out = {
+            "variant": name,
+            "round": round_no,
+            "accepted": s["accepted"],
+            "requests": s["requests"],
+            "p50_ms": s["p50_ms"],
+            "p99_ms": s["p99_ms"],
+            "shed_p99_ms": s["shed_p99_ms"],
+            "by_outcome": s["by_outcome"],
+            "server_cpu_s": srv1 - srv0,
+            "server_cpu_ms_per_req": (srv1 - srv0) / accepted * 1000,
+            "server_idle_cores": idle_cores,
+            "server_net_ms_per_req": (srv1 - srv0 - idle_cores * (t1 - t0)) / accepted * 1000,
+            "generator_cpu_ms_per_req": (gen1 - gen0) / accepted * 1000,
+            "stack_cpu_ms_per_req": (stk1 - stk0) / accepted * 1000,
+            "generator_cores": (gen1 - gen0) / max(t1 - t0, 1e-9),
+            "others_cores": self.cpu.mean_between(t0, t1)[1],
+        }
+        bench._log(
+            f"{name} round {round_no}: {s['accepted']}/{s['requests']} accepted, server "
+            f"{out['server_cpu_ms_per_req']:.2f} ms CPU/req, generator {out['generator_cpu_ms_per_req']:.2f}, "
+            f"kafka+minio {out['stack_cpu_ms_per_req']:.2f}, p99 {s['p99_ms']:.0f} ms"
+        )
+        return out
+
+    def _spy(self, name: str, pids: list[int]) -> list[Child]:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        spies = []
+        for i, pid in enumerate(pids):
+            raw = self.out / f"profile-{name}-{i}.txt"
+            argv = [exe, "record", "--pid", str(pid), "--duration", str(int(self.args.duration)), "--rate", "250",
+                    "--format", "raw", "--nonblocking", "--output", str(raw)]  # fmt: skip
+            spies.append(self.procs.start(f"py-spy-{name}-{i}", argv, self.base_env()))
+        return spies
+
+    def run_cpu(self) -> Path:
+        a = self.args
+        self.cpu.start()
+        rows: list[dict[str, Any]] = []
+        variants = ["bare", *(["api-before"] if a.before else []), *(f"api-{p}" for p in a.producers.split(",") if p)]
+        if a.shed:
+            variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
+        try:
+            self.stack.start()
+            self.service_env = self.stack.service_env()
+            self.purge_stale_topics()
+            self.purge_buckets(only_this_run=False)
+            for r in range(a.rounds):
+                order = variants if r % 2 == 0 else list(reversed(variants))
+                for name in order:
+                    rows.append(self.variant(name, r, profile=a.profile and r == 0))
+        finally:
+            self.procs.stop_all()
+            self.delete_topics(list(self.topics))
+            if self.service_env:
+                self.purge_buckets(only_this_run=True)
+            if not a.keep_stack:
+                self.stack.stop()
+            self.cpu.stop()
+        summary = summarise(rows)
+        text = render(summary, rows, self.out, a)
+        (self.out / "cpu.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+        (self.out / "cpu.md").write_text(text)
+        print(text)
+        return self.out / "cpu.md"
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per variant: the median over rounds of each per-request figure, and the ratio bare / variant."""
+    by: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in rows:
+        by[r["variant"]].append(r)
+
+    def med(xs: list[float]) -> float:
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    out: dict[str, dict[str, float]] = {}
+    for name, rs in by.items():
+        out[name] = {
+            k: med([float(r[k]) for r in rs])
+            for k in ("server_cpu_ms_per_req", "server_net_ms_per_req", "server_idle_cores",
+                      "generator_cpu_ms_per_req", "stack_cpu_ms_per_req", "p99_ms",
+                      "shed_p99_ms", "generator_cores", "others_cores")
+        }  # fmt: skip
+    bare = out.get("bare", {}).get("server_cpu_ms_per_req", float("nan"))
+    bare_net = out.get("bare", {}).get("server_net_ms_per_req", float("nan"))
+    for figures in out.values():
+        figures["ratio_bare_over_this"] = bare / figures["server_cpu_ms_per_req"]
+        figures["net_ratio"] = bare_net / figures["server_net_ms_per_req"]
+    return out
+
+
+def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out: Path, a: argparse.Namespace) -> str:
+    lines = [
+        f"CPU per accepted request, {a.photos} photos, open loop {a.rate:g}/s x {a.duration:g}s, {a.rounds} rounds "
+        f"(medians), {a.api_procs} server process(es); ratio = bare / variant (target >= 0.5); shed variants: CPU "
+        "per refusal",
+        "",
+        "| variant | server CPU ms/req | ratio | idle server, cores | net of idle ms/req | net ratio | "
+        "generator ms/req | Kafka+MinIO ms/req | accepted p99 ms | shed p99 ms | generator cores | others, cores |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, f in summary.items():
+        lines.append(
+            f"| {name} | {f['server_cpu_ms_per_req']:.2f} | {f['ratio_bare_over_this']:.2f} | "
+            f"{f['server_idle_cores']:.3f} | {f['server_net_ms_per_req']:.2f} | {f['net_ratio']:.2f} | "
+            f"{f['generator_cpu_ms_per_req']:.2f} | {f['stack_cpu_ms_per_req']:.2f} | {f['p99_ms']:.0f} | "
+            f"{f['shed_p99_ms']:.0f} | "
+            f"{f['generator_cores']:.2f} | {f['others_cores']:.2f} |"
+        )
+    for raw in sorted(out.glob("profile-*.txt")):
+        frames = top_frames(raw)
+        lines += ["", f"py-spy {raw.stem}: top self time", ""]
+        lines += [f"- {share:6.1%} {frame}" for frame, share in frames["self"]]
+        lines += ["", f"py-spy {raw.stem}: top inclusive time", ""]
+        lines += [f"- {share:6.1%} {frame}" for frame, share in frames["inclusive"]]
+    lines += ["", "command: " + " ".join([".venv/bin/python -m loadtests.bench_cpu", *sys.argv[1:]])]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rate", type=float, default=40.0, help="requests per second (below every variant's capacity)")
+    p.add_argument("--duration", type=float, default=12.0, help="seconds of arrivals per variant and round")
+    p.add_argument("--rounds", type=int, default=2, help="rounds, alternating the order of the variants")
+    p.add_argument("--photos", default="500k", help="photo size class")
+    p.add_argument(
+        "--producers", default=",".join(PRODUCERS), help="INTAKE_KAFKA_PRODUCER values to compare ('' = none)"
+    )
+    p.add_argument("--api-procs", type=int, default=1, help="processes of each server variant")
+    p.add_argument("--profile", action="store_true", help="py-spy the API processes in the first round")
+    p.add_argument("--before", type=Path, default=None, help="checkout of an earlier commit: its API as api-before")
+    p.add_argument("--shed", action="store_true", help="also the CPU per refusal (shed, shed-linger, shed-before)")
+    p.add_argument("--out", type=Path, default=None, help="folder for cpu.md, cpu.json, the CSVs and logs")
+    p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = REPO / "reports" / f"bench-cpu-{time.strftime('%Y%m%d-%H%M%S')}"
+    for name in filter(None, args.producers.split(",")):
+        if name not in PRODUCERS:
+            raise SystemExit(f"unknown producer {name!r}: one of {', '.join(PRODUCERS)}")
+    # the attributes bench.Bench reads
+    args.quick, args.sizes, args.duration_shape, args.shape = True, None, None, "none"
+    args.peak_users, args.probe_users, args.phase_seconds, args.drain_seconds = None, 32, None, None
+    args.log_level, args.pool_workers, args.consumers = "WARNING", 0, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    bench.interrupt_on_sigterm()
+    resource.setrlimit(resource.RLIMIT_NOFILE, bench._nofile())
+    cpu_bench = CpuBench(_plan_args(args))
+    cpu_bench.args = args
+    cpu_bench.run_cpu()
+
+
+def _plan_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The namespace :class:`bench.Plan` expects (its ``duration`` is the shape's, unused here)."""
+    plan_args = argparse.Namespace(**vars(args))
+    plan_args.duration = None
+    return plan_args
+
+
+if __name__ == "__main__":
+    main()

@@ -105,6 +105,12 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         async def photos(data: bytes) -> PhotoVerdict:
             return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
 
+        # Consume only once the producer has connected: a record processed before could not publish its outcome,
+        # would be retried while it already shows a status, and could publish that status after a later one.
+        while not await sink.wait_connected(5.0):
+            if stop.is_set():
+                return
+            log.warning("waiting for Kafka: the producer has not connected yet")
         consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
         resources.push_async_callback(_stop_quietly, consumer)
         await consumer.start()

@@ -187,16 +187,16 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         data_keys=Counter(
             "intake_data_keys_total",
-            "Data keys the API looked up to seal an upload, by where from: cached (memory), stored (the key store: "
-            "read or created), unavailable (the key store failed or timed out: 503).",
-            ["source"],
+            "Data keys the API looked up to seal an upload, by outcome: cached (memory), stored (the key store: read "
+            "or created), unavailable (the key store failed or timed out: 503).",
+            ["outcome"],
             registry=r,
         ),
         records_sealed=Gauge(
             "intake_records_sealed",
             "1 when this API seals the personal data of its Kafka records (INTAKE_SEAL_RECORDS), 0 when it writes "
             "them in plaintext (development only).",
-            multiprocess_mode="livemin",
+            multiprocess_mode="mostrecent",
             registry=r,
         ),
         ktp_reads=Counter(

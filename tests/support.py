@@ -16,7 +16,7 @@ from intake.crypto import KeyStore, parse_keks
 from intake.envelope import Submission, decode
 from intake.kafka import Delivery, QueueUnavailable
 from intake.settings import S3Settings, SecuritySettings, Settings
-from intake.storage import ObjectStore
+from intake.storage import MemoryStore, ObjectStore
 
 TEST_KEY = "k" * 40
 TEST_PEPPER = "p" * 40
@@ -43,6 +43,13 @@ def unit_settings(**sections: Any) -> Settings:
         s3=S3Settings(access_key="unit", secret_key="unit-secret"),
     )
     return replace(base, **sections) if sections else base
+
+
+def api_store() -> MemoryStore:
+    """An in-memory store with the buckets the API ensures at start (default names), as after its start-up."""
+    store = MemoryStore()
+    store.buckets.update({"intake-ktp", "intake-status", "intake-keys"})
+    return store
 
 
 def key_store(store: ObjectStore, settings: Settings | None = None) -> KeyStore:

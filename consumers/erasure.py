@@ -14,12 +14,13 @@ tombstone (state ``erased``, no data) and publishes that tombstone to the status
 view forgets the old status), and deletes the applicant's claims in the waves it took part in; then the index
 itself. Idempotent: erasing twice is harmless.
 
-Kafka is append-only: the sealed submission records stay until the topic's retention
-(``INTAKE_TOPIC_RETENTION_MS``), unreadable. The registrations topic's records are not sealed (the programme reads
-them): the ``erased`` record replaces them, and its ``max.compaction.lag.ms`` bounds how long the older ones stay.
-The results topic carries no personal data. A submission still in the queue at the moment of erasure can no longer
-be read and is dead-lettered ``erased``; an API process may have cached the key for ``INTAKE_DATA_KEY_CACHE_S`` and
-seal an upload made meanwhile under it (also dead-lettered ``erased``): the applicant uploads again.
+Kafka is append-only: the sealed submission records stay until the topic's retention (``INTAKE_TOPIC_RETENTION_MS``),
+unreadable. The registrations topic's records are not sealed (the programme reads them): the ``erased`` record
+replaces them, and its ``max.compaction.lag.ms`` bounds how long the older ones stay. The results topic carries no
+personal data. A submission still in the queue at the moment of erasure can no longer be read: it is dead-lettered
+``erased`` and its status becomes the tombstone; an API process may have cached the key for
+``INTAKE_DATA_KEY_CACHE_S`` and seal an upload made meanwhile under it (also dead-lettered ``erased``): the applicant
+uploads again.
 """
 
 from __future__ import annotations

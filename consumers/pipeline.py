@@ -20,7 +20,7 @@ Raises:
 * :class:`intake.envelope.EnvelopeError`: the record is not a valid envelope, or its sealed parts do not open
   (dead-letter it).
 * :class:`intake.crypto.KeyDestroyed`: the applicant's data key was destroyed by an erasure, so the record can
-  never be read (dead-letter it as ``erased``).
+  never be read (dead-letter it as ``erased``); its status was set to the tombstone ``erased`` first.
 * :class:`intake.storage.StorageUnavailable` / :class:`intake.kafka.QueueUnavailable`: transient, retry.
 * anything else: a bug (dead-letter it with the error type).
 """
@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from consumers.photo_task import PhotoVerdict
 from consumers.registrations import RegistrationStep
-from intake.crypto import KeyStore, parse_keks
+from intake.crypto import KeyDestroyed, KeyStore, parse_keks
 from intake.envelope import Submission, decode
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
@@ -120,7 +120,22 @@ class Pipeline:
         envelope = decode(value)
         if isinstance(envelope, Submission):
             return envelope
-        return envelope.open(await self._keys.require(envelope.nik_hash))
+        try:
+            dek = await self._keys.require(envelope.nik_hash)
+        except KeyDestroyed:
+            await self._erased(envelope.submission_id)
+            raise
+        return envelope.open(dek)
+
+    async def _erased(self, submission_id: str) -> None:
+        """The submission belongs to an erased applicant (still queued at the erasure, or sealed under a key an API
+        process still cached): its status becomes the tombstone ``erased`` an erasure leaves (no data), in the
+        store and on the status topic, so the applicant's status does not say ``received`` for ever."""
+        tombstone = StatusRecord(submission_id, "erased", datetime.now(UTC).isoformat())
+        await self._put(
+            self._settings.s3.bucket_status, status_key(submission_id), tombstone.to_json(), "application/json"
+        )
+        await publish_status(self._results, self._status_topic, tombstone)
 
     async def _decide(self, sub: Submission) -> StatusRecord:
         now = datetime.now(UTC).isoformat()

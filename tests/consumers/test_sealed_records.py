@@ -44,18 +44,23 @@ async def test_after_erasure_every_sealed_copy_is_dead_lettered_erased() -> None
     first, queued, other = _with_registration(1, applicant=4), _with_registration(2, applicant=4), _sub(3)
     await _submit_sealed(r, first)
     assert await r.poll() == 1
+    old_key = await key_store(r.store).require(first.nik_hash)
     report = await erase_applicant(unit_settings(), r.store, first.nik_hash, FakeSink())
     assert report.key_destroyed and report.submissions == [first.submission_id]
     assert not [k for b, k in r.store.objects if b == "intake-keys"]  # the wrapped key itself is gone
-    # A record still in the queue, a redelivered copy of the first one, and another applicant's record.
+    # A redelivered copy of the first record, one still queued at the erasure (or sealed by an API process that
+    # had cached the key), and another applicant's record.
     r.broker.append(SUBMISSIONS, first.nik_hash.encode(), r.topic(SUBMISSIONS)[0].value, partition=0)
-    r.broker.append(SUBMISSIONS, queued.nik_hash.encode(), r.topic(SUBMISSIONS)[0].value, partition=0)
+    r.broker.append(SUBMISSIONS, queued.nik_hash.encode(), encode_sealed(queued, old_key), partition=0)
     await _submit_sealed(r, other)
     assert await r.poll() == 3
     assert r.committed() == 4  # nothing blocks the partition, nothing is retried
     assert _errors(r.topic(DLQ)) == [b"erased", b"erased"]
     assert r.status(other).state == "eligible"
-    assert r.status(first).state == "erased"  # the tombstone stays: the copy was not processed again
+    # Their status is the erasure's tombstone, with no data: never `received` for ever.
+    assert (r.status(first).state, r.status(queued).state) == ("erased", "erased")
+    assert r.status(queued).facts == {} and r.status(queued).objects == {}
+    assert [k for b, k in r.store.objects if b == "intake-registrations"] == [registration_key(other.submission_id)]
     # A replay of the dead letters is dead-lettered again, as erased: the data can never be read.
     letters = [DeadLetter(0, rec.offset, "erased", "?", rec.key or b"", rec.value or b"") for rec in r.topic(DLQ)]
     for letter in letters:

@@ -81,7 +81,8 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         resources.callback(pool.shutdown, wait=True, cancel_futures=True)
         store = build_store(settings)
         resources.callback(store.close)
-        buckets = [settings.s3.bucket_photos, settings.s3.bucket_status, settings.s3.bucket_registrations]
+        s3 = settings.s3
+        buckets = [s3.bucket_photos, s3.bucket_status, s3.bucket_registrations, s3.bucket_keys]
         try:
             await store.ensure_buckets(buckets)
             await probe_store(store, buckets, encrypt=settings.s3.encrypt)

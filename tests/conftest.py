@@ -24,8 +24,11 @@ from intake.storage import MinioStore, build_store
 S3_BACKENDS = ("minio", "seaweedfs")
 """The S3 servers the service is tested on (README, 'Object storage'), the stack's default first."""
 
-ON_EVERY_S3_BACKEND = pytest.mark.parametrize("s3_backend", S3_BACKENDS, scope="session")
-"""Module mark: run the module's tests once per S3 server (``live_settings`` points at it)."""
+ON_EVERY_S3_BACKEND = pytest.mark.parametrize("s3_backend", S3_BACKENDS, indirect=True, scope="session")
+"""Module mark: run the module's tests once per S3 server (``live_settings`` points at it). Indirect, so the one
+``s3_backend`` fixture takes the parameter: a new value tears down ``live_settings`` and everything built on it,
+also after an unparametrised module created them (a direct parametrisation would shadow the fixture and leave
+those cached, pointed at the first server)."""
 
 
 def primary_s3_backend() -> str:
@@ -61,9 +64,9 @@ def stack_settings(backend: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def s3_backend() -> str:
+def s3_backend(request: pytest.FixtureRequest) -> str:
     """The S3 server under test: the stack's first unless the module runs ``ON_EVERY_S3_BACKEND``."""
-    return primary_s3_backend()
+    return str(getattr(request, "param", primary_s3_backend()))
 
 
 @pytest.fixture(scope="session")

@@ -18,12 +18,19 @@ from intake.kafka import running_sink
 from intake.settings import Settings
 from intake.storage import MinioStore
 from processors.waves import Wave
-from tests.conftest import ON_EVERY_S3_BACKEND
+from tests.conftest import ON_EVERY_S3_BACKEND, stack_s3_endpoint
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.integration.conftest import Consumers, started_api, wait_until
 from tests.support import make_registration, multipart
 
 pytestmark = [pytest.mark.integration, ON_EVERY_S3_BACKEND]
+
+
+def test_runs_on_the_s3_server_of_its_id(live_settings: Settings, s3_backend: str) -> None:
+    """The [minio] and [seaweedfs] variants really reach their own server, whatever ran before them (an
+    unparametrised module first creates the session's settings on the stack's first server)."""
+    assert live_settings.s3.endpoint == stack_s3_endpoint(s3_backend)
+
 
 PHOTO = encode(scene(SceneSpec(seed=11)))
 

@@ -1,0 +1,34 @@
+""":func:`running_sink`: the one place the service builds a producer."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+
+from intake.background import background
+from intake.kafka.aiokafka_sink import AIOKafkaSink, build_producer
+from intake.kafka.confluent_sink import ConfluentSink, build_confluent_producer
+from intake.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def running_sink(
+    settings: Settings, *, probe_interval_s: float = 5.0, readiness_max_age_s: float | None = None
+) -> AsyncIterator[AIOKafkaSink | ConfluentSink]:
+    """The sink ``INTAKE_KAFKA_PRODUCER`` names (:class:`ConfluentSink` or :class:`AIOKafkaSink`) for ``settings``
+    with its keeper task running; on exit the task is cancelled and the producer flushed and stopped. The only
+    place the service builds a producer."""
+    max_age = settings.http.readiness_max_age_s if readiness_max_age_s is None else readiness_max_age_s
+    sink: AIOKafkaSink | ConfluentSink
+    if settings.kafka.producer == "confluent":
+        sink = ConfluentSink(
+            functools.partial(build_confluent_producer, settings), settings.http.produce_timeout_s, max_age
+        )
+    else:
+        sink = AIOKafkaSink(functools.partial(build_producer, settings), settings.http.produce_timeout_s, max_age)
+    try:
+        async with background(sink.keep_connected(probe_interval_s), name="kafka-sink"):
+            yield sink
+    finally:
+        await sink.close()

@@ -5,9 +5,11 @@ fetch redelivers. No call sequence is pinned."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumers.consumer import TopicPartitionLike
 from consumers.photo_task import PhotoVerdict
 from consumers.pipeline import PhotoRunner, Pipeline, Screener
 from consumers.worker import RetryPolicy, RetryTopic, Worker
@@ -201,11 +203,11 @@ class Watched(MemoryConsumer):
         super().__init__(broker, group, topics)
         self.resumed, self.committed_now = asyncio.Event(), asyncio.Event()
 
-    def resume(self, *partitions: Partition) -> None:
+    def resume(self, *partitions: TopicPartitionLike) -> None:
         super().resume(*partitions)
         self.resumed.set()
 
-    async def commit(self, offsets: Any = None) -> None:
+    async def commit(self, offsets: Mapping[TopicPartitionLike, int] | None = None) -> None:
         await super().commit(offsets)
         self.committed_now.set()
 

@@ -18,6 +18,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.registration import RegistrationData, registration_data
+
 MAGIC = b"PKI"
 VERSION = 1
 _PREFIX = struct.Struct(">3sBI")
@@ -37,7 +39,7 @@ class Submission:
     """ISO-8601 UTC time at which ingest accepted the request."""
     client_id: str
     """Which API client sent it (bounded set; never an applicant identifier)."""
-    registration: dict[str, Any]
+    registration: RegistrationData
     photo: bytes
     nik_hash: str = ""
     """Keyed hash (hex) of the NIK, also the record key; never the NIK itself."""
@@ -85,7 +87,7 @@ def decode(value: bytes | None) -> Submission:
             submission_id=str(header["submission_id"]),
             received_at=str(header["received_at"]),
             client_id=str(header["client_id"]),
-            registration=dict(header["registration"]),
+            registration=registration_data(header["registration"]),
             photo=photo,
             nik_hash=str(header.get("nik_hash", "")),
             extra=dict(header.get("extra") or {}),

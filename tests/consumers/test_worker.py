@@ -19,7 +19,8 @@ from intake.metrics import build_metrics
 from intake.status import StatusRecord, photo_key, status_key
 from intake.storage import MemoryStore, StorageUnavailable
 from processors.photo import PhotoResult
-from tests.support import unit_settings
+from processors.registration import registration_data
+from tests.support import make_registration, unit_settings
 
 SUBMISSIONS, RETRY, DLQ, RESULTS = (
     "intake.submissions.v1",
@@ -29,12 +30,14 @@ SUBMISSIONS, RETRY, DLQ, RESULTS = (
 )
 GROUP = "workers"
 
+REGISTRATION = registration_data(make_registration(wave=1))
+
 
 def _sub(n: int, applicant: int | None = None) -> Submission:
     """Submission ``n`` of applicant ``applicant`` (default: its own applicant)."""
     nik_hash = f"{applicant if applicant is not None else n:064x}"
     return Submission(
-        f"{'a' * 24}{n:02d}"[:26], "2026-11-28T00:00:00+00:00", "web", {"wave": 1}, b"photo-%d" % n, nik_hash
+        f"{'a' * 24}{n:02d}"[:26], "2026-11-28T00:00:00+00:00", "web", REGISTRATION, b"photo-%d" % n, nik_hash
     )
 
 

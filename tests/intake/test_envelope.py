@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import struct
+from typing import Any
+
 import pytest
 
 from intake.envelope import EnvelopeError, Submission, decode, encode
+from processors.registration import registration_data
+from tests.support import make_registration
 
 
 def _sub(photo: bytes = b"\xff\xd8photo\xff\xd9") -> Submission:
-    return Submission("a" * 26, "2026-11-28T00:00:00+00:00", "web", {"full_name": "Budi"}, photo, "ab" * 32)
+    reg = registration_data(make_registration())
+    return Submission("a" * 26, "2026-11-28T00:00:00+00:00", "web", reg, photo, "ab" * 32)
 
 
 def test_round_trip() -> None:
@@ -52,3 +59,25 @@ def test_missing_fields_are_refused() -> None:
     header = json.dumps({"submission_id": "x"}).encode()
     with pytest.raises(EnvelopeError, match="required"):
         decode(struct.pack(">3sBI", b"PKI", 1, len(header)) + header)
+
+
+@pytest.mark.parametrize(
+    "registration",
+    [
+        {"full_name": "Budi"},
+        {**make_registration(), "wave": "1"},
+        {**make_registration(), "extra": "x"},
+        ["not", "an", "object"],
+    ],
+    ids=["missing_fields", "wrong_type", "unknown_field", "not_an_object"],
+)
+def test_a_registration_of_another_shape_is_refused(registration: Any) -> None:
+    """The registration comes back typed (:class:`RegistrationData`) or not at all; the error names no value."""
+    raw = encode(_sub())
+    _magic, _version, length = struct.unpack_from(">3sBI", raw)
+    header = json.loads(raw[8 : 8 + length])
+    header["registration"] = registration
+    new = json.dumps(header).encode()
+    with pytest.raises(EnvelopeError) as exc:
+        decode(raw[:4] + struct.pack(">I", len(new)) + new + raw[8 + length :])
+    assert "Budi" not in str(exc.value) and "Siti" not in str(exc.value)

@@ -7,6 +7,9 @@ import sys
 from intake.logs import configure_logging
 from intake.settings import Settings, SettingsError, load_settings
 
+CONNECT_S = 30.0
+"""How long a batch command (waves close, dlq replay, erase) waits for Kafka before giving up (exit 5)."""
+
 
 def load_or_exit() -> Settings:
     try:

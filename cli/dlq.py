@@ -7,13 +7,13 @@ import asyncio
 import json
 import sys
 
-from cli.common import load_or_exit
+from cli.common import CONNECT_S, load_or_exit
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     """List or replay dead letters."""
     from consumers.dlq import progress_bar, read_dead_letters, replay
-    from intake.kafka import running_sink
+    from intake.kafka import QueueUnavailable, running_sink
 
     settings = load_or_exit()
 
@@ -29,8 +29,12 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if not chosen:
             print("intake: nothing to replay (give --all or --offset N)", file=sys.stderr)
             return 2
-        async with running_sink(settings, probe_interval_s=30.0) as sink:
-            count = await replay(settings, sink, chosen, progress_bar(len(chosen)))
+        try:
+            async with running_sink(settings, probe_interval_s=30.0, connect_timeout_s=CONNECT_S) as sink:
+                count = await replay(settings, sink, chosen, progress_bar(len(chosen)))
+        except QueueUnavailable as exc:
+            print(f"intake: {exc}; replay again (a replayed record may then be appended twice)", file=sys.stderr)
+            return 5
         print(json.dumps({"replayed": count}))
         return 0
 

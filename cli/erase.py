@@ -7,13 +7,8 @@ import asyncio
 import dataclasses
 import json
 import sys
-import time
-from typing import TYPE_CHECKING
 
-from cli.common import load_or_exit
-
-if TYPE_CHECKING:
-    from intake.kafka import RecordSink
+from cli.common import CONNECT_S, load_or_exit
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
@@ -38,7 +33,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
         store = build_store(settings)
         try:
             async with running_sink(settings, probe_interval_s=30.0) as sink:
-                if not await _connected(sink, settings.http.produce_timeout_s):
+                if not await sink.wait_connected(CONNECT_S):
                     print("intake: Kafka is not reachable; nothing was erased", file=sys.stderr)
                     return 5
                 for digest in hashes:
@@ -49,13 +44,3 @@ def cmd_erase(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
-
-
-async def _connected(sink: RecordSink, timeout_s: float) -> bool:
-    """Whether the sink's producer connected within ``timeout_s`` (it connects in the background)."""
-    deadline = time.monotonic() + timeout_s
-    while not sink.ready():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True

@@ -9,13 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import load_or_exit
+from cli.common import CONNECT_S, load_or_exit
 
 
 def cmd_waves(args: argparse.Namespace) -> int:
     """Close a wave: select, mark the rest quota_exceeded, publish outcomes. Idempotent and resumable."""
     from consumers.selection import WaveStillOpen, close_wave
-    from intake.kafka import running_sink
+    from intake.kafka import QueueUnavailable, running_sink
     from intake.storage import build_store
     from processors.waves import Wave
 
@@ -33,11 +33,14 @@ def cmd_waves(args: argparse.Namespace) -> int:
     async def main() -> int:
         store = build_store(settings)
         try:
-            async with running_sink(settings, probe_interval_s=30.0) as producer:
+            async with running_sink(settings, probe_interval_s=30.0, connect_timeout_s=CONNECT_S) as producer:
                 summary = await close_wave(settings, store, producer, wave, seed=args.seed)
         except WaveStillOpen as exc:
             print(f"intake: {exc}", file=sys.stderr)
             return 3
+        except QueueUnavailable as exc:
+            print(f"intake: {exc}; nothing was closed, run it again", file=sys.stderr)
+            return 5
         finally:
             store.close()
         print(json.dumps(dataclasses.asdict(summary)))

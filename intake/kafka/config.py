@@ -76,6 +76,9 @@ def confluent_config(settings: Settings, on_error: Callable[[Any], None] | None 
         "request.timeout.ms": k.request_timeout_ms,
         "message.timeout.ms": max(1, int(settings.http.produce_timeout_s * 1000)),
         "compression.type": "none",
+        # Java's and aiokafka's partitioner (murmur2 of the key): a key lands on the same partition whichever
+        # producer wrote it, so per-key order holds across them (librdkafka's default hashes with CRC32).
+        "partitioner": "murmur2_random",
     }
     if k.ssl_cafile:  # TLS as in connection_config: the brokers' CA, and a client certificate when one is set
         conf.update({"security.protocol": "ssl", "ssl.ca.location": k.ssl_cafile})

@@ -21,6 +21,7 @@ class KeptSink:
         self._failures = 0
         self._pending = 0
         self._reset = asyncio.Event()
+        self._up = asyncio.Event()  # set once a producer has connected (later outages show as send errors)
         self.replacements = 0
 
     def _connected(self) -> bool:
@@ -53,6 +54,14 @@ class KeptSink:
     def _succeeded(self) -> None:
         self._failures = 0
         self._last_ok = time.monotonic()
+        self._up.set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` until a producer has connected once; True if it has. For batch commands
+        that send at once (the API never waits: until then it answers 503)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), timeout_s)
+        return self._up.is_set()
 
     def _probed(self, ok: bool) -> bool:
         if ok:

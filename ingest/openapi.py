@@ -80,6 +80,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
         "validation_failed",
         "wave_not_open",
         "queue_unavailable",
+        "storage_unavailable",
         *_COMMON_ERRORS,
     ),
     ("GET", "/v1/submissions/{submission_id}"): (

@@ -347,7 +347,8 @@ seaweedfs_healthy() {
 
 s3_start() { local b; for b in "${s3_backends[@]}"; do "install_$b"; "${b}_start"; done; }
 s3_wait() { local b; for b in "${s3_backends[@]}"; do wait_healthy "$b" "${b}_healthy" "$state/$b/pid"; done; }
-s3_stop() { local b; for b in "${s3_backends[@]}"; do stop_pidfile "$b" "$state/$b/pid"; done; }
+# Every S3 server that has a pid file in this stack folder, whatever INTAKE_STACK_S3 says now (like Kafka's nodes).
+s3_stop() { local b; for b in minio seaweedfs; do [ -f "$state/$b/pid" ] && stop_pidfile "$b" "$state/$b/pid"; done; return 0; }
 s3_endpoints() {
   local b out=
   for b in "${s3_backends[@]}"; do out=${out:+$out,}$b=127.0.0.1:$(s3_port_of "$b"); done
@@ -381,6 +382,10 @@ dev_secrets() {
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$f")
   fi
+  if ! grep -q '^INTAKE_DATA_KEKS=' "$f"; then
+    # The key-encryption key wrapping the applicants' data keys (personal data sealed in Kafka records).
+    (umask 077; printf 'INTAKE_DATA_KEKS=dev1:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> "$f")
+  fi
   # shellcheck disable=SC1090
   . "$f"
 }
@@ -398,6 +403,7 @@ export INTAKE_STACK_S3_ENDPOINTS=$(s3_endpoints)
 export INTAKE_STATUS_TOKEN_KEY=$INTAKE_STATUS_TOKEN_KEY
 export INTAKE_NIK_PEPPER=$INTAKE_NIK_PEPPER
 export INTAKE_CLIENT_KEYS=$INTAKE_CLIENT_KEYS
+export INTAKE_DATA_KEKS=$INTAKE_DATA_KEKS
 export INTAKE_STACK_DIR=$state
 EOF
   if [ "$brokers" != 1 ]; then

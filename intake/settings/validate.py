@@ -25,9 +25,12 @@ def validate(s: Settings) -> None:
         (len(s.security.status_token_key) >= 32, "INTAKE_STATUS_TOKEN_KEY must be at least 32 characters"),
         (len(s.security.nik_pepper) >= 32, "INTAKE_NIK_PEPPER must be at least 32 characters"),
         (s.security.auth_max_skew_s > 0, "INTAKE_AUTH_MAX_SKEW_S must be positive"),
+        (s.security.data_key_cache_entries >= 0, "INTAKE_DATA_KEY_CACHE_ENTRIES must be >= 0"),
+        (s.security.data_key_cache_s >= 0, "INTAKE_DATA_KEY_CACHE_S must be >= 0"),
+        (s.security.data_key_timeout_s > 0, "INTAKE_DATA_KEY_TIMEOUT_S must be positive"),
         (s.security.auth_max_nonces >= 1, "INTAKE_AUTH_MAX_NONCES must be >= 1"),
         (
-            not s.security.data_keks or _parses_keks(s.security.data_keks),
+            _parses_keks(s.security.data_keks),
             "INTAKE_DATA_KEKS must list `kid:base64key` entries of 32-byte keys with distinct ids",
         ),
         (

@@ -8,9 +8,8 @@ keys run concurrently. Per partition, only the longest prefix that finished may 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from consumers.consumer import ConsumedRecord
+from consumers.consumer import ConsumedRecord, TopicPartitionLike
 
 Position = tuple[int, int]
 """(index of the partition in the batch, index of the record in its partition)."""
@@ -34,10 +33,10 @@ def finished_prefix(count: int, finished: Mapping[Position, bool], p: int) -> in
 
 
 def next_offsets(
-    parts: Sequence[tuple[Any, Sequence[ConsumedRecord]]], finished: Mapping[Position, bool]
-) -> dict[Any, int]:
+    parts: Sequence[tuple[TopicPartitionLike, Sequence[ConsumedRecord]]], finished: Mapping[Position, bool]
+) -> dict[TopicPartitionLike, int]:
     """Partition -> the offset after its finished prefix, for the partitions with one."""
-    out = {}
+    out: dict[TopicPartitionLike, int] = {}
     for p, (tp, records) in enumerate(parts):
         done = finished_prefix(len(records), finished, p)
         if done:

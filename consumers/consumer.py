@@ -1,47 +1,30 @@
-"""What the worker needs of a Kafka consumer and of the records it returns: narrow protocols, sized to the calls
-made. Implemented by aiokafka's ``AIOKafkaConsumer``/``ConsumerRecord`` and by :mod:`intake.memory_kafka`."""
+"""What the worker needs of a Kafka consumer: a narrow protocol, sized to the calls made. Implemented by aiokafka's
+``AIOKafkaConsumer`` and by :mod:`intake.memory_kafka`'s ``MemoryConsumer``. The records and partitions it hands
+out are :mod:`intake.kafka.records`' protocols (re-exported here)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+from intake.kafka.records import ConsumedRecord, TopicPartitionLike
 
-class ConsumedRecord(Protocol):
-    """One fetched record."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
-
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+__all__ = ["ConsumedRecord", "ConsumerLike", "TopicPartitionLike"]
 
 
 class ConsumerLike(Protocol):
-    """The calls the worker makes on a consumer. Partitions are opaque, hashable ``(topic, partition)`` values."""
+    """The calls the worker makes on a consumer. Partitions are hashable ``(topic, partition)`` values."""
 
     async def getmany(
-        self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None
-    ) -> Mapping[Any, Sequence[Any]]: ...
+        self, *partitions: TopicPartitionLike, timeout_ms: int = 0, max_records: int | None = None
+    ) -> Mapping[TopicPartitionLike, Sequence[ConsumedRecord]]: ...
 
-    async def commit(self, offsets: Any = None) -> None: ...
+    async def commit(self, offsets: Mapping[TopicPartitionLike, int] | None = None) -> None: ...
 
-    def seek(self, partition: Any, offset: int) -> None: ...
+    def seek(self, partition: TopicPartitionLike, offset: int) -> None: ...
 
-    def pause(self, *partitions: Any) -> None: ...
+    def pause(self, *partitions: TopicPartitionLike) -> None: ...
 
-    def resume(self, *partitions: Any) -> None: ...
+    def resume(self, *partitions: TopicPartitionLike) -> None: ...
 
-    def assignment(self) -> Collection[Any]: ...
+    def assignment(self) -> Collection[TopicPartitionLike]: ...

@@ -18,7 +18,7 @@ import logging
 import signal
 
 from intake.heap import tune_heap
-from processors.photo import one_thread_per_process
+from processors.photo.pipeline import one_thread_per_process
 
 __all__ = ["prepare_image_process", "tune_heap"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from processors.photo import PhotoPolicy, PhotoResult, normalise_photo
+from processors.photo import PhotoPolicy, PhotoResult
+from processors.photo.pipeline import normalise_photo
 from processors.reasons import Rejected
 
 

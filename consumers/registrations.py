@@ -36,7 +36,7 @@ def registration_record(sub: Submission, decision: StatusRecord) -> Registration
         state=decision.state,
         reason=decision.reason,
         received_at=sub.received_at,
-        registration=dict(sub.registration),
+        registration=sub.registration.copy(),
     )
 
 

@@ -16,11 +16,13 @@ import functools
 import logging
 import multiprocessing
 import os
+from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
 
+from consumers.consumer import TopicPartitionLike
 from consumers.image_process import prepare_image_process
 from consumers.lag import sample_lag
 from consumers.photo_task import PhotoVerdict, check_photo
@@ -45,11 +47,11 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self) -> None:
         self.worker: Worker | None = None
 
-    async def on_partitions_revoked(self, revoked: Any) -> None:
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartitionLike]) -> None:
         if self.worker is not None:
             await self.worker.on_partitions_revoked(revoked)
 
-    async def on_partitions_assigned(self, assigned: Any) -> None:
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartitionLike]) -> None:
         if self.worker is not None:
             await self.worker.on_partitions_assigned(assigned)
 

@@ -22,13 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from consumers.chains import Position, finished_prefix, key_chains, next_offsets
-from consumers.consumer import ConsumedRecord, ConsumerLike
+from consumers.consumer import ConsumedRecord, ConsumerLike, TopicPartitionLike
 from consumers.dead_letter import DeadLetters
 from consumers.in_place import InPlace, Result, RetryPolicy
 from consumers.parking import Parking, RetryTopic
@@ -88,7 +87,7 @@ class Worker:
                 self._idle.set()
         self._pauses.cancel_all()
 
-    async def process_batch(self, batches: Mapping[Any, Sequence[ConsumedRecord]]) -> None:
+    async def process_batch(self, batches: Mapping[TopicPartitionLike, Sequence[ConsumedRecord]]) -> None:
         """Handle one fetched batch and commit what finished (see module docstring)."""
         parts = list(batches.items())
         finished: dict[Position, bool] = {}
@@ -121,7 +120,7 @@ class Worker:
         if offsets:
             await self._commit(offsets)
 
-    async def _commit(self, offsets: dict[Any, int]) -> None:
+    async def _commit(self, offsets: Mapping[TopicPartitionLike, int]) -> None:
         """Commit, bounded in time: while the group coordinator is unreachable aiokafka's commit waits for it,
         and a rebalance waits for :meth:`on_partitions_revoked`, which waits for this batch; the bound breaks
         that cycle. An offset not committed only means a redelivery, and the writes are idempotent."""
@@ -135,7 +134,7 @@ class Worker:
         except KafkaError as exc:
             log.warning("commit failed", extra={"error": type(exc).__name__})
 
-    async def on_partitions_revoked(self, revoked: Any) -> None:
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartitionLike]) -> None:
         """Rebalance: let the batch under way finish and commit (bounded by the retry budget), then forget the
         revoked partitions' pause timers. Nothing half-done is handed over: the new owner starts at the last
         commit, and every write it repeats is idempotent."""
@@ -145,5 +144,5 @@ class Worker:
             log.warning("rebalance did not wait for the batch under way; its records will be redelivered")
         self._pauses.forget(revoked)
 
-    async def on_partitions_assigned(self, assigned: Any) -> None:
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartitionLike]) -> None:
         """Rebalance: nothing to prepare; fetching starts at the group's committed offsets."""

@@ -39,7 +39,7 @@ def submission_record(
         submission_id=submission_id,
         received_at=received_at.isoformat(),
         client_id=client_id,
-        registration=registration.model_dump(mode="json"),
+        registration=registration.as_data(),
         photo=photo,
         nik_hash=digest,
     )

@@ -85,7 +85,7 @@ def serve_processes(settings: Settings) -> int:
     if not env.get(MULTIPROC_ENV):
         own_dir = tempfile.mkdtemp(prefix="intake-metrics-")
         env[MULTIPROC_ENV] = own_dir
-    cmd = [sys.executable, "-m", "intake.cli", "serve"]
+    cmd = [sys.executable, "-m", "cli", "serve"]
     children = [subprocess.Popen(cmd, env=env) for _ in range(count)]  # noqa: S603 - our own interpreter and module
     stopping = False
 

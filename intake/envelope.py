@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intake.crypto import OVERHEAD, CryptoError, open_sealed, seal_into
+from processors.registration import RegistrationData, registration_data
 
 MAGIC = b"PKI"
 VERSION = 1
@@ -54,7 +55,7 @@ class Submission:
     """ISO-8601 UTC time at which ingest accepted the request."""
     client_id: str
     """Which API client sent it (bounded set; never an applicant identifier)."""
-    registration: dict[str, Any]
+    registration: RegistrationData
     photo: bytes
     nik_hash: str = ""
     """Keyed hash (hex) of the NIK, also the record key; never the NIK itself."""
@@ -137,11 +138,15 @@ class Sealed:
             raise EnvelopeError("sealed registration is not JSON") from None
         if not isinstance(registration, dict):
             raise EnvelopeError("sealed registration is not a JSON object")
+        try:
+            data = registration_data(registration)
+        except ValueError:
+            raise EnvelopeError("sealed registration lacks required fields") from None
         return Submission(
             submission_id=self.submission_id,
             received_at=self.received_at,
             client_id=self.client_id,
-            registration=registration,
+            registration=data,
             photo=photo,
             nik_hash=self.nik_hash,
             extra=self.extra,
@@ -177,7 +182,7 @@ def decode(value: bytes | None) -> Submission | Sealed:
             submission_id=str(header["submission_id"]),
             received_at=str(header["received_at"]),
             client_id=str(header["client_id"]),
-            registration=dict(header["registration"]),
+            registration=registration_data(header["registration"]),
             photo=body,
             nik_hash=str(header.get("nik_hash", "")),
             extra=dict(header.get("extra") or {}),

@@ -29,12 +29,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from intake.kafka import Delivery, QueueUnavailable
+from intake.kafka.records import TopicPartitionLike
 
 Headers = Sequence[tuple[str, bytes]]
 
 
 class Partition(NamedTuple):
-    """A topic's partition; equal to (and hashed as) aiokafka's ``TopicPartition`` of the same values."""
+    """A topic's partition; equal to (and hashed as) aiokafka's ``TopicPartition`` of the same values. A
+    :class:`~intake.kafka.records.TopicPartitionLike`."""
 
     topic: str
     partition: int
@@ -42,7 +44,8 @@ class Partition(NamedTuple):
 
 @dataclass(frozen=True)
 class MemoryRecord:
-    """One appended record, with the attributes of an aiokafka ``ConsumerRecord`` the consumers read."""
+    """One appended record, with the attributes of an aiokafka ``ConsumerRecord`` the consumers read: a
+    :class:`~intake.kafka.records.ConsumedRecord`."""
 
     topic: str
     partition: int
@@ -127,8 +130,8 @@ class MemoryConsumer:
         self._paused: set[Partition] = set()
 
     async def getmany(
-        self, *partitions: Partition, timeout_ms: int = 0, max_records: int | None = None
-    ) -> dict[Partition, list[MemoryRecord]]:
+        self, *partitions: TopicPartitionLike, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartitionLike, list[MemoryRecord]]:
         """Records past the positions of the unpaused (given, or assigned) partitions, at most ``max_records``;
         waits up to ``timeout_ms`` when there are none."""
         out = self._fetch(partitions, max_records)
@@ -137,10 +140,12 @@ class MemoryConsumer:
             out = self._fetch(partitions, max_records)
         return out
 
-    def _fetch(self, partitions: Sequence[Partition], max_records: int | None) -> dict[Partition, list[MemoryRecord]]:
+    def _fetch(
+        self, partitions: Sequence[TopicPartitionLike], max_records: int | None
+    ) -> dict[TopicPartitionLike, list[MemoryRecord]]:
         budget = max_records if max_records is not None else float("inf")
-        out: dict[Partition, list[MemoryRecord]] = {}
-        for tp in partitions or self._assigned:
+        out: dict[TopicPartitionLike, list[MemoryRecord]] = {}
+        for tp in [_own(p) for p in partitions] or self._assigned:
             if tp in self._paused or budget <= 0:
                 continue
             log = self.broker.logs[tp.topic][tp.partition]
@@ -152,30 +157,35 @@ class MemoryConsumer:
                 budget -= len(taken)
         return out
 
-    async def commit(self, offsets: Mapping[Partition, int] | None = None) -> None:
+    async def commit(self, offsets: Mapping[TopicPartitionLike, int] | None = None) -> None:
         """Store the group's next offsets (``offsets``, or the current positions)."""
-        for tp, offset in (self._positions if offsets is None else offsets).items():
-            self.broker.committed[(self.group, Partition(*tp))] = offset
+        for tp, offset in self._positions.items() if offsets is None else offsets.items():
+            self.broker.committed[(self.group, _own(tp))] = offset
 
-    async def committed(self, partition: Partition) -> int | None:
+    async def committed(self, partition: TopicPartitionLike) -> int | None:
         """The group's committed offset of ``partition`` (None when nothing was committed)."""
-        return self.broker.committed.get((self.group, Partition(*partition)))
+        return self.broker.committed.get((self.group, _own(partition)))
 
-    async def position(self, partition: Partition) -> int:
+    async def position(self, partition: TopicPartitionLike) -> int:
         """The offset of the next record ``getmany`` returns from ``partition``."""
-        return self._positions[Partition(*partition)]
+        return self._positions[_own(partition)]
 
-    def seek(self, partition: Partition, offset: int) -> None:
-        self._positions[Partition(*partition)] = offset
+    def seek(self, partition: TopicPartitionLike, offset: int) -> None:
+        self._positions[_own(partition)] = offset
 
-    def pause(self, *partitions: Partition) -> None:
-        self._paused.update(Partition(*tp) for tp in partitions)
+    def pause(self, *partitions: TopicPartitionLike) -> None:
+        self._paused.update(_own(tp) for tp in partitions)
 
-    def resume(self, *partitions: Partition) -> None:
-        self._paused.difference_update(Partition(*tp) for tp in partitions)
+    def resume(self, *partitions: TopicPartitionLike) -> None:
+        self._paused.difference_update(_own(tp) for tp in partitions)
 
     def paused(self) -> set[Partition]:
         return set(self._paused)
 
     def assignment(self) -> set[Partition]:
         return set(self._assigned)
+
+
+def _own(tp: TopicPartitionLike) -> Partition:
+    """``tp`` (an aiokafka ``TopicPartition``, say) as this broker's :class:`Partition`."""
+    return Partition(tp.topic, tp.partition)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+
+from intake.kafka.admin import build_admin
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,7 @@ class KafkaOffsetSource:
     async def _clients(self) -> tuple[Any, Any]:
         if self._admin is None or self._consumer is None:
             connection = self._connection()
-            admin = AIOKafkaAdminClient(
-                **connection,
-                client_id=self._client_id,
-                request_timeout_ms=self._request_timeout_ms,
-            )
+            admin = build_admin(connection, self._request_timeout_ms, client_id=self._client_id)
             consumer = AIOKafkaConsumer(
                 **connection,
                 client_id=self._client_id,

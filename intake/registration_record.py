@@ -20,11 +20,12 @@ submission rewrites the same bytes under the same key: idempotent.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from processors.reasons import REASONS
-from processors.registration import Registration, registration_json_schema
+from processors.registration import Registration, RegistrationData, registration_data, registration_json_schema
 
 SCHEMA_VERSION = 1
 SCHEMA_ID = f"urn:prakerja-intake:schema:registration-record:v{SCHEMA_VERSION}"
@@ -56,7 +57,7 @@ class RegistrationRecord:
     reason: str | None
     received_at: str
     """When the API accepted the submission (ISO 8601, UTC)."""
-    registration: dict[str, Any] | None
+    registration: RegistrationData | None
 
     def __post_init__(self) -> None:
         if self.state not in RECORD_STATES:
@@ -86,7 +87,7 @@ class RegistrationRecord:
 
     def csv_row(self) -> list[str]:
         """The values of :data:`CSV_COLUMNS` (empty strings for null)."""
-        reg = self.registration or {}
+        reg: Mapping[str, object] = self.registration or {}
         own = [self.submission_id, self.state, self.reason or "", self.received_at]
         return own + ["" if reg.get(name) is None else str(reg[name]) for name in REGISTRATION_FIELDS]
 
@@ -102,7 +103,7 @@ class RegistrationRecord:
                 state=str(data["state"]),
                 reason=data["reason"],
                 received_at=str(data["received_at"]),
-                registration=data["registration"],
+                registration=None if data["registration"] is None else registration_data(data["registration"]),
             )
         except RecordError:
             raise

@@ -287,7 +287,7 @@ class Bench:
         port = free_port()
         env = self.api_env(prefix, port)
         children = [
-            self.started(self.procs.start(f"{name}-api{i}", [python(), "-m", "intake.cli", "serve"], env), "api")
+            self.started(self.procs.start(f"{name}-api{i}", [python(), "-m", "cli", "serve"], env), "api")
             for i in range(self.args.api_procs)
         ]
         url = f"http://127.0.0.1:{port}"
@@ -502,9 +502,7 @@ class Bench:
         url, api = self.start_api("run", prefix)
         consumers = [
             self.started(
-                self.procs.start(
-                    f"run-consumer{i}", [python(), "-m", "intake.cli", "consume"], self.api_env(prefix, 1)
-                ),
+                self.procs.start(f"run-consumer{i}", [python(), "-m", "cli", "consume"], self.api_env(prefix, 1)),
                 "consumer",
             )
             for i in range(args.consumers)

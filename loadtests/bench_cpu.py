@@ -119,7 +119,7 @@ class CpuBench(bench.Bench):
         if "PYTHONPATH" not in self.extra_env:
             return super().start_api(name, prefix)
         port = free_port()
-        argv = [python(), "-P", "-m", "intake.cli", "serve"]
+        argv = [python(), "-P", "-m", "cli", "serve"]
         children = [
             self.procs.start(f"{name}-api{i}", argv, self.api_env(prefix, port)) for i in range(self.args.api_procs)
         ]

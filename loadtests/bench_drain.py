@@ -294,7 +294,7 @@ class DrainBench:
         )
         sampler.start()
         launched = time.time()
-        child = b.procs.start(f"{prefix}-consume", [python(), "-m", "intake.cli", "consume"], env)
+        child = b.procs.start(f"{prefix}-consume", [python(), "-m", "cli", "consume"], env)
         cpu: list[tuple[float, float]] = []
         try:
             while True:

@@ -44,11 +44,12 @@ from PIL import Image
 from PIL import _imaging as pillow_core
 
 from consumers.image_process import prepare_image_process
-from processors.photo import PhotoPolicy, normalise_photo, quality
+from processors.photo import PhotoPolicy, quality
 from processors.photo.decode import decode, read_header
 from processors.photo.detect import find_card
 from processors.photo.edges import refine_outline, search_radius
 from processors.photo.encode import encode_jpeg
+from processors.photo.pipeline import normalise_photo
 from processors.photo.scale import first_scale
 from processors.photo.warp import card_region, warp_card
 from tests.corpus import ktp

@@ -239,7 +239,7 @@ def _view_cost(count: int) -> dict[str, float]:
 def _start_api(procs: Procs, name: str, env: dict[str, str]) -> tuple[int, str, float]:
     port = free_port()
     started = time.monotonic()
-    child = procs.start(name, [sys.executable, "-m", "intake.cli", "serve"], {**env, "INTAKE_HTTP_PORT": str(port)})
+    child = procs.start(name, [sys.executable, "-m", "cli", "serve"], {**env, "INTAKE_HTTP_PORT": str(port)})
     url = f"http://127.0.0.1:{port}"
     if not wait_http(f"{url}/readyz", 600):
         raise SystemExit(f"{name} did not become ready; see {procs.log_dir / (name + '.log')}")

@@ -19,7 +19,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from processors.photo import PhotoPolicy, normalise_photo
+from processors.photo import PhotoPolicy
+from processors.photo.pipeline import normalise_photo
 from processors.reasons import Rejected
 from tests.corpus import uploads
 

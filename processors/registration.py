@@ -33,12 +33,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import email_validator
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from processors.nik import check_nik_birth_date, check_nik_structure, normalize_nik, validate_nik
 from processors.reasons import Rejected, reason
@@ -284,6 +285,10 @@ class Registration(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
+    def as_data(self) -> RegistrationData:
+        """This registration as JSON types (``model_dump(mode="json")``, whose keys and types the model fixes)."""
+        return cast(RegistrationData, self.model_dump(mode="json"))
+
     full_name: str = Field(repr=False)
     email: str = Field(repr=False)
     birth_date: date = Field(repr=False)
@@ -419,6 +424,34 @@ class Registration(BaseModel):
 
 
 _BUILTIN_CODES = {"missing": "field_required", "extra_forbidden": "field_unknown", "enum": "enum_invalid"}
+
+
+@pydantic.with_config(ConfigDict(strict=True, extra="forbid", hide_input_in_errors=True))
+class RegistrationData(TypedDict):
+    """A :class:`Registration` as JSON (:meth:`Registration.as_data`): what the submission envelope carries and the
+    registration record stores. Personal data. ``birth_date`` is an ISO 8601 date; ``education`` and
+    ``employment_status`` are the enums' values."""
+
+    full_name: str
+    email: str
+    birth_date: str
+    nik: str
+    phone: str
+    ktp_address: str
+    domicile_address: str
+    education: str
+    employment_status: str
+    wave: int
+
+
+_DATA = TypeAdapter(RegistrationData)
+
+
+def registration_data(value: object) -> RegistrationData:
+    """``value`` (JSON read back from a record) checked to have exactly the fields and JSON types of
+    :class:`RegistrationData`. Raises ``ValueError`` (a ``pydantic.ValidationError``, whose message holds no input)
+    otherwise. The domain rules are not run again: they ran when the :class:`Registration` was built."""
+    return _DATA.validate_python(value)
 
 
 def _field_errors(error: pydantic.ValidationError) -> list[FieldError]:

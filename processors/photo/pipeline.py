@@ -183,3 +183,11 @@ def normalise_photo(data: bytes, policy: PhotoPolicy) -> PhotoResult:
     measures.update(quality.measure(card, policy, native_width=card_long))
     quality.check(measures, policy)
     return _result(card, frame, fmt, measures, policy)
+
+
+def one_thread_per_process() -> None:
+    """Make this process's image work single-threaded (OpenCV's own thread pool off).
+
+    For pool workers: the pool already has one process per core, so OpenCV threads would only oversubscribe
+    the cores and make the work of one photo contend with the others'."""
+    cv2.setNumThreads(1)

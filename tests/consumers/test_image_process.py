@@ -12,7 +12,8 @@ from tests.corpus import ktp
 _SCRIPT = textwrap.dedent(
     """
     import pathlib, resource, sys
-    from processors.photo import PhotoPolicy, normalise_photo
+    from processors.photo import PhotoPolicy
+    from processors.photo.pipeline import normalise_photo
     from consumers.image_process import prepare_image_process, tune_heap
 
     if sys.argv[1] == "tuned":

@@ -23,7 +23,8 @@ async def _submit_sealed(r: Rig, *subs: Submission, partition: int = 0) -> None:
 
 
 def _with_registration(n: int, applicant: int | None = None) -> Submission:
-    return replace(_sub(n, applicant), registration={"wave": 1, "full_name": f"Siti Nurhaliza {n}"})
+    sub = _sub(n, applicant)
+    return replace(sub, registration={**sub.registration, "full_name": f"Siti Nurhaliza {n}"})
 
 
 async def test_a_sealed_record_is_opened_and_processed() -> None:

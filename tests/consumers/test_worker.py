@@ -5,9 +5,11 @@ fetch redelivers. No call sequence is pinned."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumers.consumer import TopicPartitionLike
 from consumers.photo_task import PhotoVerdict
 from consumers.pipeline import PhotoRunner, Pipeline, Screener
 from consumers.worker import RetryPolicy, RetryTopic, Worker
@@ -17,7 +19,8 @@ from intake.metrics import build_metrics
 from intake.status import StatusRecord, photo_key, status_key
 from intake.storage import MemoryStore, StorageUnavailable
 from processors.photo import PhotoResult
-from tests.support import unit_settings
+from processors.registration import registration_data
+from tests.support import make_registration, unit_settings
 
 SUBMISSIONS, RETRY, DLQ, RESULTS = (
     "intake.submissions.v1",
@@ -27,12 +30,14 @@ SUBMISSIONS, RETRY, DLQ, RESULTS = (
 )
 GROUP = "workers"
 
+REGISTRATION = registration_data(make_registration(wave=1))
+
 
 def _sub(n: int, applicant: int | None = None) -> Submission:
     """Submission ``n`` of applicant ``applicant`` (default: its own applicant)."""
     nik_hash = f"{applicant if applicant is not None else n:064x}"
     return Submission(
-        f"{'a' * 24}{n:02d}"[:26], "2026-11-28T00:00:00+00:00", "web", {"wave": 1}, b"photo-%d" % n, nik_hash
+        f"{'a' * 24}{n:02d}"[:26], "2026-11-28T00:00:00+00:00", "web", REGISTRATION, b"photo-%d" % n, nik_hash
     )
 
 
@@ -201,11 +206,11 @@ class Watched(MemoryConsumer):
         super().__init__(broker, group, topics)
         self.resumed, self.committed_now = asyncio.Event(), asyncio.Event()
 
-    def resume(self, *partitions: Partition) -> None:
+    def resume(self, *partitions: TopicPartitionLike) -> None:
         super().resume(*partitions)
         self.resumed.set()
 
-    async def commit(self, offsets: Any = None) -> None:
+    async def commit(self, offsets: Mapping[TopicPartitionLike, int] | None = None) -> None:
         await super().commit(offsets)
         self.committed_now.set()
 

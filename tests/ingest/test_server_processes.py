@@ -31,7 +31,7 @@ async def test_processes_share_the_port_and_stop_together() -> None:
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     parent = subprocess.Popen(  # noqa: ASYNC220 - a server under test, stopped below
-        [sys.executable, "-m", "intake.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 60

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import struct
+from typing import Any
+
 import pytest
 
 from intake.envelope import EnvelopeError, Sealed, Submission, decode, encode, encode_sealed
+from processors.registration import registration_data
+from tests.support import make_registration
 
 
 def _sub(photo: bytes = b"\xff\xd8photo\xff\xd9") -> Submission:
-    return Submission("a" * 26, "2026-11-28T00:00:00+00:00", "web", {"full_name": "Budi"}, photo, "ab" * 32)
+    reg = registration_data(make_registration())
+    return Submission("a" * 26, "2026-11-28T00:00:00+00:00", "web", reg, photo, "ab" * 32)
 
 
 def test_round_trip() -> None:
@@ -54,13 +61,35 @@ def test_missing_fields_are_refused() -> None:
         decode(struct.pack(">3sBI", b"PKI", 1, len(header)) + header)
 
 
+@pytest.mark.parametrize(
+    "registration",
+    [
+        {"full_name": "Budi"},
+        {**make_registration(), "wave": "1"},
+        {**make_registration(), "extra": "x"},
+        ["not", "an", "object"],
+    ],
+    ids=["missing_fields", "wrong_type", "unknown_field", "not_an_object"],
+)
+def test_a_registration_of_another_shape_is_refused(registration: Any) -> None:
+    """The registration comes back typed (:class:`RegistrationData`) or not at all; the error names no value."""
+    raw = encode(_sub())
+    _magic, _version, length = struct.unpack_from(">3sBI", raw)
+    header = json.loads(raw[8 : 8 + length])
+    header["registration"] = registration
+    new = json.dumps(header).encode()
+    with pytest.raises(EnvelopeError) as exc:
+        decode(raw[:4] + struct.pack(">I", len(new)) + new + raw[8 + length :])
+    assert "Budi" not in str(exc.value) and "Siti" not in str(exc.value)
+
+
 DEK = bytes(range(32))
 
 
 def test_sealed_round_trip_hides_the_personal_data() -> None:
     sub = _sub(bytes(range(256)) * 40)
     value = encode_sealed(sub, DEK)
-    assert b"Budi" not in value and sub.photo[:512] not in value
+    assert b"Siti" not in value and sub.registration["nik"].encode() not in value and sub.photo[:512] not in value
     sealed = decode(value)
     assert isinstance(sealed, Sealed)
     assert (sealed.submission_id, sealed.nik_hash, sealed.client_id) == (sub.submission_id, sub.nik_hash, "web")
@@ -86,9 +115,9 @@ def test_a_sealed_record_refuses_anything_altered(change: str) -> None:
         sealed = decode(bytes(value))
         assert isinstance(sealed, Sealed)
         sealed.open(key)
-    assert "Budi" not in str(refused.value)
+    assert "Siti" not in str(refused.value)
 
 
 def test_a_sealed_envelope_needs_the_nik_hash() -> None:
     with pytest.raises(EnvelopeError, match="NIK hash"):
-        encode_sealed(Submission("a" * 26, "t", "web", {}, b"p", "not-a-hash"), DEK)
+        encode_sealed(Submission("a" * 26, "t", "web", _sub().registration, b"p", "not-a-hash"), DEK)

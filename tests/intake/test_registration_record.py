@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema_rs
 import pytest
@@ -20,7 +20,7 @@ from intake.registration_record import (
     registration_key,
     schema_text,
 )
-from processors.registration import parse_registration
+from processors.registration import RegistrationData, parse_registration
 from tests.support import make_registration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def validator() -> Any:
 
 
 def record(state: str = "eligible", reason: str | None = None) -> RegistrationRecord:
-    reg = parse_registration(make_registration(), on=date(2026, 1, 1)).model_dump(mode="json")
+    reg = parse_registration(make_registration(), on=date(2026, 1, 1)).as_data()
     return RegistrationRecord(SID, state, reason, "2026-01-02T03:04:05+00:00", reg)
 
 
@@ -83,7 +83,8 @@ def test_schema_refuses_a_raw_unnormalised_registration() -> None:
 def test_bytes_are_deterministic_and_round_trip() -> None:
     one = record()
     assert one.registration is not None
-    shuffled = dict(reversed(list(one.registration.items())))  # another insertion order, the same registration
+    # another insertion order, the same registration
+    shuffled = cast(RegistrationData, dict(reversed(list(one.registration.items()))))
     again = RegistrationRecord(one.submission_id, one.state, one.reason, one.received_at, shuffled)
     assert again.to_json() == one.to_json()
     assert RegistrationRecord.from_json(one.to_json()) == one
@@ -99,11 +100,28 @@ def test_from_json_refuses_other_versions_and_garbage() -> None:
         RegistrationRecord.from_json(b"{")
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda reg: reg.pop("nik"),
+        lambda reg: reg.update(wave="1"),
+        lambda reg: reg.update(extra="x"),
+        lambda reg: reg.update(full_name=None),
+    ],
+    ids=["missing", "wrong_type", "unknown", "null"],
+)
+def test_from_json_refuses_a_registration_of_another_shape(change: Any) -> None:
+    data = json.loads(record().to_json())
+    change(data["registration"])
+    with pytest.raises(RecordError):
+        RegistrationRecord.from_json(json.dumps(data).encode())
+
+
 def test_invariants() -> None:
     with pytest.raises(ValueError, match="unless it is erased"):
-        RegistrationRecord(SID, "erased", None, "", {"nik": "x"})
+        RegistrationRecord(SID, "erased", None, "", record().registration)
     with pytest.raises(ValueError, match="unknown record state"):
-        RegistrationRecord(SID, "received", None, "", {})
+        RegistrationRecord(SID, "received", None, "", record().registration)
 
 
 def test_key_and_csv_row_never_carry_the_nik_in_the_key() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from intake.kafka import consumer_config, producer_config
@@ -157,3 +161,18 @@ def test_photo_thresholds_are_settings() -> None:
             assert env not in docs
         else:
             assert docs[env].doc == fields[f.name] != ""
+
+
+def test_loading_settings_loads_no_image_library() -> None:
+    """The API, the CLI and every tool load settings; only the photo pipeline needs OpenCV, numpy and Pillow
+    (the photo policy is described without them). A fresh interpreter, as the process-wide import cache would
+    hide the imports of other tests."""
+    code = (
+        "import json, sys\n"
+        "from intake.settings import documented, load_settings, to_environ\n"
+        f"settings = load_settings({ENV!r})\n"
+        "to_environ(settings); documented()\n"
+        "print(json.dumps(sorted(m for m in ('cv2', 'numpy', 'PIL') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert json.loads(out) == []

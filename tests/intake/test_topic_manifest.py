@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from intake.cli import main
+from cli.main import main
 from intake.settings import load_settings
 from intake.topic_manifest import kafka_topics, kafka_users, resource_name
 from intake.topics import topic_names, topic_specs

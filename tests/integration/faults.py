@@ -22,7 +22,7 @@ from intake.auth import ClientKey, signing_middleware
 from intake.settings import Settings
 from intake.status import StatusRecord, photo_key, photo_prefix, status_key
 from intake.storage import MinioStore
-from processors.photo import normalise_photo
+from processors.photo.pipeline import normalise_photo
 from tests.corpus.ktp import SceneSpec, encode, scene
 from tests.support import make_registration, multipart
 

@@ -56,7 +56,7 @@ async def test_image_reads_are_served_and_audited(
     ]
     listed = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "intake.cli", "audit", "list", "--submission", sid],
+        [sys.executable, "-m", "cli", "audit", "list", "--submission", sid],
         env={**os.environ, **to_environ(topics_ready)},
         capture_output=True,
         text=True,

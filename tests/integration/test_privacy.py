@@ -108,7 +108,7 @@ async def test_erase_removes_everything(
 def _erase_cli(nik: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``intake erase`` with the NIK on standard input, as an operator runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "intake.cli", "erase"],
+        [sys.executable, "-m", "cli", "erase"],
         input=nik + "\n",
         env=env,
         capture_output=True,

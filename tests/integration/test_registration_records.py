@@ -83,7 +83,7 @@ async def _submit_all(settings: Settings, regs: list[dict[str, Any]]) -> list[st
 def _cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``intake ARGS`` as an operator would, against this test's topics and buckets."""
     return subprocess.run(
-        [sys.executable, "-m", "intake.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         input=stdin,
         env={**os.environ, **to_environ(settings)},
         capture_output=True,

@@ -74,7 +74,7 @@ async def _state(api: TestClient[Any, Any], accepted: dict[str, Any]) -> str:
 def _cli(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **to_environ(settings)}
     return subprocess.run(
-        [sys.executable, "-m", "intake.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         input=stdin,
         env=env,
         capture_output=True,

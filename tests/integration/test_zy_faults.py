@@ -81,7 +81,7 @@ async def test_a_consumer_killed_mid_batch(
 ) -> None:
     env = {**os.environ, **to_environ(topics_ready), "INTAKE_CONSUMER_METRICS_PORT": "0"}
     victim = subprocess.Popen(  # noqa: ASYNC220 - started once; the test never waits on it while running
-        [sys.executable, "-m", "intake.cli", "consume"],
+        [sys.executable, "-m", "cli", "consume"],
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,

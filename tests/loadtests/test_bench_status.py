@@ -37,9 +37,7 @@ def test_synthetic_statuses_are_distinct_valid_records() -> None:
 
 def test_profile_summary(tmp_path: Path) -> None:
     raw = tmp_path / "p.txt"
-    raw.write_text(
-        "main (intake/cli.py:1);handler (ingest/status_read.py:9);write (x.py:2) 3\nmain (intake/cli.py:1) 1\n"
-    )
+    raw.write_text("main (cli/main.py:1);handler (ingest/status_read.py:9);write (x.py:2) 3\nmain (cli/main.py:1) 1\n")
     lines = _top_frames(raw, 5)
     assert " 75.0%  handler (ingest/status_read.py:9)" in lines
     assert _top_frames(tmp_path / "absent.txt", 5)[0].startswith("(no profile")

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from processors.photo import PhotoPolicy, PhotoResult, colour, normalise_photo
+from processors.photo import PhotoPolicy, PhotoResult, colour
 from processors.photo import decode as decode_module
 from processors.photo.decode import Header, decode
 from processors.photo.detect import _median_u8, find_card
 from processors.photo.encode import encode_jpeg
 from processors.photo.orientation import apply_orientation
+from processors.photo.pipeline import normalise_photo
 from processors.photo.sniff import sniff_format
 from processors.photo.warp import card_region, warp_card
 from processors.reasons import Rejected
@@ -384,7 +385,8 @@ def test_policy_rejects_nonsense() -> None:
 _BOMB_SCRIPT = textwrap.dedent(
     """
     import resource, sys
-    from processors.photo import PhotoPolicy, normalise_photo
+    from processors.photo import PhotoPolicy
+    from processors.photo.pipeline import normalise_photo
     from processors.reasons import Rejected
     from tests.corpus import ktp
 

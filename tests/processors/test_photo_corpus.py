@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processors.photo import PhotoPolicy, normalise_photo
+from processors.photo import PhotoPolicy
 from processors.photo.framing import border_sides, check_whole, margin_ink
+from processors.photo.pipeline import normalise_photo
 from processors.reasons import REASONS, Category, Rejected
 from tests.corpus import ktp, uploads
 

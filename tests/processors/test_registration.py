@@ -19,8 +19,10 @@ from processors.registration import (
     Education,
     EmploymentStatus,
     Registration,
+    RegistrationData,
     field_error,
     parse_registration,
+    registration_data,
 )
 from tests.support import make_nik
 
@@ -387,3 +389,12 @@ def test_code_table_is_consistent() -> None:
     assert set(FIELD_LABELS) == set(FIELD_CODES) - {"*"}
     with pytest.raises(KeyError):
         field_error("email", "no_such_code")
+
+
+def test_as_data_is_registration_data() -> None:
+    """The model's JSON has exactly the typed dict's fields, with its types (the envelope and the registration
+    record carry it typed)."""
+    data = parse_registration(good(), on=ON).as_data()
+    assert set(RegistrationData.__annotations__) == set(Registration.model_fields) == set(data)
+    assert registration_data(data) == data
+    assert isinstance(data["birth_date"], str) and isinstance(data["wave"], int)

@@ -1,0 +1,80 @@
+"""The keeper both sinks share: start a producer, probe the cluster, replace a broken producer; readiness and
+the count of records awaiting acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+
+class KeptSink:
+    """What both sinks share: the keeper loop (start a producer, probe, replace a broken one), readiness and the
+    count of records awaiting acknowledgement. Subclasses provide ``_replace`` and ``probe``."""
+
+    def __init__(self, timeout_s: float, readiness_max_age_s: float, reset_after: int) -> None:
+        self._timeout_s = timeout_s
+        self._readiness_max_age_s = readiness_max_age_s
+        self._reset_after = reset_after
+        self._last_ok = 0.0
+        self._last_error = 0.0
+        self._failures = 0
+        self._pending = 0
+        self._reset = asyncio.Event()
+        self._up = asyncio.Event()  # set once a producer has connected (later outages show as send errors)
+        self.replacements = 0
+
+    def _connected(self) -> bool:
+        raise NotImplementedError
+
+    async def _replace(self) -> None:
+        raise NotImplementedError
+
+    async def probe(self) -> bool:
+        raise NotImplementedError
+
+    async def keep_connected(self, probe_interval_s: float) -> None:
+        """Keep a working producer: start one, probe every ``probe_interval_s``, replace a broken one. Runs until
+        cancelled."""
+        while True:
+            if not self._connected() or self._reset.is_set():
+                await self._replace()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reset.wait(), probe_interval_s)
+            if not self._reset.is_set():
+                await self.probe()
+
+    def _failed(self, broken: bool) -> None:
+        """A send failed; ``broken`` (or ``reset_after`` failures in a row) makes the keeper replace the producer."""
+        self._last_error = time.monotonic()
+        self._failures += 1
+        if broken or self._failures >= self._reset_after:
+            self._reset.set()
+
+    def _succeeded(self) -> None:
+        self._failures = 0
+        self._last_ok = time.monotonic()
+        self._up.set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` until a producer has connected once; True if it has. For batch commands
+        that send at once (the API never waits: until then it answers 503)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), timeout_s)
+        return self._up.is_set()
+
+    def _probed(self, ok: bool) -> bool:
+        if ok:
+            self._last_ok = time.monotonic()
+        else:
+            self._last_error = time.monotonic()
+        return ok
+
+    def pending(self) -> int:
+        return self._pending
+
+    def ready(self) -> bool:
+        """True when the last contact with the cluster (an acknowledgement or a :meth:`probe`) succeeded and is
+        younger than the readiness age. Never blocks."""
+        last_ok = self._last_ok
+        return last_ok > self._last_error and time.monotonic() - last_ok < self._readiness_max_age_s

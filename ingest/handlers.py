@@ -21,9 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from ingest.errors import error_response
-from ingest.keys import LIFECYCLE, METRICS, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
+from ingest.keys import LIFECYCLE, METRICS, PRINCIPAL, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
 from ingest.records import submission_record
-from ingest.security import PRINCIPAL
 from ingest.status_read import pace, place_body, status_url
 from ingest.tokens import InvalidIdempotencyKey, new_submission_id, status_token
 from ingest.upload import UploadError, read_upload

@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from ingest import handlers, operations
 from ingest.admission import Admit
@@ -89,7 +88,7 @@ def test_every_declared_code_is_a_documented_response() -> None:
             response = responses[str(REASONS[code].http_status)]
             enum = response["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]
             assert code in enum["properties"]["code"]["enum"], (_name(route), code)
-        expected = (
+        expected: list[dict[str, list[str]]] = (
             [{"clientSignature": []}] if route.scope else [{"statusToken": []}] if route.auth == STATUS_TOKEN else []
         )
         assert doc["paths"][route.path][route.method.lower()]["security"] == expected
@@ -156,7 +155,8 @@ async def test_the_metrics_label_is_the_rows_path(served: Served) -> None:
     for route in routes_for(settings):
         await client.request(route.method, _path(route), allow_redirects=False)
     await client.get("/no/such/route")
-    app: web.Application = client.server.app
+    app = client.app
+    assert app is not None
     text = app[METRICS].render().decode()
     labels = {
         line.split('route="')[1].split('"')[0] for line in text.splitlines() if "intake_http_requests_total{" in line

@@ -75,7 +75,8 @@ async def sign_upload(request: web.Request) -> web.StreamResponse:
     except (ValueError, AttributeError):
         return error_response("invalid_json", request)
     if not ok or not isinstance(idempotency_key, str) or not 8 <= len(idempotency_key) <= 128:
-        return error_response("validation_failed", request)
+        # The shape the document gives validation_failed; no registration field is at fault here.
+        return error_response("validation_failed", request, extra={"fields": [], "truncated": False})
     key = signing_key(request.app[SETTINGS].security.client_keys, "submit")
     headers = sign(key, "POST", "/v1/registrations", idempotency_key=idempotency_key)
     return web.json_response(headers, headers={"Cache-Control": "no-store"})

@@ -79,7 +79,9 @@ def _documented_codes(doc: dict[str, Any], method: str, path: str) -> dict[str, 
 # --- the document itself ------------------------------------------------------------------------------------------
 
 
-def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
+@pytest.mark.parametrize("demo_page", [False, True])
+def test_document_is_valid_openapi_31(demo_page: bool) -> None:
+    doc = _document(_demo(demo_page))
     assert doc["openapi"].startswith("3.1.")
     schemathesis.openapi.from_dict(json.loads(json.dumps(doc))).validate()  # the OAS 3.1 meta-schema
 
@@ -379,3 +381,24 @@ async def test_real_answers_conform(served: Served, doc: dict[str, Any]) -> None
         "internal_error",
     }
     assert {s for _, _, s, _ in c.seen} >= {200, 202, 304, 400, 401, 404, 409, 413, 415, 422, 429, 500, 503}
+
+
+async def test_demo_answers_conform(served: Served) -> None:
+    settings = _demo(True)
+    c = Conformance(_document(settings))
+    client = await served(settings, signed=False)
+    await c.check(await client.get("/demo", allow_redirects=False), "GET", "/demo")
+    for route in routes_for(settings):
+        if route.demo and route.method == "GET" and route.path != "/demo":
+            await c.check(await client.get(route.path), "GET", route.path)
+    asked = {"method": "POST", "path": "/v1/registrations", "idempotency_key": "demo-key-0001"}
+    assert await c.check(await client.post("/demo/sign", json=asked), "POST", "/demo/sign")
+    await c.check(await client.post("/demo/sign", data=b"{"), "POST", "/demo/sign")  # 400 invalid_json
+    await c.check(await client.post("/demo/sign", json={**asked, "path": "/x"}), "POST", "/demo/sign")  # 422
+    assert {(path, status) for _, path, status, _ in c.seen} >= {
+        ("/demo", 308),
+        ("/demo/", 200),
+        ("/demo/sign", 200),
+        ("/demo/sign", 400),
+        ("/demo/sign", 422),
+    }

@@ -38,10 +38,14 @@ from intake.logs import configure_logging
 from intake.settings import Settings, SettingsError, documented, load_settings, markdown_table
 
 if TYPE_CHECKING:
-    from intake.kafka import RecordSink
+    pass
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "deploy" / "local" / "stack.sh"
+
+
+_CONNECT_S = 30.0
+"""How long a batch command (waves close, dlq replay, erase) waits for Kafka before giving up (exit 5)."""
 
 
 def _settings() -> Settings:
@@ -110,7 +114,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 def cmd_waves(args: argparse.Namespace) -> int:
     """Close a wave: select, mark the rest quota_exceeded, publish outcomes. Idempotent and resumable."""
     from consumers.selection import WaveStillOpen, close_wave
-    from intake.kafka import running_sink
+    from intake.kafka import QueueUnavailable, running_sink
     from intake.storage import build_store
     from processors.waves import Wave
 
@@ -128,11 +132,14 @@ def cmd_waves(args: argparse.Namespace) -> int:
     async def main() -> int:
         store = build_store(settings)
         try:
-            async with running_sink(settings, probe_interval_s=30.0) as producer:
+            async with running_sink(settings, probe_interval_s=30.0, connect_timeout_s=_CONNECT_S) as producer:
                 summary = await close_wave(settings, store, producer, wave, seed=args.seed)
         except WaveStillOpen as exc:
             print(f"intake: {exc}", file=sys.stderr)
             return 3
+        except QueueUnavailable as exc:
+            print(f"intake: {exc}; nothing was closed, run it again", file=sys.stderr)
+            return 5
         finally:
             store.close()
         print(json.dumps(dataclasses.asdict(summary)))
@@ -174,7 +181,7 @@ def cmd_waves_export(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     """List or replay dead letters."""
     from consumers.dlq import progress_bar, read_dead_letters, replay
-    from intake.kafka import running_sink
+    from intake.kafka import QueueUnavailable, running_sink
 
     settings = _settings()
 
@@ -190,8 +197,12 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if not chosen:
             print("intake: nothing to replay (give --all or --offset N)", file=sys.stderr)
             return 2
-        async with running_sink(settings, probe_interval_s=30.0) as sink:
-            count = await replay(settings, sink, chosen, progress_bar(len(chosen)))
+        try:
+            async with running_sink(settings, probe_interval_s=30.0, connect_timeout_s=_CONNECT_S) as sink:
+                count = await replay(settings, sink, chosen, progress_bar(len(chosen)))
+        except QueueUnavailable as exc:
+            print(f"intake: {exc}; replay again (a replayed record may then be appended twice)", file=sys.stderr)
+            return 5
         print(json.dumps({"replayed": count}))
         return 0
 
@@ -220,7 +231,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
         store = build_store(settings)
         try:
             async with running_sink(settings, probe_interval_s=30.0) as sink:
-                if not await _connected(sink, settings.http.produce_timeout_s):
+                if not await sink.wait_connected(_CONNECT_S):
                     print("intake: Kafka is not reachable; nothing was erased", file=sys.stderr)
                     return 5
                 for digest in hashes:
@@ -231,16 +242,6 @@ def cmd_erase(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
-
-
-async def _connected(sink: RecordSink, timeout_s: float) -> bool:
-    """Whether the sink's producer connected within ``timeout_s`` (it connects in the background)."""
-    deadline = time.monotonic() + timeout_s
-    while not sink.ready():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -151,6 +151,7 @@ class _KeptSink:
         self._failures = 0
         self._pending = 0
         self._reset = asyncio.Event()
+        self._up = asyncio.Event()  # set once a producer has connected (later outages show as send errors)
         self.replacements = 0
 
     def _connected(self) -> bool:
@@ -183,6 +184,14 @@ class _KeptSink:
     def _succeeded(self) -> None:
         self._failures = 0
         self._last_ok = time.monotonic()
+        self._up.set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` until a producer has connected once; True if it has. For batch commands
+        that send at once (the API never waits: until then it answers 503)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), timeout_s)
+        return self._up.is_set()
 
     def _probed(self, ok: bool) -> bool:
         if ok:
@@ -326,6 +335,9 @@ def confluent_config(settings: Settings, on_error: Callable[[Any], None] | None 
         "request.timeout.ms": k.request_timeout_ms,
         "message.timeout.ms": max(1, int(settings.http.produce_timeout_s * 1000)),
         "compression.type": "none",
+        # Java's and aiokafka's partitioner (murmur2 of the key): a key lands on the same partition whichever
+        # producer wrote it, so per-key order holds across them (librdkafka's default hashes with CRC32).
+        "partitioner": "murmur2_random",
     }
     if k.ssl_cafile:  # TLS as in connection_config: the brokers' CA, and a client certificate when one is set
         conf.update({"security.protocol": "ssl", "ssl.ca.location": k.ssl_cafile})
@@ -493,11 +505,17 @@ def build_confluent_producer(settings: Settings, on_error: Callable[[Any], None]
 
 @contextlib.asynccontextmanager
 async def running_sink(
-    settings: Settings, *, probe_interval_s: float = 5.0, readiness_max_age_s: float | None = None
+    settings: Settings,
+    *,
+    probe_interval_s: float = 5.0,
+    readiness_max_age_s: float | None = None,
+    connect_timeout_s: float | None = None,
 ) -> AsyncIterator[AIOKafkaSink | ConfluentSink]:
     """The sink ``INTAKE_KAFKA_PRODUCER`` names (:class:`ConfluentSink` or :class:`AIOKafkaSink`) for ``settings``
     with its keeper task running; on exit the task is cancelled and the producer flushed and stopped. The only
-    place the service builds a producer."""
+    place the service builds a producer. The producer connects in the background: with ``connect_timeout_s``,
+    entering waits until it has (batch commands), and raises :class:`QueueUnavailable` if it has not in time;
+    without, a send before it has raises :class:`QueueUnavailable` at once (the API: 503)."""
     max_age = settings.http.readiness_max_age_s if readiness_max_age_s is None else readiness_max_age_s
     sink: AIOKafkaSink | ConfluentSink
     if settings.kafka.producer == "confluent":
@@ -508,6 +526,8 @@ async def running_sink(
         sink = AIOKafkaSink(functools.partial(build_producer, settings), settings.http.produce_timeout_s, max_age)
     try:
         async with background(sink.keep_connected(probe_interval_s), name="kafka-sink"):
+            if connect_timeout_s is not None and not await sink.wait_connected(connect_timeout_s):
+                raise QueueUnavailable(f"Kafka did not answer within {connect_timeout_s:g} s")
             yield sink
     finally:
         await sink.close()

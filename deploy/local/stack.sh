@@ -347,7 +347,8 @@ seaweedfs_healthy() {
 
 s3_start() { local b; for b in "${s3_backends[@]}"; do "install_$b"; "${b}_start"; done; }
 s3_wait() { local b; for b in "${s3_backends[@]}"; do wait_healthy "$b" "${b}_healthy" "$state/$b/pid"; done; }
-s3_stop() { local b; for b in "${s3_backends[@]}"; do stop_pidfile "$b" "$state/$b/pid"; done; }
+# Every S3 server that has a pid file in this stack folder, whatever INTAKE_STACK_S3 says now (like Kafka's nodes).
+s3_stop() { local b; for b in minio seaweedfs; do [ -f "$state/$b/pid" ] && stop_pidfile "$b" "$state/$b/pid"; done; return 0; }
 s3_endpoints() {
   local b out=
   for b in "${s3_backends[@]}"; do out=${out:+$out,}$b=127.0.0.1:$(s3_port_of "$b"); done

@@ -8,6 +8,7 @@ tests need Go, Maven and a JDK 21+ like the rest of the project's installs; they
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import subprocess
@@ -27,6 +28,9 @@ from intake.metrics_http import metrics_app
 from intake.settings import Settings, documented, load_settings
 from intake.topic_manifest import kafka_users, resource_name
 from intake.topics import topic_names, topic_specs
+from loadtests.capacity import WAVE_MIX
+from loadtests.capacity_model import Rates, size_fleet
+from loadtests.capacity_model import Wave as CapacityWave
 from tests.support import SECRET_ENV
 
 pytestmark = pytest.mark.timeout(1500)  # the first run builds kubeconform, kustomize and helm (go install)
@@ -428,3 +432,23 @@ def test_the_readme_states_the_thresholds_the_overlays_use() -> None:
         assert f"{overlay} {seconds} s" in readme
     assert f"**`lagThreshold = floor(r · T)`**: {', '.join(thresholds)}." in readme
     assert f"**{min(measured_drain_rates())} photos/s per pod**" in readme
+
+
+def test_production_fits_the_capacity_model_for_a_wave() -> None:
+    """Production is sized for one wave of 600,000 applicants by the capacity model (loadtests/capacity_model.py)
+    from the per-core rates measured on the reference machine (deploy/kubernetes/capacity-rates.json, written by
+    ``loadtests.capacity measure``): at its minimum the API takes the peak minute (the autoscaler is slower than a
+    wave's opening), at its maximum the consumers give every applicant a status within the hour, and the
+    partitions and brokers are the model's at least."""
+    rates = Rates(**json.loads((K8S / "capacity-rates.json").read_text()))
+    (consumer,) = [c for name, c in containers("production") if name == "intake-consumer"]
+    cores_per_consumer = int(cpu_cores(consumer["resources"]["limits"]["cpu"]))
+    fleet = size_fleet(rates, CapacityWave(600_000, WAVE_MIX), cores_per_consumer=cores_per_consumer)
+    api = overlay_settings("production", "intake-api")
+    hpa = one("production", "HorizontalPodAutoscaler", "intake-api")["spec"]
+    assert hpa["minReplicas"] * api.http.processes >= fleet.api_processes
+    scaled = one("production", "ScaledObject", "intake-consumer")["spec"]
+    assert scaled["maxReplicaCount"] * cores_per_consumer >= fleet.consumer_cores
+    assert api.kafka.partitions >= max(fleet.partitions, scaled["maxReplicaCount"])
+    brokers = one("production", "KafkaNodePool", "brokers")["spec"]["replicas"]
+    assert brokers >= fleet.brokers

@@ -94,6 +94,15 @@ async def test_refuses_until_started_then_sends(running: Any) -> None:
     assert producers[0].sent == [b"v", b"w"]
 
 
+async def test_wait_connected_returns_once_the_producer_has_started(running: Any) -> None:
+    producers = [FakeProducer([], start_failures=1)]
+    sink = AIOKafkaSink(lambda: producers[-1], timeout_s=1.0, readiness_max_age_s=5.0)
+    assert not await sink.wait_connected(0.05)  # no keeper: never connects
+    running(sink)
+    assert await sink.wait_connected(5.0)
+    assert await sink.send("t", b"k", b"v") == Delivery(partition=0, offset=0)
+
+
 async def test_broken_producer_is_replaced(running: Any) -> None:
     made: list[FakeProducer] = []
 

@@ -145,7 +145,8 @@ async def test_close_wave_selects_exactly_the_quota(topics_ready: Settings, mini
             assert (await _final(client, a))["state"] == "eligible"
         w = settings.wave
         wave = Wave(3, w.opens_at, w.closes_at, 3)
-        async with running_sink(settings) as sink:  # the new states reach the API's status view through Kafka
+        # The new states reach the API's status view through Kafka.
+        async with running_sink(settings, connect_timeout_s=30) as sink:
             summary = await close_wave(settings, minio_store, sink, wave, now=w.closes_at)
             assert (summary.eligible, summary.selected, summary.quota_exceeded) == (7, 3, 4)
             states = [(await _final(client, a, ("selected", "quota_exceeded")))["state"] for a in accepted]

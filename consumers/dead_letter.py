@@ -1,4 +1,5 @@
-"""Dead-lettering: a record that can never succeed (bad envelope, a bug) or whose retries are spent is appended,
+"""Dead-lettering: a record that can never succeed (bad envelope, an erased applicant's sealed record, a bug) or
+whose retries are spent is appended,
 key and value untouched, to the dead-letter topic with the error and its position (:mod:`consumers.headers`).
 Reading and replaying that topic is :mod:`consumers.dlq`."""
 

@@ -1,5 +1,10 @@
 """Erasing an applicant's data on request (UU PDP), ``intake erase``.
 
+First it destroys the applicant's data key (``keys/<hash>.json`` in ``INTAKE_BUCKET_KEYS``, :mod:`intake.crypto`):
+the personal data of every record of the applicant in Kafka (submissions, retry and dead-letter topics) was sealed
+with it, so from then on no copy can be read (crypto-shredding); a consumer that meets one dead-letters it as
+``erased``, and a later upload of the same NIK gets a fresh key.
+
 Every processed submission is indexed under its applicant's keyed NIK hash (``applicants/<hash>/<id>``, an
 empty object written first by the pipeline). :func:`erase_applicant` finds them all and, for each: deletes
 the KTP images and the registration record (``INTAKE_BUCKET_REGISTRATIONS``), publishes an ``erased``
@@ -9,12 +14,13 @@ tombstone (state ``erased``, no data) and publishes that tombstone to the status
 view forgets the old status), and deletes the applicant's claims in the waves it took part in; then the index
 itself. Idempotent: erasing twice is harmless.
 
-Kafka is append-only: the submission records (which hold the NIK and the photo) expire with the topic's
-retention (``INTAKE_TOPIC_RETENTION_MS``, 7 days by default; the dead-letter topic keeps 4 times that), which
-bounds how long a copy survives an erasure; the registrations topic's ``max.compaction.lag.ms`` is the same
-bound. The results topic carries no personal data. A submission still in the queue at the moment of erasure is
-processed afterwards and indexed again: run the erasure again once the backlog has drained (its report counts
-what it found).
+Kafka is append-only: the sealed submission records stay until the topic's retention (``INTAKE_TOPIC_RETENTION_MS``),
+unreadable. The registrations topic's records are not sealed (the programme reads them): the ``erased`` record
+replaces them, and its ``max.compaction.lag.ms`` bounds how long the older ones stay. The results topic carries no
+personal data. A submission still in the queue at the moment of erasure can no longer be read: it is dead-lettered
+``erased`` and its status becomes the tombstone; an API process may have cached the key for
+``INTAKE_DATA_KEY_CACHE_S`` and seal an upload made meanwhile under it (also dead-lettered ``erased``): the applicant
+uploads again.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from intake.crypto import KeyStore, parse_keks
 from intake.kafka import RecordSink
 from intake.registration_record import erased, registration_key
 from intake.settings import Settings
@@ -36,6 +43,8 @@ class ErasureReport:
     """What was erased: submission ids (not personal data) and counts."""
 
     submissions: list[str] = field(default_factory=list)
+    key_destroyed: bool = False
+    """Whether the applicant had a data key (now destroyed: their Kafka records are unreadable)."""
     images_deleted: int = 0
     registrations_deleted: int = 0
     claims_deleted: int = 0
@@ -48,6 +57,8 @@ async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: 
     status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
     registration_bucket, topic = settings.s3.bucket_registrations, topic_names(settings).registrations
     report = ErasureReport()
+    keys = KeyStore(store, settings.s3.bucket_keys, parse_keks(settings.security.data_keks))
+    report.key_destroyed = await keys.destroy(nik_hash_hex)  # first: from now on no Kafka copy can be read
     markers = await store.list_keys(status_bucket, f"applicants/{nik_hash_hex}/")
     waves: set[int] = set()
     for marker in markers:

@@ -1,9 +1,9 @@
 """One record through the pipeline, with transient failures (storage or Kafka down) retried in place.
 
-:meth:`InPlace.run` answers one of: finished (processed, or dead-lettered because it can never succeed: a bad
-envelope, a bug), not due yet (a parked record whose ``intake.not_before`` has not come), or failed transiently
-after :attr:`RetryPolicy.attempts` tries with jittered exponential backoff (the caller decides: redeliver or
-park). It waits only for the pipeline and the backoff, never raises.
+:meth:`InPlace.run` answers one of: finished (processed, or dead-lettered because it can never succeed: a bad envelope,
+a sealed record whose applicant was erased, a bug), not due yet (a parked record whose ``intake.not_before`` has not
+come), or failed transiently after :attr:`RetryPolicy.attempts` tries with jittered exponential backoff (the caller
+decides: redeliver or park). It waits only for the pipeline and the backoff, never raises.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from consumers.consumer import ConsumedRecord
 from consumers.dead_letter import DeadLetters
 from consumers.headers import NOT_BEFORE, header_float
 from consumers.pipeline import Outcome, Pipeline
+from intake.crypto import CryptoError, KeyDestroyed
 from intake.envelope import EnvelopeError
 from intake.kafka import QueueUnavailable
 from intake.metrics import Metrics
@@ -81,8 +82,10 @@ class InPlace:
         for attempt in range(self._retry.attempts):
             try:
                 outcome = await self._pipeline.handle(record.value)
-            except EnvelopeError:
+            except (EnvelopeError, CryptoError):  # not an envelope, or a data key that does not unwrap
                 return Result(ok=await self._dead_letters.send(record, "envelope_invalid"))
+            except KeyDestroyed:  # crypto-shredded: this record can never be read again
+                return Result(ok=await self._dead_letters.send(record, "erased"))
             except Transient as exc:
                 error = type(exc).__name__
                 self._metrics.retries.labels(error).inc()

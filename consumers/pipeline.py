@@ -1,9 +1,10 @@
 """The chain of steps for one submission record.
 
-    decode ▶ index the submission under its applicant (for erasure) ▶ photo gate (process pool) ▶ screen the
-    NIK against the registries ▶ claim the applicant's place in the wave ▶ store the images ▶ keep the
-    registration (record in the registrations bucket, then the registrations topic: :mod:`consumers.registrations`)
-    ▶ store the status ▶ publish the outcome (results topic) and the status (compacted status topic)
+    decode (open the sealed personal data with the applicant's data key) ▶ index the submission under its applicant (for
+    erasure) ▶ photo gate (process pool) ▶ screen the NIK against the registries ▶ claim the applicant's place in the
+    wave ▶ store the images ▶ keep the registration (record in the registrations bucket, then the registrations topic:
+    :mod:`consumers.registrations`) ▶ store the status ▶ publish the outcome (results topic) and the status (compacted
+    status topic)
 
 Each step is small and the order is the contract. Every write uses a deterministic key derived from the
 submission id (or, for the claim, from the wave and the keyed NIK hash), so running the chain twice for the
@@ -16,7 +17,10 @@ as ``duplicate_registration`` and its status names the first submission. A redel
 own claim and goes on. Rejected photos and registry hits claim nothing, so the applicant can submit again.
 
 Raises:
-* :class:`intake.envelope.EnvelopeError`: the record is not a valid envelope (dead-letter it).
+* :class:`intake.envelope.EnvelopeError`: the record is not a valid envelope, or its sealed parts do not open
+  (dead-letter it).
+* :class:`intake.crypto.KeyDestroyed`: the applicant's data key was destroyed by an erasure, so the record can
+  never be read (dead-letter it as ``erased``); its status was set to the tombstone ``erased`` first.
 * :class:`intake.storage.StorageUnavailable` / :class:`intake.kafka.QueueUnavailable`: transient, retry.
 * anything else: a bug (dead-letter it with the error type).
 """
@@ -32,6 +36,7 @@ from typing import Any, Protocol
 
 from consumers.photo_task import PhotoVerdict
 from consumers.registrations import RegistrationStep
+from intake.crypto import KeyDestroyed, KeyStore, parse_keks
 from intake.envelope import Submission, decode
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
@@ -89,10 +94,11 @@ class Pipeline:
         self._results_topic = topic_names(settings).results
         self._registrations = RegistrationStep(settings, self._put, results, metrics)
         self._status_topic = topic_names(settings).status
+        self._keys = KeyStore(store, settings.s3.bucket_keys, parse_keks(settings.security.data_keks))
 
     async def handle(self, value: bytes | None) -> Outcome:
         """Run every step for one record value; see the module docstring for what it raises."""
-        sub = decode(value)
+        sub = await self.open(value)
         await self._put(
             self._settings.s3.bucket_status,
             applicant_key(sub.nik_hash, sub.submission_id),
@@ -106,6 +112,30 @@ class Pipeline:
         )
         await self._publish(sub, record)
         return Outcome(sub.submission_id, record.state, record.reason)
+
+    async def open(self, value: bytes | None) -> Submission:
+        """The record's submission, its sealed parts opened with the applicant's data key, read from the key store
+        every time (never cached here, so an erasure reaches the consumers at once). A plaintext (version 1)
+        record is taken as it is."""
+        envelope = decode(value)
+        if isinstance(envelope, Submission):
+            return envelope
+        try:
+            dek = await self._keys.require(envelope.nik_hash)
+        except KeyDestroyed:
+            await self._erased(envelope.submission_id)
+            raise
+        return envelope.open(dek)
+
+    async def _erased(self, submission_id: str) -> None:
+        """The submission belongs to an erased applicant (still queued at the erasure, or sealed under a key an API
+        process still cached): its status becomes the tombstone ``erased`` an erasure leaves (no data), in the
+        store and on the status topic, so the applicant's status does not say ``received`` for ever."""
+        tombstone = StatusRecord(submission_id, "erased", datetime.now(UTC).isoformat())
+        await self._put(
+            self._settings.s3.bucket_status, status_key(submission_id), tombstone.to_json(), "application/json"
+        )
+        await publish_status(self._results, self._status_topic, tombstone)
 
     async def _decide(self, sub: Submission) -> StatusRecord:
         now = datetime.now(UTC).isoformat()

@@ -81,7 +81,8 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         resources.callback(pool.shutdown, wait=True, cancel_futures=True)
         store = build_store(settings)
         resources.callback(store.close)
-        buckets = [settings.s3.bucket_photos, settings.s3.bucket_status, settings.s3.bucket_registrations]
+        s3 = settings.s3
+        buckets = [s3.bucket_photos, s3.bucket_status, s3.bucket_registrations, s3.bucket_keys]
         try:
             await store.ensure_buckets(buckets)
             await probe_store(store, buckets, encrypt=settings.s3.encrypt)
@@ -105,6 +106,12 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         async def photos(data: bytes) -> PhotoVerdict:
             return await loop.run_in_executor(pool, functools.partial(check_photo, data, policy))
 
+        # Consume only once the producer has connected: a record processed before could not publish its outcome,
+        # would be retried while it already shows a status, and could publish that status after a later one.
+        while not await sink.wait_connected(5.0):
+            if stop.is_set():
+                return
+            log.warning("waiting for Kafka: the producer has not connected yet")
         consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
         resources.push_async_callback(_stop_quietly, consumer)
         await consumer.start()

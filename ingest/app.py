@@ -23,6 +23,7 @@ from ingest.admission import Admission, Handler
 from ingest.errors import ERROR_CODE, error_response
 from ingest.keys import (
     ADMISSION,
+    DATA_KEYS,
     LIFECYCLE,
     METRICS,
     QUEUE,
@@ -36,9 +37,11 @@ from ingest.keys import (
 )
 from ingest.queue import NoOffsets, build_watermark, sampling
 from ingest.routes import add_routes, admit_of, route_label, routes_for
+from ingest.sealing import EdgeKeys
 from ingest.security import Authenticator, Cors, client_of, headers_middleware
 from ingest.status_view import StatusView, follow_status_topic
 from intake.background import background
+from intake.crypto import KeyCache, KeyStore, parse_keks
 from intake.kafka import RecordSink, connection_config, running_sink
 from intake.metrics import Metrics, build_metrics
 from intake.offsets import KafkaOffsetSource, OffsetSource
@@ -119,6 +122,7 @@ def create_app(
         app[STORE] = store
     else:
         app.cleanup_ctx.append(_object_store)
+    app.cleanup_ctx.append(_data_keys)
     _status_reads(app, settings, metrics, offsets, status_view, real=sink is None)
     app.cleanup_ctx.append(_loop_lag)
     routes = routes_for(settings)
@@ -186,12 +190,13 @@ async def _object_store(app: web.Application) -> AsyncIterator[None]:
 
     A store that answers but ignores conditional create or encryption at rest, or refuses the service's
     credentials, stops the start (:class:`intake.storage.StoreUnfit` or the S3 error propagates). A store that
-    does not answer only warns: uploads need Kafka alone, status reads answer 503 until the store is back, and
-    the consumers, which write, never start without a passing probe.
+    does not answer only warns: uploads need Kafka and the key store (an upload whose data key is not cached
+    answers 503 until the store is back), status reads answer 503 until the store is back, and the consumers,
+    which write, never start without a passing probe.
     """
     settings = app[SETTINGS]
     store = build_store(settings)
-    buckets = [settings.s3.bucket_photos, settings.s3.bucket_status]
+    buckets = [settings.s3.bucket_photos, settings.s3.bucket_status, settings.s3.bucket_keys]
     try:
         await store.ensure_buckets(buckets)
         await probe_store(store, buckets, encrypt=settings.s3.encrypt)
@@ -205,3 +210,18 @@ async def _object_store(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     yield
     store.close()
+
+
+async def _data_keys(app: web.Application) -> AsyncIterator[None]:
+    """The applicants' data keys for sealing records (:mod:`ingest.sealing`), over the app's store. With
+    ``INTAKE_SEAL_RECORDS=false`` (development only) records go out in plaintext: said loudly at start and by the
+    ``intake_records_sealed`` gauge, never silently."""
+    settings, metrics = app[SETTINGS], app[METRICS]
+    sec = settings.security
+    keys = KeyStore(app[STORE], settings.s3.bucket_keys, parse_keks(sec.data_keks))
+    cache = KeyCache(sec.data_key_cache_entries, sec.data_key_cache_s)
+    app[DATA_KEYS] = EdgeKeys(keys, cache, sec.data_key_timeout_s, metrics)
+    metrics.records_sealed.set(1 if sec.seal_records else 0)
+    if not sec.seal_records:
+        log.warning("INTAKE_SEAL_RECORDS=false: personal data goes to Kafka in plaintext (development only)")
+    yield

@@ -1,6 +1,9 @@
 """Route handlers of API v1. Each handler is thin: read, check, hand to the sink or the store, answer.
 
 Promises kept here:
+* The record's personal data (registration fields, photo) is sealed with the applicant's data key
+  (:mod:`ingest.sealing`); when the key store cannot give it in time the upload answers 503
+  ``storage_unavailable`` with Retry-After, and nothing is queued.
 * ``POST /v1/registrations`` answers 202 only after Kafka acknowledged the record (acks=all); when Kafka does
   not acknowledge in time it answers 503 ``queue_unavailable`` with Retry-After: not confirmed, so never 202;
   a timed-out record may still be appended later, which a resend with the same Idempotency-Key makes harmless.
@@ -21,8 +24,9 @@ from typing import Any
 from aiohttp import web
 
 from ingest.errors import error_response
-from ingest.keys import LIFECYCLE, METRICS, PRINCIPAL, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
-from ingest.records import submission_record
+from ingest.keys import DATA_KEYS, LIFECYCLE, METRICS, PRINCIPAL, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
+from ingest.records import applicant_of, submission_record
+from ingest.sealing import KeysUnavailable
 from ingest.status_read import pace, place_body, status_url
 from ingest.tokens import InvalidIdempotencyKey, new_submission_id, status_token
 from ingest.upload import UploadError, read_upload
@@ -73,8 +77,24 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     except Rejected as exc:
         return error_response(exc.code, request, extra={"measured": exc.measured, "threshold": exc.threshold})
 
+    applicant = applicant_of(settings, registration)
+    dek = None
+    if settings.security.seal_records:  # the personal data goes to Kafka sealed with the applicant's data key
+        try:
+            dek = await request.app[DATA_KEYS].key_for(applicant)
+        except KeysUnavailable as exc:
+            metrics.shed.labels("storage_unavailable").inc()
+            log.warning("key store unavailable", extra={"submission_id": submission_id, "error": str(exc)})
+            return error_response("storage_unavailable", request, retry_after_s=settings.http.retry_after_s)
     digest, record = submission_record(
-        settings, registration, upload.photo, submission_id=submission_id, client_id=client_id, received_at=now
+        settings,
+        registration,
+        upload.photo,
+        submission_id=submission_id,
+        client_id=client_id,
+        received_at=now,
+        dek=dek,
+        applicant=applicant,
     )
     started = time.perf_counter()
     try:

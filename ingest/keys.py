@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ingest.admission import Admission
 from ingest.queue import QueueWatermark
+from ingest.sealing import EdgeKeys
 from ingest.status_view import StatusView
 from intake.auth import Principal
 from intake.kafka import RecordSink
@@ -37,6 +38,8 @@ WAVE = web.AppKey("wave", Wave)
 ADMISSION = web.AppKey("admission", Admission)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 QUEUE = web.AppKey("queue", QueueWatermark)
+DATA_KEYS = web.AppKey("data_keys", EdgeKeys)
+"""The applicants' data keys for sealing records (set at start-up, once the store exists)."""
 STATUS_VIEW = web.AppKey("status_view", StatusView)
 """Set only when the process materialises the status topic (absent: every status read goes to the store)."""
 ROUTES: web.AppKey[tuple[Route, ...]] = web.AppKey("routes")

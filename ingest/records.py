@@ -1,17 +1,24 @@
 """The submissions record the API appends for an accepted upload: one builder, for the handler and the benchmarks.
 
-Pure apart from hashing: no I/O. The key is the keyed NIK hash (so one applicant's records share a partition and
-no raw NIK reaches Kafka's keys); the value is :mod:`intake.envelope`'s encoding.
+Pure apart from hashing and encryption: no I/O. The key is the keyed NIK hash (so one applicant's records share a
+partition and no raw NIK reaches Kafka's keys); the value is :mod:`intake.envelope`'s encoding: sealed under the
+applicant's data key ``dek`` (version 2, what the API writes), or plaintext (version 1) when ``dek`` is None
+(``INTAKE_SEAL_RECORDS=false``, development only).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from intake.envelope import Submission, encode
+from intake.envelope import Submission, encode, encode_sealed
 from intake.settings import Settings
 from processors.registration import Registration
 from processors.screening import nik_hash
+
+
+def applicant_of(settings: Settings, registration: Registration) -> str:
+    """The keyed NIK hash (hex) of ``registration``: the record key, and the name of the applicant's data key."""
+    return nik_hash(registration.nik, settings.security.nik_pepper.encode()).hex()
 
 
 def submission_record(
@@ -22,9 +29,12 @@ def submission_record(
     submission_id: str,
     client_id: str,
     received_at: datetime,
+    dek: bytes | None = None,
+    applicant: str | None = None,
 ) -> tuple[str, bytes]:
-    """(NIK hash in hex, record value) for ``registration`` (already parsed and normalised) and its photo."""
-    digest = nik_hash(registration.nik, settings.security.nik_pepper.encode()).hex()
+    """(NIK hash in hex, record value) for ``registration`` (already parsed and normalised) and its photo, sealed
+    under ``dek`` when given. ``applicant`` is the NIK hash when the caller computed it already."""
+    digest = applicant or applicant_of(settings, registration)
     record = Submission(
         submission_id=submission_id,
         received_at=received_at.isoformat(),
@@ -33,4 +43,4 @@ def submission_record(
         photo=photo,
         nik_hash=digest,
     )
-    return digest, encode(record)
+    return digest, (encode(record) if dek is None else encode_sealed(record, dek))

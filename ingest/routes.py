@@ -118,6 +118,7 @@ ROUTES: tuple[Route, ...] = (
             "validation_failed",
             "wave_not_open",
             "queue_unavailable",
+            "storage_unavailable",  # the key store did not give the applicant's data key in time
         ),
     ),
     Route(

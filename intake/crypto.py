@@ -1,8 +1,10 @@
 """Envelope encryption of personal data with per-applicant data keys, and crypto-shredding.
 
-NOT WIRED YET: nothing in the API or the consumers calls this module. It is the building block for encrypting the
-registration fields and the photo inside Kafka records (issue 21, part 3), so that erasing an applicant's data
-key makes every copy in the submissions, retry and dead-letter topics unreadable at once.
+The API seals the registration fields and the photo of every submissions record with the applicant's data key
+(:mod:`ingest.sealing`, :func:`intake.envelope.encode_sealed`), the consumers open them
+(:meth:`intake.envelope.Sealed.open` in :mod:`consumers.pipeline`), and ``intake erase`` destroys the key
+(:mod:`consumers.erasure`), so that every copy in the submissions, retry and dead-letter topics becomes unreadable
+at once.
 
 Design:
 
@@ -34,6 +36,9 @@ import json
 import os
 import re
 import struct
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +54,8 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 TAG_BYTES = 16
 _PREFIX = struct.Struct(">3sB")
+OVERHEAD = _PREFIX.size + NONCE_BYTES + TAG_BYTES
+"""Bytes a sealed value has beyond its plaintext."""
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _APPLICANT = re.compile(r"^[0-9a-f]{64}$")
 
@@ -120,13 +127,21 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytearray:
 
     Encrypts into one preallocated buffer (no concatenation): copying a photo-sized result into a new ``bytes``
     costs the process ~10x the encryption itself (fresh pages each time; see ``loadtests/bench_crypto.py``)."""
+    out = bytearray(OVERHEAD + len(plaintext))
+    seal_into(key, plaintext, aad, memoryview(out))
+    return out
+
+
+def seal_into(key: bytes, plaintext: bytes, aad: bytes, out: memoryview) -> None:
+    """:func:`seal`, written into ``out``, which must be exactly ``OVERHEAD + len(plaintext)`` bytes (a slice of
+    a larger buffer: a record is built in one allocation). Raises ValueError for a wrong size."""
+    if len(out) != OVERHEAD + len(plaintext):
+        raise ValueError("output buffer has the wrong size for the sealed value")
     head = _PREFIX.size + NONCE_BYTES
-    out = bytearray(head + len(plaintext) + TAG_BYTES)
     nonce = os.urandom(NONCE_BYTES)
     _PREFIX.pack_into(out, 0, MAGIC, VERSION)
     out[_PREFIX.size : head] = nonce
-    AESGCM(key).encrypt_into(nonce, plaintext, aad, memoryview(out)[head:])
-    return out
+    AESGCM(key).encrypt_into(nonce, plaintext, aad, out[head:])
 
 
 def open_sealed(key: bytes, sealed: bytes | bytearray, aad: bytes) -> bytearray:
@@ -179,9 +194,43 @@ def unwrap(ring: KeyRing, applicant: str, stored: bytes) -> tuple[bytes, str]:
     return bytes(dek), kid
 
 
+class KeyCache:
+    """Unwrapped data keys in memory: at most ``max_entries`` (least recently used dropped first), each for at most
+    ``ttl_s`` (so a key destroyed by an erasure in another process is forgotten within ``ttl_s``). Not thread-safe:
+    one event loop. ``clock`` gives monotonic seconds."""
+
+    def __init__(self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max, self._ttl, self._clock = max_entries, ttl_s, clock
+        self._keys: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def get(self, applicant: str) -> bytes | None:
+        """The applicant's key if held and younger than ``ttl_s``; None otherwise."""
+        entry = self._keys.get(applicant)
+        if entry is None:
+            return None
+        if self._clock() - entry[0] >= self._ttl:
+            del self._keys[applicant]
+            return None
+        self._keys.move_to_end(applicant)
+        return entry[1]
+
+    def put(self, applicant: str, dek: bytes) -> None:
+        """Hold ``dek`` from now on (nothing when ``max_entries`` is 0)."""
+        if self._max <= 0:
+            return
+        self._keys[applicant] = (self._clock(), dek)
+        self._keys.move_to_end(applicant)
+        while len(self._keys) > self._max:
+            self._keys.popitem(last=False)
+
+
 class KeyStore:
     """Per-applicant data keys, wrapped by the ring's KEKs, in ``bucket`` of an object store. Holds no keys in
-    memory between calls (a cache would have to forget destroyed keys: left to the caller that wires this in)."""
+    memory between calls (the API keeps a :class:`KeyCache` in front; the consumers read the store every time, so
+    an erasure reaches them at once)."""
 
     def __init__(self, store: ObjectStore, bucket: str, ring: KeyRing) -> None:
         self._store = store

@@ -70,6 +70,8 @@ class Metrics:
     produce_duration: Histogram
     auth_failures: Counter
     ktp_reads: Counter
+    data_keys: Counter
+    records_sealed: Gauge
     # --- status reads (ingest.status_view, ingest.queue) ------------------------------------------------------
     status_reads: Counter
     status_view_entries: Gauge
@@ -107,14 +109,16 @@ class Metrics:
         that increment; priming the bounded label sets (reason codes of the table, shed codes, dead-letter
         kinds) lets dashboards and alerts see the first failure. Idempotent.
         """
-        for code in ("overloaded", "queue_unavailable"):
+        for code in ("overloaded", "queue_unavailable", "storage_unavailable"):
             self.shed.labels(code)
+        for source in ("cached", "stored", "unavailable"):
+            self.data_keys.labels(source)
         for code in AUTH_CODES:
             self.auth_failures.labels(code)
         self.storage_errors.labels("put")
         for source in ("view", "queued", "store"):
             self.status_reads.labels(source)
-        for kind in ("envelope_invalid", "bug"):
+        for kind in DEAD_LETTER_KINDS:
             self.dead_letters.labels(kind)
         for exc in ("StorageUnavailable", "BucketMissing", "QueueUnavailable"):
             self.retries.labels(exc)
@@ -123,9 +127,14 @@ class Metrics:
         if submissions_topic is not None:
             for code in rejection_codes():
                 self.consumer_messages.labels(submissions_topic, "rejected", code)
-            for kind in ("envelope_invalid", "bug"):
+            for kind in DEAD_LETTER_KINDS:
                 self.consumer_messages.labels(submissions_topic, "dead_letter", kind)
             self.consumer_messages.labels(submissions_topic, "retry_later", "none")
+
+
+DEAD_LETTER_KINDS = ("envelope_invalid", "erased", "bug")
+"""Why a record is dead-lettered (the ``intake.error`` header's kind): not an envelope (or a sealed part that does
+not open), the applicant's data key was destroyed (erased: the record can never be read), a bug."""
 
 
 def rejection_codes() -> Iterable[str]:
@@ -174,6 +183,20 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             "intake_auth_failures_total",
             "Requests refused by client authentication, by reason code.",
             ["code"],
+            registry=r,
+        ),
+        data_keys=Counter(
+            "intake_data_keys_total",
+            "Data keys the API looked up to seal an upload, by outcome: cached (memory), stored (the key store: read "
+            "or created), unavailable (the key store failed or timed out: 503).",
+            ["outcome"],
+            registry=r,
+        ),
+        records_sealed=Gauge(
+            "intake_records_sealed",
+            "1 when this API seals the personal data of its Kafka records (INTAKE_SEAL_RECORDS), 0 when it writes "
+            "them in plaintext (development only).",
+            multiprocess_mode="mostrecent",
             registry=r,
         ),
         ktp_reads=Counter(

@@ -160,6 +160,12 @@ class S3Settings:
         "until the applicant's data is erased; only the consumers and `intake waves export` read it.",
         "intake-registrations",
     )
+    bucket_keys: str = setting(
+        "INTAKE_BUCKET_KEYS",
+        "Private, unversioned bucket of the per-applicant data keys (`keys/<nik hash>.json`, wrapped by "
+        "INTAKE_DATA_KEKS); `intake erase` deletes the applicant's key, which makes their Kafka records unreadable.",
+        "intake-keys",
+    )
     encrypt: bool = setting(
         "INTAKE_S3_ENCRYPT",
         "Require server-side encryption (SSE-S3, keys in the server's KMS) as the buckets' default; start-up fails "
@@ -373,19 +379,43 @@ class SecuritySettings:
         " `read_ktp`, joined by `+`). List two key ids of a client to rotate.",
         secret=True,
     )
+    data_keks: str = setting(
+        "INTAKE_DATA_KEKS",
+        "Key-encryption keys wrapping the per-applicant data keys that seal the personal data of Kafka records, "
+        "comma-separated `kid:base64(32 bytes)`; the first wraps new keys, every one unwraps (rotation: add a new "
+        "first entry, rewrap, remove the old one; intake/crypto.py).",
+        secret=True,
+    )
     auth_max_skew_s: float = setting(
         "INTAKE_AUTH_MAX_SKEW_S", "A signed request's timestamp may differ from the clock by this much, in s.", 300.0
     )
     auth_max_nonces: int = setting(
         "INTAKE_AUTH_MAX_NONCES", "Nonces remembered per API process to refuse replayed signatures.", 200_000
     )
-    data_keks: str = setting(
-        "INTAKE_DATA_KEKS",
-        "Key-encryption keys wrapping the per-applicant data keys of personal data in Kafka records, comma-separated "
-        "`kid:base64(32 bytes)`, the first one active (intake/crypto.py). Not used yet: records are not encrypted "
-        "until that module is wired in; empty = none.",
-        "",
-        secret=True,
+    seal_records: bool = setting(
+        "INTAKE_SEAL_RECORDS",
+        "Encrypt the personal data (registration fields and photo) of every submissions record with the applicant's "
+        "data key (envelope v2; consumers open both v1 and v2). `false` (development and same-run benchmarks only) "
+        "writes plaintext records: the API then logs a warning at start and `intake_records_sealed` is 0.",
+        True,
+    )
+    data_key_cache_entries: int = setting(
+        "INTAKE_DATA_KEY_CACHE_ENTRIES",
+        "Unwrapped data keys an API process keeps in memory (least recently used dropped; 0 = none), so resends "
+        "of one applicant do not read the key store again.",
+        50_000,
+    )
+    data_key_cache_s: float = setting(
+        "INTAKE_DATA_KEY_CACHE_S",
+        "How long an API process keeps a data key in memory, in s: after an erasure, another process may still "
+        "seal an upload of the same applicant under the destroyed key for this long (dead-lettered `erased`).",
+        60.0,
+    )
+    data_key_timeout_s: float = setting(
+        "INTAKE_DATA_KEY_TIMEOUT_S",
+        "Longest an upload waits for the key store (creating or reading the applicant's data key), in s; then it "
+        "answers 503 `storage_unavailable`, and so does every upload needing the store for as long again.",
+        2.0,
     )
 
 
@@ -485,9 +515,12 @@ def _validate(s: Settings) -> None:
         (len(s.security.status_token_key) >= 32, "INTAKE_STATUS_TOKEN_KEY must be at least 32 characters"),
         (len(s.security.nik_pepper) >= 32, "INTAKE_NIK_PEPPER must be at least 32 characters"),
         (s.security.auth_max_skew_s > 0, "INTAKE_AUTH_MAX_SKEW_S must be positive"),
+        (s.security.data_key_cache_entries >= 0, "INTAKE_DATA_KEY_CACHE_ENTRIES must be >= 0"),
+        (s.security.data_key_cache_s >= 0, "INTAKE_DATA_KEY_CACHE_S must be >= 0"),
+        (s.security.data_key_timeout_s > 0, "INTAKE_DATA_KEY_TIMEOUT_S must be positive"),
         (s.security.auth_max_nonces >= 1, "INTAKE_AUTH_MAX_NONCES must be >= 1"),
         (
-            not s.security.data_keks or _parses_keks(s.security.data_keks),
+            _parses_keks(s.security.data_keks),
             "INTAKE_DATA_KEKS must list `kid:base64key` entries of 32-byte keys with distinct ids",
         ),
         (

@@ -154,6 +154,7 @@ class Bench:
             "INTAKE_BUCKET_PHOTOS": f"{self.run_id}-ktp",  # this run's own buckets, emptied at the end
             "INTAKE_BUCKET_STATUS": f"{self.run_id}-status",
             "INTAKE_BUCKET_REGISTRATIONS": f"{self.run_id}-registrations",
+            "INTAKE_BUCKET_KEYS": f"{self.run_id}-keys",
             "INTAKE_HTTP_HOST": "127.0.0.1",
             "INTAKE_HTTP_PORT": str(port),
             "INTAKE_CONSUMER_METRICS_PORT": "0",

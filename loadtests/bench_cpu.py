@@ -7,7 +7,10 @@ before and after, and prints CPU-ms per accepted request for:
 
 * ``bare``: :mod:`loadtests.baseline_app` (reads the body, answers 202): the floor;
 * ``api-<producer>``: ``intake serve`` with ``INTAKE_KAFKA_PRODUCER`` set to each producer given (``aiokafka``,
-  ``confluent``), appending to Kafka with acks=all;
+  ``confluent``), appending to Kafka with acks=all, the personal data sealed (the default: each upload is a new
+  applicant, so each creates its data key in the key store, the worst case);
+* ``api-<producer>-plain`` (with ``--plain``): the same with ``INTAKE_SEAL_RECORDS=false`` (plaintext records), so
+  the cost of sealing is ``api-<producer>`` / ``api-<producer>-plain`` in the same run (printed as "sealed ÷ plain");
 * ``api-before`` (with ``--before DIR``, a checkout of an earlier commit): that commit's ``intake serve``, the same way;
 * ``shed`` (with ``--shed``): every upload refused by the overload gate (``INTAKE_MAX_LOOP_LAG_MS`` set below any
   lag), so the figure is the CPU a refusal costs, body unread; ``shed-linger`` the same with ``INTAKE_LINGER_S=10``
@@ -19,7 +22,7 @@ bare / api (the issue's target: >= 0.5). ``--profile`` runs ``py-spy record`` on
 first round and prints the top frames (self time and inclusive time).
 
     .venv/bin/python -m loadtests.bench_cpu [--rate 40] [--duration 12] [--rounds 2] [--photos 500k]
-        [--producers aiokafka,confluent] [--api-procs 1] [--profile] [--out reports/bench-cpu]
+        [--producers aiokafka,confluent] [--plain] [--api-procs 1] [--profile] [--out reports/bench-cpu]
 
 Runs on the benchmark's private stack (``loadtests.procs.Stack``, ``INTAKE_BENCH_*`` ports), with its own topics.
 """
@@ -134,6 +137,8 @@ class CpuBench(bench.Bench):
             return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "0"}
         if name == "shed-linger":
             return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "10"}
+        if name.endswith("-plain"):
+            return {"INTAKE_SEAL_RECORDS": "false"}
         return before
 
     def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
@@ -141,7 +146,8 @@ class CpuBench(bench.Bench):
         if name == "bare":
             url, children = self.start_baseline(f"r{round_no}-bare")
         else:
-            self.producer = "confluent" if name.startswith("shed") or name == "api-before" else name[4:]
+            producer = name[4:].removesuffix("-plain")
+            self.producer = "confluent" if name.startswith("shed") or name == "api-before" else producer
             self.producer = "aiokafka" if name.endswith("before") else self.producer
             self.extra_env = self._variant_env(name)
             prefix = f"{self.run_id}-{self.producer[:2]}{round_no}"
@@ -206,7 +212,9 @@ class CpuBench(bench.Bench):
         a = self.args
         self.cpu.start()
         rows: list[dict[str, Any]] = []
-        variants = ["bare", *(["api-before"] if a.before else []), *(f"api-{p}" for p in a.producers.split(",") if p)]
+        producers = [p for p in a.producers.split(",") if p]
+        variants = ["bare", *(["api-before"] if a.before else []), *(f"api-{p}" for p in producers)]
+        variants += [f"api-{p}-plain" for p in producers] if a.plain else []
         if a.shed:
             variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
         try:
@@ -257,6 +265,11 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for figures in out.values():
         figures["ratio_bare_over_this"] = bare / figures["server_cpu_ms_per_req"]
         figures["net_ratio"] = bare_net / figures["server_net_ms_per_req"]
+    for name, figures in out.items():  # the cost of sealing: the sealed API against its plaintext twin
+        plain = out.get(f"{name}-plain")
+        if plain is not None:
+            figures["sealed_over_plain"] = figures["server_cpu_ms_per_req"] / plain["server_cpu_ms_per_req"]
+            figures["sealed_over_plain_net"] = figures["server_net_ms_per_req"] / plain["server_net_ms_per_req"]
     return out
 
 
@@ -278,6 +291,17 @@ def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out
             f"{f['shed_p99_ms']:.0f} | "
             f"{f['generator_cores']:.2f} | {f['others_cores']:.2f} |"
         )
+    sealed = {name: f for name, f in summary.items() if "sealed_over_plain" in f}
+    if sealed:
+        lines += [
+            "",
+            "| sealed variant | sealed ÷ plain, CPU ms/req | net of idle | target |",
+            "| --- | ---: | ---: | --- |",
+        ]
+        lines += [
+            f"| {name} | {f['sealed_over_plain']:.3f} | {f['sealed_over_plain_net']:.3f} | <= 1.10 |"
+            for name, f in sealed.items()
+        ]
     for raw in sorted(out.glob("profile-*.txt")):
         frames = top_frames(raw)
         lines += ["", f"py-spy {raw.stem}: top self time", ""]
@@ -301,6 +325,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="py-spy the API processes in the first round")
     p.add_argument("--before", type=Path, default=None, help="checkout of an earlier commit: its API as api-before")
     p.add_argument("--shed", action="store_true", help="also the CPU per refusal (shed, shed-linger, shed-before)")
+    p.add_argument("--plain", action="store_true", help="also each API with INTAKE_SEAL_RECORDS=false (sealing's cost)")
     p.add_argument("--out", type=Path, default=None, help="folder for cpu.md, cpu.json, the CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
     args = p.parse_args(argv)

@@ -1,11 +1,12 @@
-"""CPU cost of sealing an upload's personal data (``intake/crypto.py``, not wired in yet) against building the record.
+"""CPU cost of sealing an upload's personal data (``intake/crypto.py``) against building the plaintext record.
 
-For each photo size class, in the same run and process: the baseline is what the API does today to turn an
-accepted upload into its Kafka record (``parse_registration`` + ``ingest.records.submission_record``: validation,
-the keyed NIK hash, the photo's SHA-256 and the envelope); the variant adds AES-256-GCM sealing of the
-registration JSON and of the photo with the applicant's data key (already unwrapped: the key store's round trip,
-a network call on a first submission, is not CPU and is not measured here). Figures are CPU-seconds of this
-process (``time.process_time``) per upload, and the ratio variant / baseline; a weighted row uses the wave mix.
+For each photo size class, in the same run and process: the baseline is what the API does with
+``INTAKE_SEAL_RECORDS=false`` to turn an accepted upload into its Kafka record (``parse_registration`` +
+``ingest.records.submission_record``: validation, the keyed NIK hash, the photo's SHA-256 and the version-1 envelope);
+the variant is what it does by default: the version-2 envelope, the registration JSON and the photo AES-256-GCM sealed
+with the applicant's data key (already unwrapped: the key store's round trip on a first submission is measured by
+``loadtests/bench_cpu.py --plain``, which compares the whole API on and off). Figures are CPU-seconds of this process
+(``time.process_time``) per upload, and the ratio variant / baseline; a weighted row uses the wave mix.
 Both are measured first with glibc's default heap (every photo-sized buffer ``mmap``-ed afresh: the kernel zeroes
 its pages, which costs more than the AES-GCM itself), then with the heap tuned as the image pool tunes it
 (:func:`consumers.image_process.tune_heap`).
@@ -20,15 +21,13 @@ increase of the API's CPU per upload.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any
 
 from consumers.image_process import tune_heap
 from ingest.records import submission_record
-from intake.crypto import seal
 from loadtests.payloads import SIZE_CLASSES, fresh_registration, photo_set
 from processors.registration import parse_registration
 from tests.support import unit_settings
@@ -47,12 +46,7 @@ def _baseline(raw: dict[str, Any], photo: bytes) -> None:
 
 def _sealed(raw: dict[str, Any], photo: bytes) -> None:
     parsed = parse_registration(raw, on=date(2026, 1, 1))
-    sealed_reg = seal(KEY, json.dumps(parsed.model_dump(mode="json")).encode(), f"{SID}|registration".encode())
-    sealed_photo = seal(KEY, photo, f"{SID}|photo".encode())
-    assert sealed_reg and sealed_photo
-    # The envelope only hashes and concatenates the photo part: the sealed buffer goes in as it is.
-    photo_part = cast(bytes, sealed_photo)
-    submission_record(SETTINGS, parsed, photo_part, submission_id=SID, client_id="web", received_at=NOW)
+    submission_record(SETTINGS, parsed, photo, submission_id=SID, client_id="web", received_at=NOW, dek=KEY)
 
 
 def _cpu_per_call(fn: Step, raw: dict[str, Any], photo: bytes, rounds: int) -> float:

@@ -11,8 +11,9 @@ if it is down and then stopped at the end), never the default one on 19092/19000
 
 1. a fresh topic prefix ``lt-<run>-d<round>w<workers>`` (so a fresh consumer group) and fresh buckets;
 2. ``--count`` submissions are appended to that prefix's submissions topic *before* the consumer starts, as the
-   ingest API writes them (:func:`submission_record`: the registration parsed and normalised, the envelope of
-   ``intake.envelope``, the keyed NIK hash as key, acks=all through ``intake.kafka.running_sink``). Every phase
+   ingest API writes them (:func:`sealed_submission_record`: the registration parsed and normalised, sealed with
+   the applicant's data key in ``intake.envelope``'s version 2, the keyed NIK hash as key, acks=all through
+   ``intake.kafka.running_sink``). Every phase
    gets the same applicants and the same photos in the same order (``--seed``), so each drains the same work:
    card detection in the pool, images and status written to MinIO, outcome published;
 3. one ``intake consume`` with ``INTAKE_POOL_WORKERS=<workers>`` runs until its group's committed offsets reach
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -58,14 +60,16 @@ from aiokafka.structs import ConsumerRecord
 from consumers.pipeline import Outcome
 from ingest import records
 from ingest.tokens import new_submission_id
+from intake.crypto import KeyStore, parse_keks
 from intake.kafka import read_topic, running_sink
 from intake.settings import Settings, load_settings
+from intake.storage import build_store
 from intake.topics import topic_names
 from loadtests import bench
 from loadtests.payloads import PHOTOS_PER_CLASS, fresh_registration, parse_classes, photo_set, pick_class
 from loadtests.procs import REPO, python, tree_cpu_s
 from loadtests.samplers import BacklogSampler
-from processors.registration import parse_registration
+from processors.registration import Registration, parse_registration
 from processors.waves import Wave
 
 CLIENT_ID = "load"
@@ -75,16 +79,42 @@ IN_FLIGHT = 16
 
 
 # ----------------------------------------------------------------------------------------------------- records
-def submission_record(settings: Settings, raw_registration: dict[str, Any], photo: bytes) -> tuple[bytes, bytes]:
+def submission_record(
+    settings: Settings, raw_registration: dict[str, Any], photo: bytes, dek: bytes | None = None
+) -> tuple[bytes, bytes]:
     """(key, value) of the submissions record the ingest API appends for this upload (``ingest.records``): the
     registration validated and normalised for the configured wave, a random submission id, the keyed NIK hash as
-    the key. Raises ``processors.reasons.Rejected`` for a registration the API would refuse."""
+    the key, sealed with ``dek`` (plaintext without). Raises ``processors.reasons.Rejected`` for a registration the
+    API would refuse."""
+    registration = _parsed(settings, raw_registration)
+    return _record(settings, registration, photo, dek)
+
+
+async def sealed_submission_record(
+    settings: Settings, raw_registration: dict[str, Any], photo: bytes, keys: KeyStore
+) -> tuple[bytes, bytes]:
+    """:func:`submission_record` sealed as the API seals it, with the applicant's data key from ``keys`` (created
+    there on first use)."""
+    registration = _parsed(settings, raw_registration)
+    dek = await keys.get_or_create(records.applicant_of(settings, registration))
+    return _record(settings, registration, photo, dek)
+
+
+def _parsed(settings: Settings, raw_registration: dict[str, Any]) -> Registration:
     w = settings.wave
-    opening = Wave(w.number, w.opens_at, w.closes_at, w.quota).opening_date
-    registration = parse_registration(raw_registration, on=opening)
+    return parse_registration(raw_registration, on=Wave(w.number, w.opens_at, w.closes_at, w.quota).opening_date)
+
+
+def _record(settings: Settings, registration: Registration, photo: bytes, dek: bytes | None) -> tuple[bytes, bytes]:
     submission_id = new_submission_id(settings.security.status_token_key.encode(), CLIENT_ID, None)
     digest, value = records.submission_record(
-        settings, registration, photo, submission_id=submission_id, client_id=CLIENT_ID, received_at=datetime.now(UTC)
+        settings,
+        registration,
+        photo,
+        submission_id=submission_id,
+        client_id=CLIENT_ID,
+        received_at=datetime.now(UTC),
+        dek=dek,
     )
     return digest.encode(), value
 
@@ -105,7 +135,12 @@ async def preload(settings: Settings, spec: str, count: int, seed: int) -> int:
     topic = topic_names(settings).submissions
     gate = asyncio.Semaphore(IN_FLIGHT)
     appended = 0
-    async with running_sink(settings) as sink:
+    async with contextlib.AsyncExitStack() as resources:
+        store = build_store(settings)  # the applicants' data keys: records are sealed as the API seals them
+        resources.callback(store.close)
+        await store.ensure_buckets([settings.s3.bucket_keys])
+        keys = KeyStore(store, settings.s3.bucket_keys, parse_keks(settings.security.data_keks))
+        sink = await resources.enter_async_context(running_sink(settings))
         deadline = time.monotonic() + 60
         while not sink.ready():
             if time.monotonic() > deadline:
@@ -115,7 +150,8 @@ async def preload(settings: Settings, spec: str, count: int, seed: int) -> int:
         async def one(raw: dict[str, Any], label: str, index: int) -> None:
             nonlocal appended
             async with gate:  # records are built here, not all at once: a 3 MB photo each
-                key, value = submission_record(settings, raw, photos[label][index % len(photos[label])])
+                photo = photos[label][index % len(photos[label])]
+                key, value = await sealed_submission_record(settings, raw, photo, keys)
                 await sink.send(topic, key, value)
                 appended += len(value)
 

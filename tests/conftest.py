@@ -80,6 +80,7 @@ def live_settings(s3_backend: str) -> Settings:
             bucket_photos=f"it-{run}-ktp",
             bucket_status=f"it-{run}-status",
             bucket_registrations=f"it-{run}-registrations",
+            bucket_keys=f"it-{run}-keys",
         ),
         consumer=replace(s.consumer, pool_workers=2, max_batch=8, storage_retry_max_s=2.0, metrics_port=0),
         # Every test client is 127.0.0.1: per-address limits would throttle the suite (they have unit tests).
@@ -101,7 +102,12 @@ async def minio_store(live_settings: Settings) -> AsyncIterator[MinioStore]:
     try:
         await asyncio.wait_for(
             store.ensure_buckets(
-                [live_settings.s3.bucket_photos, live_settings.s3.bucket_status, live_settings.s3.bucket_registrations]
+                [
+                    live_settings.s3.bucket_photos,
+                    live_settings.s3.bucket_status,
+                    live_settings.s3.bucket_registrations,
+                    live_settings.s3.bucket_keys,
+                ]
             ),
             20,
         )

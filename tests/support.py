@@ -12,19 +12,23 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from intake.auth import ClientKey, signing_key, signing_middleware
+from intake.crypto import KeyStore, parse_keks
+from intake.envelope import Submission, decode
 from intake.kafka import Delivery, QueueUnavailable
 from intake.settings import S3Settings, SecuritySettings, Settings
+from intake.storage import MemoryStore, ObjectStore
 
 TEST_KEY = "k" * 40
 TEST_PEPPER = "p" * 40
 TEST_CLIENT_KEYS = f"web:k1:{'w' * 40}:submit,backoffice:b1:{'b' * 40}:read_ktp"
+TEST_KEKS = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 SECRET_ENV = {
     "INTAKE_STATUS_TOKEN_KEY": TEST_KEY,
     "INTAKE_NIK_PEPPER": TEST_PEPPER,
     "INTAKE_CLIENT_KEYS": TEST_CLIENT_KEYS,
     "INTAKE_S3_ACCESS_KEY": "unit",
     "INTAKE_S3_SECRET_KEY": "unit-secret",
-    "INTAKE_DATA_KEKS": "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    "INTAKE_DATA_KEKS": TEST_KEKS,
 }
 """The secret settings as environment variables, for tests that go through ``load_settings``."""
 """A front end that may submit and a back office that may read KTP images (unit tests only)."""
@@ -33,10 +37,33 @@ SECRET_ENV = {
 def unit_settings(**sections: Any) -> Settings:
     """Settings for unit tests: no environment, fixed keys, a small topic prefix."""
     base = Settings(
-        security=SecuritySettings(status_token_key=TEST_KEY, nik_pepper=TEST_PEPPER, client_keys=TEST_CLIENT_KEYS),
+        security=SecuritySettings(
+            status_token_key=TEST_KEY, nik_pepper=TEST_PEPPER, client_keys=TEST_CLIENT_KEYS, data_keks=TEST_KEKS
+        ),
         s3=S3Settings(access_key="unit", secret_key="unit-secret"),
     )
     return replace(base, **sections) if sections else base
+
+
+def api_store() -> MemoryStore:
+    """An in-memory store with the buckets the API ensures at start (default names), as after its start-up."""
+    store = MemoryStore()
+    store.buckets.update({"intake-ktp", "intake-status", "intake-keys"})
+    return store
+
+
+def key_store(store: ObjectStore, settings: Settings | None = None) -> KeyStore:
+    """The applicants' data keys in ``store``, as the API and the consumers see them."""
+    settings = settings or unit_settings()
+    return KeyStore(store, settings.s3.bucket_keys, parse_keks(settings.security.data_keks))
+
+
+async def open_record(value: bytes, store: ObjectStore, settings: Settings | None = None) -> Submission:
+    """A submissions record as the consumer reads it: sealed parts opened with the data key kept in ``store``."""
+    envelope = decode(value)
+    if isinstance(envelope, Submission):
+        return envelope
+    return envelope.open(await key_store(store, settings).require(envelope.nik_hash))
 
 
 def make_nik(

@@ -36,6 +36,7 @@ _PLACEHOLDER_SECRETS = {
     "INTAKE_STATUS_TOKEN_KEY": _NOT_READ,
     "INTAKE_NIK_PEPPER": _NOT_READ,
     "INTAKE_CLIENT_KEYS": f"generate:k1:{_NOT_READ}:submit",
+    "INTAKE_DATA_KEKS": "generate:" + "A" * 43 + "=",
     "INTAKE_S3_ACCESS_KEY": "unused",
     "INTAKE_S3_SECRET_KEY": "unused",
 }

@@ -382,6 +382,10 @@ dev_secrets() {
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$f")
   fi
+  if ! grep -q '^INTAKE_DATA_KEKS=' "$f"; then
+    # The key-encryption key wrapping the applicants' data keys (personal data sealed in Kafka records).
+    (umask 077; printf 'INTAKE_DATA_KEKS=dev1:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> "$f")
+  fi
   # shellcheck disable=SC1090
   . "$f"
 }
@@ -399,6 +403,7 @@ export INTAKE_STACK_S3_ENDPOINTS=$(s3_endpoints)
 export INTAKE_STATUS_TOKEN_KEY=$INTAKE_STATUS_TOKEN_KEY
 export INTAKE_NIK_PEPPER=$INTAKE_NIK_PEPPER
 export INTAKE_CLIENT_KEYS=$INTAKE_CLIENT_KEYS
+export INTAKE_DATA_KEKS=$INTAKE_DATA_KEKS
 export INTAKE_STACK_DIR=$state
 EOF
   if [ "$brokers" != 1 ]; then

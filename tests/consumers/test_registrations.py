@@ -43,7 +43,7 @@ def _settings(window: int = 64) -> Settings:
 
 async def _store() -> MemoryStore:
     store = MemoryStore()
-    await store.ensure_buckets(["intake-ktp", "intake-status", BUCKET])
+    await store.ensure_buckets(["intake-ktp", "intake-status", BUCKET, "intake-keys"])
     return store
 
 

@@ -108,7 +108,7 @@ class Rig:
         )
 
     async def start(self) -> None:
-        await self.store.ensure_buckets(["intake-ktp", "intake-status", "intake-registrations"])
+        await self.store.ensure_buckets(["intake-ktp", "intake-status", "intake-registrations", "intake-keys"])
 
     def submit(self, *subs: Submission, partition: int = 0, topic: str = SUBMISSIONS) -> None:
         for s in subs:

@@ -26,7 +26,7 @@ def sink() -> FakeSink:
 @pytest.fixture
 async def store() -> MemoryStore:
     s = MemoryStore()
-    await s.ensure_buckets(["intake-ktp", "intake-status"])
+    await s.ensure_buckets(["intake-ktp", "intake-status", "intake-keys"])
     return s
 
 

@@ -21,8 +21,7 @@ from ingest.server import serve
 from intake.auth import sign
 from intake.metrics import build_metrics
 from intake.settings import Settings
-from intake.storage import MemoryStore
-from tests.support import FakeSink, api_client, client_key, make_registration, multipart, unit_settings
+from tests.support import FakeSink, api_client, api_store, client_key, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
 
@@ -38,7 +37,7 @@ async def client_for() -> AsyncIterator[Any]:
     sink = FakeSink()
 
     async def make(settings: Settings) -> tuple[TestClient[Any, Any], FakeSink]:
-        store = MemoryStore()
+        store = api_store()
         await store.ensure_buckets(["intake-ktp", "intake-status"])
         client: TestClient[Any, Any] = api_client(
             create_app(settings, sink=sink, store=store, metrics=build_metrics()), settings
@@ -121,7 +120,7 @@ async def test_deep_produce_queue_sheds_posts_only(client_for: Any) -> None:
 
 
 def _fake_app(settings: Settings) -> Any:
-    return create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=build_metrics())
+    return create_app(settings, sink=FakeSink(), store=api_store(), metrics=build_metrics())
 
 
 async def _start(settings: Settings, factory: Any = _fake_app) -> tuple[asyncio.Task[None], asyncio.Event]:
@@ -245,7 +244,7 @@ async def test_shed_answers_before_the_body_is_read_and_closes() -> None:
         b"Content-Length: 5000000\r\n\r\n--b\r\n"
     )  # unsigned, and only the first bytes of a 5 MB body: the gate answers before either matters
     task, stop = await _start(
-        settings, lambda s: create_app(s, sink=_BusySink(), store=MemoryStore(), metrics=build_metrics())
+        settings, lambda s: create_app(s, sink=_BusySink(), store=api_store(), metrics=build_metrics())
     )
     # Not the body deadline: the exchange must end (the server closed) long before it, with 5 MB never sent.
     deadline_s = settings.http.body_read_timeout_s / 2

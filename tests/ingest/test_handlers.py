@@ -13,12 +13,11 @@ from aiohttp.test_utils import TestClient
 
 from ingest.keys import ADMISSION
 from ingest.tokens import status_token
-from intake.envelope import decode
 from intake.settings import Limits
 from intake.status import StatusRecord, status_key
 from intake.storage import MemoryStore
 from tests.ingest.conftest import Served
-from tests.support import TEST_KEY, FakeSink, make_registration, multipart, unit_settings
+from tests.support import TEST_KEY, FakeSink, make_registration, multipart, open_record, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
 
@@ -31,7 +30,7 @@ async def _error(resp: ClientResponse, status: int, code: str) -> dict[str, Any]
     return dict(body["error"])
 
 
-async def test_accepts_after_kafka_ack(served: Served, sink: FakeSink) -> None:
+async def test_accepts_after_kafka_ack(served: Served, sink: FakeSink, store: MemoryStore) -> None:
     client = await served()
     reg = make_registration()
     resp = await client.post("/v1/registrations", data=multipart(reg, JPEG))
@@ -45,7 +44,9 @@ async def test_accepts_after_kafka_ack(served: Served, sink: FakeSink) -> None:
     assert len(sink.records) == 1
     topic, key, value, _ = sink.records[0]
     assert topic == "intake.submissions.v1"
-    sub = decode(value)
+    # The personal data is sealed in the record (envelope v2); the consumer opens it with the applicant's key.
+    assert reg["nik"].encode() not in value and reg["full_name"].encode() not in value and JPEG not in value
+    sub = await open_record(value, store)
     assert sub.submission_id == body["submission_id"]
     assert sub.photo == JPEG
     assert sub.registration["nik"] == reg["nik"]

@@ -30,7 +30,7 @@ from processors.reasons import REASONS, Category
 from processors.registration import parse_registration
 from processors.waves import Wave
 from tests.ingest.conftest import Served
-from tests.support import TEST_KEY, FakeSink, make_registration, multipart, unit_settings
+from tests.support import TEST_KEY, FakeSink, api_store, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -183,7 +183,7 @@ def _routes(app: web.Application) -> dict[tuple[str, str], Any]:
 @pytest.mark.parametrize("demo_page", [False, True])
 def test_every_route_is_documented_and_every_documented_path_routed(demo_page: bool) -> None:
     settings = _demo(demo_page)
-    app = create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=build_metrics())
+    app = create_app(settings, sink=FakeSink(), store=api_store(), metrics=build_metrics())
     routed = set(_routes(app))
     documented = {(method, path) for method, path, _ in _operations(_document(settings))}
     assert routed == documented
@@ -224,7 +224,7 @@ def test_walker_finds_the_upload_codes() -> None:
 def test_every_code_a_route_can_emit_is_documented() -> None:
     settings = _demo(True)
     doc = _document(settings)
-    app = create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=build_metrics())
+    app = create_app(settings, sink=FakeSink(), store=api_store(), metrics=build_metrics())
     for (method, path), handler in _routes(app).items():
         row = ROWS[(method, path)]
         emitted = _codes_of(handler) | {"internal_error"}  # the errors middleware, on any bug
@@ -290,7 +290,7 @@ async def test_real_answers_conform(served: Served, doc: dict[str, Any]) -> None
     c = Conformance(doc)
     post, status = "/v1/registrations", "/v1/submissions/{submission_id}"
     sink = FakeSink()
-    store = MemoryStore()
+    store = api_store()
     await store.ensure_buckets(["intake-ktp", "intake-status"])
     client = await served(unit_settings(), sink, store)
 

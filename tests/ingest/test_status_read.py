@@ -17,7 +17,7 @@ from intake.metrics import Metrics, build_metrics
 from intake.offsets import PartitionOffsets
 from intake.status import StatusRecord, status_key
 from intake.storage import MemoryStore
-from tests.support import FakeSink, api_client, make_registration, multipart, unit_settings
+from tests.support import FakeSink, api_client, api_store, make_registration, multipart, unit_settings
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
 
@@ -47,7 +47,7 @@ class Api:
 async def api() -> AsyncIterator[Api]:
     settings = unit_settings()
     settings = replace(settings, status=replace(settings.status, queue_sample_s=0.05, queue_rate_window_s=10.0))
-    store, metrics, view, offsets = MemoryStore(), build_metrics(), StatusView(100), FakeOffsets()
+    store, metrics, view, offsets = api_store(), build_metrics(), StatusView(100), FakeOffsets()
     await store.ensure_buckets(["intake-ktp", "intake-status"])
     app = create_app(settings, sink=FakeSink(), store=store, metrics=metrics, offsets=offsets, status_view=view)
     client = api_client(app, settings)

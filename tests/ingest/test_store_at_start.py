@@ -29,8 +29,9 @@ def _serve_with(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> TestClie
         (IgnoresIfNoneMatch(), "If-None-Match"),
         (IgnoresSse("intake-ktp"), "'intake-ktp'"),
         (IgnoresSse("intake-status"), "'intake-status'"),
+        (IgnoresSse("intake-keys"), "'intake-keys'"),
     ],
-    ids=["ignores-if-none-match", "photos-unencrypted", "status-unencrypted"],
+    ids=["ignores-if-none-match", "photos-unencrypted", "status-unencrypted", "keys-unencrypted"],
 )
 async def test_api_refuses_to_start_on_an_unfit_store(
     store: MemoryStore, names: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -54,7 +55,8 @@ async def test_api_starts_on_a_fit_store(monkeypatch: pytest.MonkeyPatch) -> Non
 async def test_api_starts_when_the_store_does_not_answer(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Uploads need Kafka alone; the consumers, which write, never start unprobed."""
+    """Uploads need Kafka (and the key store only for a data key not cached: 503 until it is back); the consumers,
+    which write, never start unprobed."""
     monkeypatch.setattr(MemoryStore, "ensure_buckets", _unavailable)
     client = _serve_with(MemoryStore(), monkeypatch)
     with caplog.at_level(logging.WARNING, logger="intake.ingest"):

@@ -1,4 +1,4 @@
-"""Envelope encryption (not wired yet): sealing, KEK parsing and rotation, per-applicant keys, crypto-shredding."""
+"""Envelope encryption: sealing, KEK parsing and rotation, per-applicant keys and their cache, crypto-shredding."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import base64
 import pytest
 
 from intake.crypto import (
+    OVERHEAD,
     CryptoError,
+    KeyCache,
     KeyDestroyed,
     KeyRing,
     KeyStore,
@@ -17,6 +19,7 @@ from intake.crypto import (
     open_sealed,
     parse_keks,
     seal,
+    seal_into,
     unwrap,
     wrap,
 )
@@ -144,3 +147,26 @@ def test_key_object_carries_the_keyed_hash_never_a_nik() -> None:
     assert key_object(APPLICANT) == f"keys/{APPLICANT}.json"
     with pytest.raises(ValueError, match="keyed NIK hash"):
         key_object(make_registration()["nik"])
+
+
+def test_seal_into_writes_a_slice_and_refuses_a_wrong_size() -> None:
+    buf = bytearray(4 + OVERHEAD + 5)
+    seal_into(KEY, b"hello", b"ctx", memoryview(buf)[4:])
+    assert open_sealed(KEY, bytes(buf[4:]), b"ctx") == b"hello"
+    with pytest.raises(ValueError, match="wrong size"):
+        seal_into(KEY, b"hello", b"ctx", memoryview(buf))
+
+
+def test_key_cache_forgets_after_its_ttl_and_beyond_its_size() -> None:
+    now = [0.0]
+    cache = KeyCache(2, 10.0, clock=lambda: now[0])
+    cache.put("a", b"A")
+    cache.put("b", b"B")
+    assert cache.get("a") == b"A"  # a is now the most recently used
+    cache.put("c", b"C")  # drops b, the least recently used
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"A", None, b"C")
+    now[0] = 10.0
+    assert cache.get("a") is None and len(cache) == 1  # expired: an erasure elsewhere is honoured within the TTL
+    off = KeyCache(0, 10.0)
+    off.put("a", b"A")
+    assert off.get("a") is None

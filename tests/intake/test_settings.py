@@ -14,6 +14,7 @@ ENV = {
     "INTAKE_STATUS_TOKEN_KEY": "x" * 32,
     "INTAKE_NIK_PEPPER": "y" * 32,
     "INTAKE_CLIENT_KEYS": f"web:k1:{'z' * 32}:submit",
+    "INTAKE_DATA_KEKS": "k1:" + "A" * 43 + "=",
 }
 
 

@@ -95,6 +95,14 @@ class Stream:
             raise AssertionError(f"unexpected answer {status}: {body}")
         self.given_up += 1
 
+    async def burst(self, count: int) -> None:
+        """Start ``count`` submissions at once (every one is under way before any is answered: a load past any
+        small in-flight bound, whatever the machine's speed), then wait for them all."""
+        signer = signing_middleware(self.key)
+        async with ClientSession(timeout=ClientTimeout(total=30), middlewares=(signer,)) as session:
+            self._tasks.extend(asyncio.create_task(self._submit(session, n)) for n in range(count))
+            await asyncio.gather(*self._tasks)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Submit until ``stop`` is set, then wait for the submissions under way."""
         signer = signing_middleware(self.key)

@@ -1,4 +1,5 @@
-"""Privacy on the real parts: images encrypted at rest and private, no NIK in object keys, erasure on request."""
+"""Privacy on the real parts: images and data keys encrypted at rest and private, no NIK in object keys, erasure on
+request (see also test_sealed_kafka.py: personal data sealed in Kafka, crypto-shredding)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from intake.crypto import key_object
 from intake.settings import Settings, to_environ
 from intake.status import claim_key, photo_key, status_key
 from intake.storage import MinioStore
@@ -55,6 +57,7 @@ async def test_objects_are_encrypted_at_rest_and_private(
         (s3.bucket_photos, photo_key(sid, "frame")),
         (s3.bucket_status, status_key(sid)),
         (s3.bucket_status, claim_key(topics_ready.wave.number, digest)),
+        (s3.bucket_keys, key_object(digest)),  # the applicant's data key, wrapped, encrypted at rest again
     ]
     for bucket, key in written:
         assert await minio_store.server_side_encryption(bucket, key) == "AES256", (bucket, key)
@@ -73,6 +76,7 @@ async def test_no_nik_in_any_object_key(
         *await minio_store.list_keys(topics_ready.s3.bucket_photos),
         *await minio_store.list_keys(topics_ready.s3.bucket_status),
         *await minio_store.list_keys(topics_ready.s3.bucket_registrations),
+        *await minio_store.list_keys(topics_ready.s3.bucket_keys),
     ]
     assert keys
     assert not [k for k in keys if reg["nik"] in k or re.search(r"(?<![0-9a-f])\d{16}(?![0-9a-f])", k)]
@@ -93,6 +97,7 @@ async def test_erase_removes_everything(
     digest = nik_hash_hex(reg["nik"], topics_ready.security.nik_pepper.encode())
     assert await minio_store.get(s3.bucket_status, claim_key(topics_ready.wave.number, digest)) is None
     assert await minio_store.list_keys(s3.bucket_status, f"applicants/{digest}/") == []
+    assert await minio_store.get(s3.bucket_keys, key_object(digest)) is None  # crypto-shredded
     status = await (
         await api.get(accepted["status_url"], headers={"Authorization": f"Bearer {accepted['status_token']}"})
     ).json()

@@ -15,8 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.app import create_app
 from intake.metrics import Metrics, build_metrics
-from intake.storage import MemoryStore
-from tests.support import FakeSink, api_client, make_registration, multipart, unit_settings
+from tests.support import FakeSink, api_client, api_store, make_registration, multipart, unit_settings
 
 OBS = Path(__file__).resolve().parents[2] / "deploy" / "observability"
 DASHBOARD = OBS / "grafana-dashboard.json"
@@ -49,7 +48,7 @@ async def exposed_names() -> set[str]:
     api_metrics = build_metrics()
     touch_every_label(api_metrics)
     settings = unit_settings()
-    app = create_app(settings, sink=FakeSink(), store=MemoryStore(), metrics=api_metrics)
+    app = create_app(settings, sink=FakeSink(), store=api_store(), metrics=api_metrics)
     client: TestClient[Any, Any] = api_client(app, settings)
     await client.start_server()
     try:

@@ -1,0 +1,35 @@
+"""The CPU benchmark's summary: the cost of sealing is each sealed API against its plaintext twin, same run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from loadtests.bench_cpu import parse_args, render, summarise
+
+
+def _row(variant: str, cpu_ms: float, round_no: int = 0) -> dict[str, float | str | int]:
+    figures = dict.fromkeys(
+        ("p99_ms", "shed_p99_ms", "generator_cpu_ms_per_req", "stack_cpu_ms_per_req", "generator_cores"), 1.0
+    )
+    return {
+        "variant": variant,
+        "round": round_no,
+        "server_cpu_ms_per_req": cpu_ms,
+        "server_net_ms_per_req": cpu_ms - 0.1,
+        "server_idle_cores": 0.01,
+        "others_cores": 1.0,
+        **figures,
+    }
+
+
+def test_sealed_over_plain_is_the_median_ratio_of_the_twins(tmp_path: Path) -> None:
+    rows = [_row("bare", 1.0), _row("api-confluent", 3.3), _row("api-confluent-plain", 3.0)]
+    rows += [_row("api-confluent", 3.1, 1), _row("api-confluent-plain", 3.0, 1)]
+    summary = summarise(rows)
+    assert abs(summary["api-confluent"]["sealed_over_plain"] - 3.2 / 3.0) < 1e-9
+    assert "sealed_over_plain" not in summary["api-confluent-plain"]
+    args: argparse.Namespace = parse_args(["--plain", "--out", str(tmp_path)])
+    assert args.plain
+    text = render(summary, rows, tmp_path, args)
+    assert "| api-confluent | 1.067 |" in text and "<= 1.10" in text

@@ -248,6 +248,18 @@ class Bench:
             _log(f"deleting {len(stale)} stale benchmark topics")
             self.delete_topics(stale)
 
+    def clean_up(self, keep_stack: bool) -> None:
+        """After a run: stop its processes, delete its topics and buckets, stop the private stack unless
+        ``keep_stack`` (only if this run started it; then Kafka's pending deletions are removed), stop sampling."""
+        self.procs.stop_all()
+        with contextlib.suppress(Exception):
+            self.delete_topics(list(self.topics))
+        if self.service_env:
+            self.purge_buckets(only_this_run=True)
+        if not keep_stack:
+            self.stack.stop()
+        self.cpu.stop()
+
     def purge_buckets(self, only_this_run: bool) -> None:
         """Empty and remove the benchmark's MinIO buckets (this run's, or every ``lt-`` one at the start)."""
         try:
@@ -614,14 +626,7 @@ class Bench:
                 _log(f"{args.shape} run: {plan.duration_s:.0f}s, peak {plan.peak_users} users")
                 results["run"] = self.load_run()
         finally:
-            self.procs.stop_all()
-            with contextlib.suppress(Exception):
-                self.delete_topics(list(self.topics))
-            if self.service_env:
-                self.purge_buckets(only_this_run=True)
-            if not args.keep_stack:
-                self.stack.stop()  # only if this run started it; then Kafka's pending deletions are removed
-            self.cpu.stop()
+            self.clean_up(keep_stack=args.keep_stack)
             self.cpu.write(self.out / "cpu.csv")
             self.cpu.write_groups(self.out / "cpu_groups.csv")
         results["phases"] = self.phases

@@ -227,13 +227,7 @@ class CpuBench(bench.Bench):
                 for name in order:
                     rows.append(self.variant(name, r, profile=a.profile and r == 0))
         finally:
-            self.procs.stop_all()
-            self.delete_topics(list(self.topics))
-            if self.service_env:
-                self.purge_buckets(only_this_run=True)
-            if not a.keep_stack:
-                self.stack.stop()
-            self.cpu.stop()
+            self.clean_up(keep_stack=a.keep_stack)
         summary = summarise(rows)
         text = render(summary, rows, self.out, a)
         (self.out / "cpu.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))

@@ -345,13 +345,7 @@ class DrainBench:
                     self.drains.append(d)
                     print(phase_line(d, args.count, args.photos, b.cpu.mean_between(d.first, d.last)[1]), flush=True)
         finally:
-            b.procs.stop_all()
-            b.delete_topics(list(b.topics))
-            if b.service_env:
-                b.purge_buckets(only_this_run=True)
-            if not args.keep_stack:
-                b.stack.stop()
-            b.cpu.stop()
+            b.clean_up(keep_stack=args.keep_stack)
         base = self.drains[0].workers if self.drains else 0
         for workers, (steady, start) in ratios(self.drains).items():
             if workers != base:

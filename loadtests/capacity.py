@@ -243,13 +243,7 @@ def measure(args: argparse.Namespace) -> None:
             flush=True,
         )
     finally:
-        b.procs.stop_all()
-        b.delete_topics(list(b.topics))
-        if b.service_env:
-            b.purge_buckets(only_this_run=True)
-        if not args.keep_stack:
-            b.stack.stop()
-        b.cpu.stop()
+        b.clean_up(keep_stack=args.keep_stack)
         (args.out / "measure.json").write_text(json.dumps(report, indent=2))
     for note in b.notes:
         print(f"note: {note}")

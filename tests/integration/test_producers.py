@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from intake.kafka import AIOKafkaSink, ConfluentSink, connection_config, running_sink
 from intake.settings import Settings
 from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.integration
 
 
 async def test_both_producers_put_a_key_on_the_same_partition(topics_ready: Settings) -> None:

@@ -16,9 +16,11 @@ Two middlewares, both before the body is read:
 
 A refusal of a request whose body is still unread says ``Connection: close``; the server then closes the
 connection without reading the rest (``INTAKE_LINGER_S`` = 0, :mod:`ingest.server`), so refusing a 500 KB upload
-costs no more than refusing an empty one. Cheap routes (health, readiness, metrics) are never refused. Every
-refusal is counted by code in ``intake_shed_total``, and its Retry-After is spread (the base value plus up to as
-much again, at random) so that shed clients do not return all at once.
+costs no more than refusing an empty one. Which middleware applies to a request is its route's :class:`Admit`
+class, declared in the route table (:mod:`ingest.routes`): uploads pass both, status reads the rate limits only,
+cheap routes (health, readiness, metrics, the spec, the demo page) neither. Every refusal is counted by code in
+``intake_shed_total``, and its Retry-After is spread (the base value plus up to as much again, at random) so that
+shed clients do not return all at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 
 from aiohttp import web
 
@@ -36,7 +39,22 @@ from intake.metrics import Metrics
 from intake.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+class Admit(StrEnum):
+    """A route's admission class: which of the two middlewares apply to it."""
+
+    UPLOAD = "upload"
+    """The gate (503 ``overloaded`` past the process's capacity) and the rate limits (429 ``rate_limited``)."""
+    LIMITED = "limited"
+    """The rate limits only. Also the class of a request that matches no route (its 404/405 is rate limited)."""
+    EXEMPT = "exempt"
+    """Neither: cheap answers that probes and scrapers must always get."""
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The reason codes the admission middlewares can answer a route of this class with."""
+        return {Admit.UPLOAD: ("rate_limited", "overloaded"), Admit.LIMITED: ("rate_limited",)}.get(self, ())
 
 
 class LoopLag:
@@ -70,7 +88,15 @@ class LoopLag:
 class Admission:
     """Holds the counters and buckets; :meth:`gate` and :meth:`middleware` apply them."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, client_of: Callable[[web.Request], str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        client_of: Callable[[web.Request], str],
+        admit_of: Callable[[web.Request], Admit],
+    ) -> None:
+        """``client_of`` names the authenticated client (per-client limits); ``admit_of`` gives the class of the
+        request's route (:func:`ingest.routes.admit_of`)."""
         h = settings.http
         self.limit = h.max_in_flight
         self.limit_bytes = h.max_in_flight_bytes
@@ -82,6 +108,7 @@ class Admission:
         self._retry_after_s = h.retry_after_s
         self._metrics = metrics
         self._client_of = client_of
+        self._admit_of = admit_of
         self._trust_forwarded = h.trust_forwarded
         self.by_address = RateLimiter(h.rate_per_address, h.burst_per_address, h.rate_limit_keys)
         self.by_client = RateLimiter(h.rate_per_client, h.burst_per_client, 10_000)
@@ -120,7 +147,7 @@ class Admission:
     @web.middleware
     async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Refuse uploads past the process's capacity (503), before anything else is spent on them."""
-        if request.method != "POST" or request.path in _EXEMPT or request.path.startswith("/demo/"):
+        if self._admit_of(request) is not Admit.UPLOAD:
             return await handler(request)
         size = (
             request.content_length
@@ -143,7 +170,7 @@ class Admission:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Per-client and per-address rate limits (429), after authentication names the client."""
-        if request.path in _EXEMPT or request.path.startswith("/demo/"):
+        if self._admit_of(request) is Admit.EXEMPT:
             return await handler(request)
         wait = max(self.by_client.check(self._client_of(request)), self.by_address.check(self.source_address(request)))
         if wait:

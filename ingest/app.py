@@ -1,4 +1,5 @@
-"""The application factory: ``create_app(settings)`` wires routes, middlewares and the long-lived clients.
+"""The application factory: ``create_app(settings)`` wires the routes of the route table (:mod:`ingest.routes`),
+the middlewares and the long-lived clients.
 
 Nothing is created at import time. The Kafka producer and the object store are built in ``cleanup_ctx``
 (closed on shutdown, after in-flight requests finished and the producer flushed), unless a test passes
@@ -18,9 +19,7 @@ from functools import partial
 
 from aiohttp import web
 
-from ingest import handlers
 from ingest.admission import Admission, Handler
-from ingest.demo import add_demo_routes
 from ingest.errors import ERROR_CODE, error_response
 from ingest.keys import (
     ADMISSION,
@@ -28,6 +27,7 @@ from ingest.keys import (
     LIFECYCLE,
     METRICS,
     QUEUE,
+    ROUTES,
     SETTINGS,
     SINK,
     STATUS_VIEW,
@@ -35,12 +35,10 @@ from ingest.keys import (
     WAVE,
     Lifecycle,
 )
-from ingest.ktp_read import get_ktp_image
-from ingest.openapi import openapi_json
 from ingest.queue import NoOffsets, build_watermark, sampling
+from ingest.routes import add_routes, admit_of, route_label, routes_for
 from ingest.sealing import EdgeKeys
-from ingest.security import Authenticator, Cors, client_of, headers_middleware, route_of
-from ingest.status_read import get_queue, get_status
+from ingest.security import Authenticator, Cors, client_of, headers_middleware
 from ingest.status_view import StatusView, follow_status_topic
 from intake.background import background
 from intake.crypto import KeyCache, KeyStore, parse_keks
@@ -62,7 +60,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Every answer is counted, and every error is JSON with a code (aiohttp's own errors and bugs too)."""
     metrics = request.app[METRICS]
     started = time.perf_counter()
-    route = route_of(request)
+    route = route_label(request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -95,7 +93,7 @@ def create_app(
     without one, a view following the status topic is built unless a fake ``sink`` is given or
     ``INTAKE_STATUS_VIEW_MAX_ENTRIES`` is 0."""
     metrics = metrics or build_metrics()
-    admission = Admission(settings, metrics, client_of=client_of)
+    admission = Admission(settings, metrics, client_of=client_of, admit_of=admit_of)
     cors = Cors(settings.http.cors_origin_list)
     authenticator = Authenticator(settings, metrics)
     app = web.Application(
@@ -127,16 +125,9 @@ def create_app(
     app.cleanup_ctx.append(_data_keys)
     _status_reads(app, settings, metrics, offsets, status_view, real=sink is None)
     app.cleanup_ctx.append(_loop_lag)
-    app.router.add_post("/v1/registrations", handlers.post_registration)
-    app.router.add_get("/v1/submissions/{submission_id}", get_status)
-    app.router.add_get("/v1/queue", get_queue)
-    app.router.add_get("/v1/submissions/{submission_id}/ktp/{kind}", get_ktp_image)
-    app.router.add_get("/healthz", handlers.healthz)
-    app.router.add_get("/readyz", handlers.readyz)
-    app.router.add_get("/metrics", handlers.metrics)
-    app.router.add_get("/openapi.json", openapi_json)
-    if settings.http.demo_page:
-        add_demo_routes(app)
+    routes = routes_for(settings)
+    app[ROUTES] = routes
+    add_routes(app, routes)
     return app
 
 

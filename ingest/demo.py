@@ -1,9 +1,10 @@
 """The demo registration page and the reference browser client, served at ``/demo/`` (development only).
 
-:func:`add_demo_routes` is called by :func:`ingest.app.create_app` only when ``INTAKE_DEMO_PAGE`` is on (off by
-default, so production never serves it). Only the files named in :data:`FILES` are served, each with an explicit
-content type (``text/javascript`` for the modules, whatever the platform's MIME table says): there is no
-directory listing and no path taken from the URL. ``POST /demo/sign`` stands in for the registration site's
+Its routes are rows of the route table (:mod:`ingest.routes`, marked ``demo``), routed by
+:func:`ingest.app.create_app` only when ``INTAKE_DEMO_PAGE`` is on (off by default, so production never serves
+it). Only the files named in :data:`FILES` are served, each with an explicit content type (``text/javascript`` for
+the modules, whatever the platform's MIME table says): there is no directory listing and no path taken from the
+URL. ``POST /demo/sign`` stands in for the registration site's
 backend, which in production signs each upload attempt after the applicant's login and OTP: it signs
 ``POST /v1/registrations`` with the first ``submit`` key for anyone, which is why the demo is off by default.
 Every answer carries ``nosniff`` and a strict Content-Security-Policy (scripts, styles and connections from this
@@ -46,7 +47,8 @@ _HEADERS = {
 }
 
 
-def _file_handler(name: str) -> Handler:
+def serve(name: str) -> Handler:
+    """The handler serving the file ``name`` of :data:`FILES` (404 ``not_found`` when it is missing)."""
     path = STATIC_DIR / name
     headers = {**_HEADERS, "Content-Type": FILES[name]}
 
@@ -58,12 +60,13 @@ def _file_handler(name: str) -> Handler:
     return serve
 
 
-async def _redirect(request: web.Request) -> web.StreamResponse:
+async def redirect(request: web.Request) -> web.StreamResponse:
+    """``/demo`` -> ``/demo/`` (308)."""
     # Returned, not raised: the errors middleware turns raised HTTP exceptions into JSON errors.
     return web.Response(status=308, headers={"Location": "/demo/", **_HEADERS})
 
 
-async def _sign(request: web.Request) -> web.StreamResponse:
+async def sign_upload(request: web.Request) -> web.StreamResponse:
     """Sign one upload attempt: JSON ``{"method", "path", "idempotency_key"}`` in, the headers to send out."""
     try:
         asked = await request.json()
@@ -72,17 +75,8 @@ async def _sign(request: web.Request) -> web.StreamResponse:
     except (ValueError, AttributeError):
         return error_response("invalid_json", request)
     if not ok or not isinstance(idempotency_key, str) or not 8 <= len(idempotency_key) <= 128:
-        return error_response("validation_failed", request)
+        # The shape the document gives validation_failed; no registration field is at fault here.
+        return error_response("validation_failed", request, extra={"fields": [], "truncated": False})
     key = signing_key(request.app[SETTINGS].security.client_keys, "submit")
     headers = sign(key, "POST", "/v1/registrations", idempotency_key=idempotency_key)
     return web.json_response(headers, headers={"Cache-Control": "no-store"})
-
-
-def add_demo_routes(app: web.Application) -> None:
-    """Serve the demo page at ``/demo/`` and its files at ``/demo/<name>`` (only the names in :data:`FILES`)."""
-    app.router.add_get("/demo", _redirect)
-    app.router.add_post("/demo/sign", _sign)
-    app.router.add_get("/demo/", _file_handler("demo.html"))
-    for name in FILES:
-        if name != "demo.html":
-            app.router.add_get(f"/demo/{name}", _file_handler(name))

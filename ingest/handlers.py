@@ -24,10 +24,9 @@ from typing import Any
 from aiohttp import web
 
 from ingest.errors import error_response
-from ingest.keys import DATA_KEYS, LIFECYCLE, METRICS, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
+from ingest.keys import DATA_KEYS, LIFECYCLE, METRICS, PRINCIPAL, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
 from ingest.records import applicant_of, submission_record
 from ingest.sealing import KeysUnavailable
-from ingest.security import PRINCIPAL
 from ingest.status_read import pace, place_body, status_url
 from ingest.tokens import InvalidIdempotencyKey, new_submission_id, status_token
 from ingest.upload import UploadError, read_upload

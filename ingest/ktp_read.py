@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ingest.errors import error_response
-from ingest.keys import ADMISSION, METRICS, SETTINGS, SINK, STORE
-from ingest.security import PRINCIPAL
+from ingest.keys import ADMISSION, METRICS, PRINCIPAL, SETTINGS, SINK, STORE
 from ingest.tokens import SUBMISSION_ID
 from intake.audit import AuditRecord, append
 from intake.kafka import QueueUnavailable

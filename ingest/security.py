@@ -5,9 +5,10 @@
 * :class:`Cors`: only origins listed in ``INTAKE_CORS_ORIGINS`` get CORS headers. Preflights (``OPTIONS`` with
   ``Access-Control-Request-Method``) are answered here, 204 for a listed origin and 403 ``origin_not_allowed``
   otherwise; no cookies are ever allowed (credentials are headers the page sets).
-* :class:`Authenticator`: routes listed in :data:`ROUTE_SCOPES` need a signed request (:mod:`intake.auth`) whose key
-  has the route's scope; the :class:`~intake.auth.Principal` is put on the request under :data:`PRINCIPAL`.
-  Everything else (status reads with their per-submission token, health, metrics, the spec) is not signed.
+* :class:`Authenticator`: a route whose row in the route table (:mod:`ingest.routes`) names a signing scope needs a
+  signed request (:mod:`intake.auth`) whose key has that scope, whatever the method (``HEAD`` too); the
+  :class:`~intake.auth.Principal` is put on the request under :data:`ingest.keys.PRINCIPAL`. Everything else
+  (status reads with their per-submission token, health, metrics, the spec) is not signed.
 """
 
 from __future__ import annotations
@@ -16,18 +17,11 @@ from aiohttp import web
 
 from ingest.admission import Handler
 from ingest.errors import error_response
-from intake.auth import ACTOR_HEADER, AuthError, Principal, Verifier, parse_client_keys
+from ingest.keys import PRINCIPAL
+from ingest.routes import route_of
+from intake.auth import ACTOR_HEADER, AuthError, Verifier, parse_client_keys
 from intake.metrics import Metrics
 from intake.settings import Settings
-
-PRINCIPAL = web.RequestKey("principal", Principal)
-"""Who signed the request, on requests to routes in :data:`ROUTE_SCOPES`."""
-
-ROUTE_SCOPES: dict[tuple[str, str], str] = {
-    ("POST", "/v1/registrations"): "submit",
-    ("GET", "/v1/submissions/{submission_id}/ktp/{kind}"): "read_ktp",
-}
-"""(method, route) -> the scope its signing key must have."""
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 _ALWAYS = {
@@ -39,12 +33,6 @@ _ALWAYS = {
 _ALLOW_HEADERS = f"Authorization, Content-Type, Idempotency-Key, If-None-Match, Accept-Language, {ACTOR_HEADER}"
 _EXPOSE_HEADERS = "Location, Retry-After, ETag"
 _PREFLIGHT_MAX_AGE_S = 600
-
-
-def route_of(request: web.Request) -> str:
-    """The route's pattern (``/v1/submissions/{submission_id}``), never the raw path with its ids."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware
@@ -94,7 +82,7 @@ class Cors:
 
 
 class Authenticator:
-    """Verifies signed requests for the routes in :data:`ROUTE_SCOPES`; counts failures by code."""
+    """Verifies signed requests for the routes whose row names a signing scope; counts failures by code."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         sec = settings.security
@@ -103,7 +91,8 @@ class Authenticator:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        scope = ROUTE_SCOPES.get((request.method, route_of(request)))
+        route = route_of(request)
+        scope = route.scope if route is not None else None
         if scope is None:
             return await handler(request)
         try:

@@ -16,14 +16,15 @@ import pytest
 import schemathesis
 from aiohttp import ClientResponse, FormData, web
 
-from ingest import admission as admission_module
 from ingest import tokens
+from ingest.admission import Admit
 from ingest.app import create_app
-from ingest.openapi import EXAMPLE_REGISTRATION, IDEMPOTENCY_KEY_PATTERN, ROUTE_ERRORS, openapi_document
-from ingest.security import ROUTE_SCOPES
+from ingest.openapi import openapi_document
+from ingest.routes import ROUTES, routes_for
+from ingest.schemas import EXAMPLE_REGISTRATION, IDEMPOTENCY_KEY_PATTERN
 from intake.auth import AUTH_CODES
 from intake.metrics import build_metrics
-from intake.settings import Limits
+from intake.settings import Limits, Settings
 from intake.storage import MemoryStore
 from processors.reasons import REASONS, Category
 from processors.registration import parse_registration
@@ -33,11 +34,21 @@ from tests.support import TEST_KEY, FakeSink, api_store, make_registration, mult
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+ROWS = {(route.method, route.path): route for route in ROUTES}
+
+
+def _document(settings: Settings) -> dict[str, Any]:
+    return openapi_document(settings, routes_for(settings))
+
+
+def _demo(on: bool) -> Settings:
+    settings = unit_settings()
+    return replace(settings, http=replace(settings.http, demo_page=on))
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    return openapi_document(unit_settings())
+    return _document(unit_settings())
 
 
 def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -68,7 +79,9 @@ def _documented_codes(doc: dict[str, Any], method: str, path: str) -> dict[str, 
 # --- the document itself ------------------------------------------------------------------------------------------
 
 
-def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
+@pytest.mark.parametrize("demo_page", [False, True])
+def test_document_is_valid_openapi_31(demo_page: bool) -> None:
+    doc = _document(_demo(demo_page))
     assert doc["openapi"].startswith("3.1.")
     schemathesis.openapi.from_dict(json.loads(json.dumps(doc))).validate()  # the OAS 3.1 meta-schema
 
@@ -91,7 +104,7 @@ def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
 
 def test_document_follows_the_settings() -> None:
     settings = unit_settings(limits=Limits(max_photo_bytes=123_456))
-    doc = openapi_document(settings)
+    doc = _document(settings)
     body = doc["paths"]["/v1/registrations"]["post"]["requestBody"]
     assert body["x-max-body-bytes"] == settings.limits.max_body_bytes
     photo = body["content"]["multipart/form-data"]["schema"]["properties"]["ktp_photo"]
@@ -119,7 +132,7 @@ def test_error_codes_and_statuses_come_from_the_reason_table(doc: dict[str, Any]
     assert doc["components"]["schemas"]["ErrorCode"]["enum"] == sorted(REASONS)
     for method, path, operation in _operations(doc):
         codes = _documented_codes(doc, method, path)
-        assert set(codes) == set(ROUTE_ERRORS[(method, path)])
+        assert set(codes) == set(ROWS[(method, path)].error_codes)
         for code, status in codes.items():
             assert REASONS[code].http_status == status, (method, path, code)
             response = operation["responses"][str(status)]
@@ -157,24 +170,25 @@ def test_examples_validate(doc: dict[str, Any]) -> None:
 
 
 def _routes(app: web.Application) -> dict[tuple[str, str], Any]:
+    """(method, path) -> handler of every route of ``app`` (``HEAD`` is its ``GET``'s)."""
     out: dict[tuple[str, str], Any] = {}
     for route in app.router.routes():
         canonical = route.resource.canonical if route.resource is not None else ""
-        if route.method == "HEAD" or canonical.startswith("/demo"):
-            continue
         out[(route.method, canonical)] = route.handler
+    for method, path in [key for key in out if key[0] == "HEAD"]:
+        assert out.pop((method, path)) is out[("GET", path)]
     return out
 
 
 @pytest.mark.parametrize("demo_page", [False, True])
 def test_every_route_is_documented_and_every_documented_path_routed(demo_page: bool) -> None:
-    settings = unit_settings()
-    settings = replace(settings, http=replace(settings.http, demo_page=demo_page))
+    settings = _demo(demo_page)
     app = create_app(settings, sink=FakeSink(), store=api_store(), metrics=build_metrics())
     routed = set(_routes(app))
-    documented = {(method, path) for method, path, _ in _operations(openapi_document(settings))}
+    documented = {(method, path) for method, path, _ in _operations(_document(settings))}
     assert routed == documented
-    assert set(ROUTE_ERRORS) == documented
+    assert {(r.method, r.path) for r in routes_for(settings)} == documented
+    assert any(path.startswith("/demo") for _, path in documented) is demo_page
 
 
 _RAISERS = {"error_response", "UploadError", "Rejected", "_shed"}
@@ -207,17 +221,19 @@ def test_walker_finds_the_upload_codes() -> None:
     assert _codes_of(read_upload) >= {"unsupported_media_type", "body_too_large", "photo_too_large", "missing_part"}
 
 
-def test_every_code_a_route_can_emit_is_documented(doc: dict[str, Any]) -> None:
-    settings = unit_settings()
+def test_every_code_a_route_can_emit_is_documented() -> None:
+    settings = _demo(True)
+    doc = _document(settings)
     app = create_app(settings, sink=FakeSink(), store=api_store(), metrics=build_metrics())
     for (method, path), handler in _routes(app).items():
+        row = ROWS[(method, path)]
         emitted = _codes_of(handler) | {"internal_error"}  # the errors middleware, on any bug
-        if (method, path) in ROUTE_SCOPES:
+        if row.scope is not None:
             emitted |= set(AUTH_CODES)
-        if path not in admission_module._EXEMPT:
+        if row.admission is not Admit.EXEMPT:
             emitted.add("rate_limited")
-            if method == "POST":
-                emitted.add("overloaded")
+        if row.admission is Admit.UPLOAD:
+            emitted.add("overloaded")
         documented = set(_documented_codes(doc, method, path))
         assert emitted - documented == set(), (method, path)
         assert documented - emitted == set(), (method, path)  # nothing documented that cannot happen
@@ -265,7 +281,7 @@ async def test_served_document_is_the_generated_one(served: Served) -> None:
     first = await client.get("/openapi.json")
     assert first.status == 200
     assert first.content_type == "application/json"
-    assert await first.json() == json.loads(json.dumps(openapi_document(settings)))
+    assert await first.json() == json.loads(json.dumps(_document(settings)))
     second = await client.get("/openapi.json")
     assert await second.read() == await first.read()
 
@@ -365,3 +381,24 @@ async def test_real_answers_conform(served: Served, doc: dict[str, Any]) -> None
         "internal_error",
     }
     assert {s for _, _, s, _ in c.seen} >= {200, 202, 304, 400, 401, 404, 409, 413, 415, 422, 429, 500, 503}
+
+
+async def test_demo_answers_conform(served: Served) -> None:
+    settings = _demo(True)
+    c = Conformance(_document(settings))
+    client = await served(settings, signed=False)
+    await c.check(await client.get("/demo", allow_redirects=False), "GET", "/demo")
+    for route in routes_for(settings):
+        if route.demo and route.method == "GET" and route.path != "/demo":
+            await c.check(await client.get(route.path), "GET", route.path)
+    asked = {"method": "POST", "path": "/v1/registrations", "idempotency_key": "demo-key-0001"}
+    assert await c.check(await client.post("/demo/sign", json=asked), "POST", "/demo/sign")
+    await c.check(await client.post("/demo/sign", data=b"{"), "POST", "/demo/sign")  # 400 invalid_json
+    await c.check(await client.post("/demo/sign", json={**asked, "path": "/x"}), "POST", "/demo/sign")  # 422
+    assert {(path, status) for _, path, status, _ in c.seen} >= {
+        ("/demo", 308),
+        ("/demo/", 200),
+        ("/demo/sign", 200),
+        ("/demo/sign", 400),
+        ("/demo/sign", 422),
+    }

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ingest.openapi import EXAMPLE_REGISTRATION
+from ingest.schemas import EXAMPLE_REGISTRATION
 from ingest.tokens import SUBMISSION_ID, status_token
 from intake.auth import sign
 from intake.settings import Settings

@@ -106,17 +106,19 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     metrics.produce_duration.observe(time.perf_counter() - started)
     metrics.http_body_bytes.labels("/v1/registrations").observe(upload.body_bytes)
     log.info("accepted", extra={"submission_id": submission_id, "nik_hash": digest[:16]})
-    url = status_url(submission_id, delivery.partition, delivery.offset)
-    where = request.app[QUEUE].where(delivery.partition, delivery.offset)
+    offset = delivery.offset
+    # Without an offset (librdkafka after a broker failover) the receipt has no place: the status still works.
+    url = status_url(submission_id, delivery.partition, offset) if offset is not None else status_url(submission_id)
+    where = request.app[QUEUE].where(delivery.partition, offset) if offset is not None else None
     receipt: dict[str, Any] = {
         "submission_id": submission_id,
         "state": "received",
         "status_url": url,
         "status_token": status_token(key, submission_id),
         "poll_after_seconds": pace(settings, where),
-        "partition": delivery.partition,
-        "offset": delivery.offset,
     }
+    if offset is not None:
+        receipt.update(partition=delivery.partition, offset=offset)
     if where is not None:
         receipt["queue"] = place_body(where)
     return _json(202, receipt, headers={"Location": url, "Cache-Control": "no-store"})

@@ -187,8 +187,6 @@ def _status_schemas() -> dict[str, Any]:
                 "status_url",
                 "status_token",
                 "poll_after_seconds",
-                "partition",
-                "offset",
             ],
             "properties": {
                 "submission_id": submission_id,
@@ -201,7 +199,11 @@ def _status_schemas() -> dict[str, Any]:
                 },
                 "status_token": {"type": "string", "description": "Bearer token for the status URL; keep it."},
                 "poll_after_seconds": {"type": "integer", "minimum": 0},
-                "partition": {**count, "description": "The Kafka partition the record was appended to."},
+                "partition": {
+                    **count,
+                    "description": "The Kafka partition the record was appended to (absent with the offset when "
+                    "Kafka did not report it, as after a broker failover).",
+                },
                 "offset": {**count, "description": "Its offset there: compare with GET /v1/queue."},
                 "queue": {**place, "description": "The place in the queue when the watermark knows it."},
             },

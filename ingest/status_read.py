@@ -50,8 +50,10 @@ def receipt_of(request: web.Request) -> tuple[int, int] | None:
     return (p, o) if p < 100_000 and o <= _MAX_OFFSET else None
 
 
-def status_url(submission_id: str, partition: int, offset: int) -> str:
-    """The status URL given in the receipt: the id and the receipt's place in the queue."""
+def status_url(submission_id: str, partition: int | None = None, offset: int | None = None) -> str:
+    """The status URL given in the receipt: the id and, when known, the receipt's place in the queue."""
+    if partition is None or offset is None:
+        return f"/v1/submissions/{submission_id}"
     return f"/v1/submissions/{submission_id}?partition={partition}&offset={offset}"
 
 

@@ -121,7 +121,7 @@ class ConfluentSink(KeptSink):
 
         def delivered(err: Any, msg: Any) -> None:  # on the poll thread
             if err is None:
-                loop.call_soon_threadsafe(_settle, fut, Delivery(msg.partition(), msg.offset()), None)
+                loop.call_soon_threadsafe(_settle, fut, Delivery(msg.partition(), _known(msg.offset())), None)
             else:
                 loop.call_soon_threadsafe(_settle, fut, None, err)
 
@@ -182,3 +182,8 @@ def build_confluent_producer(settings: Settings, on_error: Callable[[Any], None]
 
     producer: ConfluentProducer = Producer(confluent_config(settings, on_error))
     return producer
+
+
+def _known(offset: int | None) -> int | None:
+    """librdkafka's offset of a delivered record, or ``None`` when it reports none (or a negative sentinel)."""
+    return offset if offset is not None and offset >= 0 else None

@@ -14,7 +14,8 @@ class Delivery(NamedTuple):
     """Where Kafka appended an acknowledged record: its partition and offset (no personal data)."""
 
     partition: int
-    offset: int
+    offset: int | None
+    """``None`` when the producer did not learn it (librdkafka after a broker failover): appended all the same."""
 
 
 class QueueUnavailable(Exception):

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from ingest.app import create_app
 from ingest.status_view import StatusView
+from intake.kafka import Delivery
 from intake.metrics import Metrics, build_metrics
 from intake.offsets import PartitionOffsets
 from intake.status import StatusRecord, status_key
@@ -145,3 +146,31 @@ async def test_queue_document_is_public_and_cacheable(api: Api) -> None:
     assert doc["partitions"] == [{"partition": 0, "committed": 0, "end": 0, "drain_per_second": 0.0}]
     again = await api.client.get("/v1/queue", headers={"If-None-Match": resp.headers["ETag"]})
     assert again.status == 304
+
+
+class _NoOffsetSink(FakeSink):
+    """Acknowledges without an offset, as librdkafka may after a broker failover."""
+
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Any = ()) -> Delivery:
+        delivery = await super().send(topic, key, value, headers)
+        return Delivery(delivery.partition, None)
+
+
+async def test_a_receipt_without_an_offset_has_no_place_and_its_status_works() -> None:
+    settings = unit_settings()
+    store = api_store()
+    await store.ensure_buckets(["intake-ktp", "intake-status"])
+    app = create_app(settings, sink=_NoOffsetSink(), store=store, metrics=build_metrics(), offsets=FakeOffsets())
+    client = api_client(app, settings)
+    await client.start_server()
+    try:
+        resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
+        body = await resp.json()
+        assert resp.status == 202, body  # appended: the missing offset is no reason to refuse
+        assert "partition" not in body and "offset" not in body and "queue" not in body
+        assert body["status_url"] == f"/v1/submissions/{body['submission_id']}"
+        auth = {"Authorization": f"Bearer {body['status_token']}"}
+        status = await client.get(body["status_url"], headers=auth)
+        assert status.status == 200 and (await status.json())["state"] == "received"
+    finally:
+        await client.close()

@@ -114,6 +114,7 @@ async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolate
             "intake_http_request_body_bytes",
             "intake_kafka_produce_duration_seconds",
             "intake_status_reads_total",
+            "intake_data_keys_total",  # the applicant's data key, created for the upload's sealed record
         }, api_moved
 
         assert good["reason"] is None, good

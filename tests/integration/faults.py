@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,16 @@ class Stream:
                 continue
             raise AssertionError(f"unexpected answer {status}: {body}")
         self.given_up += 1
+
+    async def during(self, fault: Callable[[], Awaitable[None]], before_s: float, after_s: float) -> None:
+        """Submit for ``before_s``, run ``fault``, submit ``after_s`` more, then wait for the submissions under way."""
+        stop = asyncio.Event()
+        runner = asyncio.create_task(self.run(stop))
+        await asyncio.sleep(before_s)
+        await fault()
+        await asyncio.sleep(after_s)
+        stop.set()
+        await runner
 
     async def burst(self, count: int) -> None:
         """Start ``count`` submissions at once (every one is under way before any is answered: a load past any

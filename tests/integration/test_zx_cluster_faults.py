@@ -230,13 +230,7 @@ async def test_broker_failures_under_load(
 
     async def step(fault: str, action: Callable[[], Awaitable[None]], before_s: float, after_s: float) -> Stream:
         stream = Stream(url, rate=6, key=client_key(settings))
-        stop = asyncio.Event()
-        runner = asyncio.create_task(stream.run(stop))
-        await asyncio.sleep(before_s)
-        await action()
-        await asyncio.sleep(after_s)
-        stop.set()
-        await runner
+        await stream.during(action, before_s, after_s)
         result = await audit(fault, stream, minio_store, settings, cards, timeout_s=180)
         RESULTS.append(result)
         streams.append(stream)

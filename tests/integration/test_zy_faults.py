@@ -9,7 +9,6 @@ afterwards. The table is printed and kept in ``reports/faults.md``.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -66,16 +65,6 @@ def _check(result: Audit, stream: Stream) -> None:
     assert stream.client_errors == 0, "a client timed out or lost its connection instead of getting an answer"
 
 
-async def _stream_during(stream: Stream, fault: Any, before_s: float, after_s: float) -> None:
-    stop = asyncio.Event()
-    runner = asyncio.create_task(stream.run(stop))
-    await asyncio.sleep(before_s)
-    await fault()
-    await asyncio.sleep(after_s)
-    stop.set()
-    await runner
-
-
 async def test_a_consumer_killed_mid_batch(
     topics_ready: Settings, api_url: str, minio_store: MinioStore, cards: list[str], s3_backend: str
 ) -> None:
@@ -96,7 +85,7 @@ async def test_a_consumer_killed_mid_batch(
         group.start()
 
     try:
-        await _stream_during(stream, kill, before_s=6, after_s=4)
+        await stream.during(kill, before_s=6, after_s=4)
         result = await audit(f"consumer kill -9 ({s3_backend})", stream, minio_store, topics_ready, cards)
     finally:
         if victim.poll() is None:
@@ -120,7 +109,7 @@ async def _under_outage(
     group.start()
     stream = Stream(api_url, rate=6, key=client_key(settings))
     try:
-        await _stream_during(stream, lambda: outage(service, down_s), before_s=3, after_s=after_s)
+        await stream.during(lambda: outage(service, down_s), before_s=3, after_s=after_s)
         result = await audit(f"{service} down {down_s:g} s ({s3_backend})", stream, store, settings, cards)
     finally:
         await group.close()
@@ -157,7 +146,3 @@ async def test_d_front_pushed_past_its_bound(
         await client.close()
     _check(result, stream)
     assert stream.shed > 0, "the burst should have been shed"
-
-
-async def _nothing() -> None:
-    """No fault: the load itself is the test."""

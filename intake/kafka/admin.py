@@ -33,8 +33,8 @@ def build_admin(
 async def started_admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     """An admin client for ``settings``, started; closed on exit. Raises what ``start()`` raises (Kafka down)."""
     admin = build_admin(connection_config(settings), settings.kafka.request_timeout_ms)
-    await admin.start()
     try:
+        await admin.start()  # inside: a start that fails after connecting leaves no connection open
         yield admin
     finally:
         await admin.close()

@@ -73,6 +73,9 @@ class AIOKafkaSink(KeptSink):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            except BaseException:  # cancelled mid-start (the owner is closing): leave no connection open
+                await self._discard(producer)
+                raise
             self._producer = producer
             self._reset.clear()
             self._succeeded()

@@ -37,8 +37,8 @@ async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRe
         max_partition_fetch_bytes=settings.limits.max_message_bytes,
         fetch_max_bytes=max(settings.limits.max_message_bytes, FETCH_MAX_BYTES),
     )
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a start that fails after connecting leaves no connection open
         partitions = [TopicPartition(topic, p) for p in numbers]
         if not partitions:
             return

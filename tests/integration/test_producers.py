@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
-from intake.kafka import AIOKafkaSink, ConfluentSink, connection_config, running_sink
+from intake.kafka import AIOKafkaSink, ConfluentSink, running_sink
+from intake.kafka.admin import started_admin
 from intake.settings import Settings
 from tests.integration.conftest import wait_until
 
@@ -19,12 +20,8 @@ pytestmark = pytest.mark.integration
 
 async def test_both_producers_put_a_key_on_the_same_partition(topics_ready: Settings) -> None:
     topic = f"{topics_ready.kafka.topic_prefix}.producers-test"  # a topic of its own: nothing else reads it
-    admin = AIOKafkaAdminClient(**connection_config(topics_ready))
-    await admin.start()
-    try:
+    async with started_admin(topics_ready) as admin:
         await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
-    finally:
-        await admin.close()
     keys = [f"producer-key-{i}".encode() for i in range(24)]
     partitions: dict[str, list[int]] = {}
     for producer in ("aiokafka", "confluent"):

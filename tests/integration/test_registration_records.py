@@ -18,7 +18,6 @@ import jsonschema_rs
 import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from consumers.export import export_wave
@@ -26,6 +25,7 @@ from consumers.selection import close_wave
 from ingest.records import submission_record
 from ingest.tokens import new_submission_id
 from intake.kafka import ensure_topics, read_topic, running_sink
+from intake.kafka.admin import started_admin
 from intake.registration_record import SCHEMA_FILE, RegistrationRecord, registration_key
 from intake.settings import Settings, to_environ
 from intake.storage import MinioStore
@@ -191,12 +191,8 @@ async def _shorten_retention(settings: Settings, topic: str, retention_ms: int) 
     """Set the topic's retention (and segment roll) to ``retention_ms``, keeping its other settings."""
     spec = next(s for s in topic_specs(settings) if s.name == topic)
     config = {**spec.config, "retention.ms": str(retention_ms), "segment.ms": str(retention_ms)}
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    await admin.start()
-    try:
+    async with started_admin(settings) as admin:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)])
-    finally:
-        await admin.close()
 
 
 async def _expired(settings: Settings, topic: str) -> bool:

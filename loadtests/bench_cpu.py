@@ -11,18 +11,21 @@ before and after, and prints CPU-ms per accepted request for:
   applicant, so each creates its data key in the key store, the worst case);
 * ``api-<producer>-plain`` (with ``--plain``): the same with ``INTAKE_SEAL_RECORDS=false`` (plaintext records), so
   the cost of sealing is ``api-<producer>`` / ``api-<producer>-plain`` in the same run (printed as "sealed ÷ plain");
-* ``api-before`` (with ``--before DIR``, a checkout of an earlier commit): that commit's ``intake serve``, the same way;
+* ``api-<producer>[-plain]-before`` (with ``--before DIR``, a checkout of an earlier commit): that commit's
+  ``intake serve``, the same way, for each API variant above (printed as "now ÷ before");
+* ``--only-plain`` leaves the sealed variants out (the plaintext API alone: no data key is created per upload);
 * ``shed`` (with ``--shed``): every upload refused by the overload gate (``INTAKE_MAX_LOOP_LAG_MS`` set below any
   lag), so the figure is the CPU a refusal costs, body unread; ``shed-linger`` the same with ``INTAKE_LINGER_S=10``
   (aiohttp reads and discards each refused body); ``shed-before`` an earlier commit's refusal (its per-client rate
   limit, 429, after the signature check; aiohttp's default lingering read);
 
-in alternating rounds, with the generator's, Kafka's and MinIO's CPU over the same windows, and the ratio
-bare / api (the issue's target: >= 0.5). ``--profile`` runs ``py-spy record`` on each API process during its
-first round and prints the top frames (self time and inclusive time).
+in alternating rounds, with the generator's, Kafka's and MinIO's CPU over the same windows, the server's minor
+page faults per request, and the ratio bare / api (the issue's target: >= 0.5). ``--profile`` runs ``py-spy record``
+on each API process during its first round and prints the top frames (self time and inclusive time).
 
     .venv/bin/python -m loadtests.bench_cpu [--rate 40] [--duration 12] [--rounds 2] [--photos 500k]
-        [--producers aiokafka,confluent] [--plain] [--api-procs 1] [--profile] [--out reports/bench-cpu]
+        [--producers aiokafka,confluent] [--plain] [--only-plain] [--before DIR] [--api-procs 1] [--profile]
+        [--out reports/bench-cpu]
 
 Runs on the benchmark's private stack (``loadtests.procs.Stack``, ``INTAKE_BENCH_*`` ports), with its own topics.
 """
@@ -64,6 +67,23 @@ def tree_cpu_s(pids: list[int]) -> float:
             except psutil.Error:
                 continue
             total += t.user + t.system
+    return total
+
+
+def tree_minor_faults(pids: list[int]) -> int:
+    """Minor page faults so far of ``pids`` and their descendants, all threads (``/proc/<pid>/stat`` field 10)."""
+    total = 0
+    for pid in pids:
+        try:
+            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            continue
+        for proc in procs:
+            try:
+                stat = Path(f"/proc/{proc.pid}/stat").read_text()
+            except OSError:
+                continue
+            total += int(stat.rsplit(")", 1)[1].split()[7])  # fields after the command: state is field 3
     return total
 
 
@@ -137,8 +157,8 @@ class CpuBench(bench.Bench):
             return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "0"}
         if name == "shed-linger":
             return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "10"}
-        if name.endswith("-plain"):
-            return {"INTAKE_SEAL_RECORDS": "false"}
+        if name.removesuffix("-before").endswith("-plain"):
+            return {**before, "INTAKE_SEAL_RECORDS": "false"}
         return before
 
     def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
@@ -146,9 +166,9 @@ class CpuBench(bench.Bench):
         if name == "bare":
             url, children = self.start_baseline(f"r{round_no}-bare")
         else:
-            producer = name[4:].removesuffix("-plain")
-            self.producer = "confluent" if name.startswith("shed") or name == "api-before" else producer
-            self.producer = "aiokafka" if name.endswith("before") else self.producer
+            producer = name[4:].removesuffix("-before").removesuffix("-plain")
+            self.producer = "confluent" if name.startswith("shed") else producer
+            self.producer = "aiokafka" if name == "shed-before" else self.producer
             self.extra_env = self._variant_env(name)
             prefix = f"{self.run_id}-{self.producer[:2]}{round_no}"
             self.ensure_topics(prefix)
@@ -162,10 +182,12 @@ class CpuBench(bench.Bench):
         time.sleep(IDLE_S)  # the server's own background work (timers, producer threads), no requests
         idle_cores = (tree_cpu_s(pids) - i0) / (time.monotonic() - ti0)
         spy = self._spy(name, pids) if profile and name != "bare" else []
+        flt0 = tree_minor_faults(pids)
         gen0, srv0, stk0, t0 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
         ol = self.open_loop(f"r{round_no}-{name}", url=url, rate=a.rate, duration_s=a.duration, size=a.photos,
                             out=self.out / f"r{round_no}-{name}.csv")  # fmt: skip
         gen1, srv1, stk1, t1 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
+        faults = tree_minor_faults(pids) - flt0
         for child in spy:
             self.procs.wait(child, 30)
         self.stop(children)
@@ -185,6 +207,7 @@ class CpuBench(bench.Bench):
             "server_cpu_s": srv1 - srv0,
             "server_cpu_ms_per_req": (srv1 - srv0) / accepted * 1000,
             "server_idle_cores": idle_cores,
+            "server_faults_per_req": faults / accepted,
             "server_net_ms_per_req": (srv1 - srv0 - idle_cores * (t1 - t0)) / accepted * 1000,
             "generator_cpu_ms_per_req": (gen1 - gen0) / accepted * 1000,
             "stack_cpu_ms_per_req": (stk1 - stk0) / accepted * 1000,
@@ -193,7 +216,8 @@ class CpuBench(bench.Bench):
         }
         bench._log(
             f"{name} round {round_no}: {s['accepted']}/{s['requests']} accepted, server "
-            f"{out['server_cpu_ms_per_req']:.2f} ms CPU/req, generator {out['generator_cpu_ms_per_req']:.2f}, "
+            f"{out['server_cpu_ms_per_req']:.2f} ms CPU/req ({out['server_faults_per_req']:.0f} faults), "
+            f"generator {out['generator_cpu_ms_per_req']:.2f}, "
             f"kafka+minio {out['stack_cpu_ms_per_req']:.2f}, p99 {s['p99_ms']:.0f} ms"
         )
         return out
@@ -212,11 +236,7 @@ class CpuBench(bench.Bench):
         a = self.args
         self.cpu.start()
         rows: list[dict[str, Any]] = []
-        producers = [p for p in a.producers.split(",") if p]
-        variants = ["bare", *(["api-before"] if a.before else []), *(f"api-{p}" for p in producers)]
-        variants += [f"api-{p}-plain" for p in producers] if a.plain else []
-        if a.shed:
-            variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
+        variants = variants_of(a)
         try:
             self.stack.start()
             self.service_env = self.stack.service_env()
@@ -236,6 +256,17 @@ class CpuBench(bench.Bench):
         return self.out / "cpu.md"
 
 
+def variants_of(a: argparse.Namespace) -> list[str]:
+    """The variants a run measures, in the first round's order (each API variant right after its earlier self)."""
+    producers = [p for p in a.producers.split(",") if p]
+    apis = [] if a.only_plain else [f"api-{p}" for p in producers]
+    apis += [f"api-{p}-plain" for p in producers] if a.plain or a.only_plain else []
+    variants = ["bare", *(v for api in apis for v in ([f"{api}-before"] if a.before else []) + [api])]
+    if a.shed:
+        variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
+    return variants
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per variant: the median over rounds of each per-request figure, and the ratio bare / variant."""
     by: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
@@ -250,7 +281,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for name, rs in by.items():
         out[name] = {
             k: med([float(r[k]) for r in rs])
-            for k in ("server_cpu_ms_per_req", "server_net_ms_per_req", "server_idle_cores",
+            for k in ("server_cpu_ms_per_req", "server_net_ms_per_req", "server_idle_cores", "server_faults_per_req",
                       "generator_cpu_ms_per_req", "stack_cpu_ms_per_req", "p99_ms",
                       "shed_p99_ms", "generator_cores", "others_cores")
         }  # fmt: skip
@@ -264,6 +295,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         if plain is not None:
             figures["sealed_over_plain"] = figures["server_cpu_ms_per_req"] / plain["server_cpu_ms_per_req"]
             figures["sealed_over_plain_net"] = figures["server_net_ms_per_req"] / plain["server_net_ms_per_req"]
+        before = out.get(f"{name}-before")
+        if before is not None:  # this working tree against the earlier checkout, same run
+            figures["now_over_before"] = figures["server_cpu_ms_per_req"] / before["server_cpu_ms_per_req"]
+            figures["now_over_before_net"] = figures["server_net_ms_per_req"] / before["server_net_ms_per_req"]
     return out
 
 
@@ -274,13 +309,15 @@ def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out
         "per refusal",
         "",
         "| variant | server CPU ms/req | ratio | idle server, cores | net of idle ms/req | net ratio | "
-        "generator ms/req | Kafka+MinIO ms/req | accepted p99 ms | shed p99 ms | generator cores | others, cores |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "server faults/req | generator ms/req | Kafka+MinIO ms/req | accepted p99 ms | shed p99 ms | "
+        "generator cores | others, cores |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, f in summary.items():
         lines.append(
             f"| {name} | {f['server_cpu_ms_per_req']:.2f} | {f['ratio_bare_over_this']:.2f} | "
             f"{f['server_idle_cores']:.3f} | {f['server_net_ms_per_req']:.2f} | {f['net_ratio']:.2f} | "
+            f"{f['server_faults_per_req']:.0f} | "
             f"{f['generator_cpu_ms_per_req']:.2f} | {f['stack_cpu_ms_per_req']:.2f} | {f['p99_ms']:.0f} | "
             f"{f['shed_p99_ms']:.0f} | "
             f"{f['generator_cores']:.2f} | {f['others_cores']:.2f} |"
@@ -295,6 +332,18 @@ def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out
         lines += [
             f"| {name} | {f['sealed_over_plain']:.3f} | {f['sealed_over_plain_net']:.3f} | <= 1.10 |"
             for name, f in sealed.items()
+        ]
+    compared = {name: f for name, f in summary.items() if "now_over_before" in f}
+    if compared:
+        lines += [
+            "",
+            "| variant | before CPU ms/req | now CPU ms/req | now ÷ before | net of idle: now ÷ before |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {name} | {summary[name + '-before']['server_cpu_ms_per_req']:.2f} | {f['server_cpu_ms_per_req']:.2f} | "
+            f"{f['now_over_before']:.3f} | {f['now_over_before_net']:.3f} |"
+            for name, f in compared.items()
         ]
     for raw in sorted(out.glob("profile-*.txt")):
         frames = top_frames(raw)
@@ -317,9 +366,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--api-procs", type=int, default=1, help="processes of each server variant")
     p.add_argument("--profile", action="store_true", help="py-spy the API processes in the first round")
-    p.add_argument("--before", type=Path, default=None, help="checkout of an earlier commit: its API as api-before")
+    p.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="checkout of an earlier commit: each API variant also as <variant>-before",
+    )
     p.add_argument("--shed", action="store_true", help="also the CPU per refusal (shed, shed-linger, shed-before)")
     p.add_argument("--plain", action="store_true", help="also each API with INTAKE_SEAL_RECORDS=false (sealing's cost)")
+    p.add_argument("--only-plain", action="store_true", help="only the plaintext API variants (no sealed ones)")
     p.add_argument("--out", type=Path, default=None, help="folder for cpu.md, cpu.json, the CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
     args = p.parse_args(argv)

@@ -1,11 +1,12 @@
-"""The CPU benchmark's summary: the cost of sealing is each sealed API against its plaintext twin, same run."""
+"""The CPU benchmark's summary: the cost of sealing is each sealed API against its plaintext twin, and the working
+tree against an earlier checkout, same run."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from loadtests.bench_cpu import parse_args, render, summarise
+from loadtests.bench_cpu import parse_args, render, summarise, variants_of
 
 
 def _row(variant: str, cpu_ms: float, round_no: int = 0) -> dict[str, float | str | int]:
@@ -18,6 +19,7 @@ def _row(variant: str, cpu_ms: float, round_no: int = 0) -> dict[str, float | st
         "server_cpu_ms_per_req": cpu_ms,
         "server_net_ms_per_req": cpu_ms - 0.1,
         "server_idle_cores": 0.01,
+        "server_faults_per_req": 3.0,
         "others_cores": 1.0,
         **figures,
     }
@@ -33,3 +35,18 @@ def test_sealed_over_plain_is_the_median_ratio_of_the_twins(tmp_path: Path) -> N
     assert args.plain
     text = render(summary, rows, tmp_path, args)
     assert "| api-confluent | 1.067 |" in text and "<= 1.10" in text
+
+
+def test_before_variants_mirror_the_api_variants(tmp_path: Path) -> None:
+    args = parse_args(["--producers", "confluent", "--only-plain", "--before", str(tmp_path), "--out", str(tmp_path)])
+    assert variants_of(args) == ["bare", "api-confluent-plain-before", "api-confluent-plain"]
+    args = parse_args(["--producers", "confluent", "--plain", "--shed", "--out", str(tmp_path)])
+    assert variants_of(args) == ["bare", "api-confluent", "api-confluent-plain", "shed", "shed-linger"]
+
+
+def test_now_over_before_is_the_working_tree_against_the_checkout(tmp_path: Path) -> None:
+    rows = [_row("bare", 1.0), _row("api-confluent-plain-before", 3.0), _row("api-confluent-plain", 2.4)]
+    summary = summarise(rows)
+    assert abs(summary["api-confluent-plain"]["now_over_before"] - 0.8) < 1e-9
+    text = render(summary, rows, tmp_path, parse_args(["--only-plain", "--out", str(tmp_path)]))
+    assert "| api-confluent-plain | 3.00 | 2.40 | 0.800 |" in text

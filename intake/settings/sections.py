@@ -171,7 +171,8 @@ class HttpSettings:
         "INTAKE_MAX_LOOP_LAG_MS",
         "Event-loop lag (how late a 20 ms timer fires) past which new uploads get 503 at once, in ms; 0 = off (the "
         "default: on a shared machine other processes' CPU use also delays the loop, and it refused uploads an idle "
-        "API could take; the lag is exported as intake_http_loop_lag_seconds either way).",
+        "API could take; the lag is exported as intake_http_loop_lag_seconds either way, sampled every second while "
+        "this is 0).",
         0.0,
     )
     linger_s: float = setting(

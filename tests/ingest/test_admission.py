@@ -14,6 +14,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, unused_port
 
+from ingest.admission import ADMISSION_LAG_INTERVAL_S, GAUGE_LAG_INTERVAL_S
 from ingest.app import create_app
 from ingest.keys import ADMISSION
 from ingest.ratelimit import RateLimiter, TokenBucket
@@ -285,6 +286,15 @@ async def test_event_loop_lag_sheds_uploads(client_for: Any) -> None:
     assert admission.lag.lag_s < 0.05
     assert (await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))).status == 202
     assert len(sink.records) == 1
+
+
+def test_lag_is_sampled_often_only_while_it_decides_admission() -> None:
+    def interval(max_loop_lag_ms: float) -> float:
+        app = create_app(_settings(max_loop_lag_ms=max_loop_lag_ms), sink=FakeSink(), store=api_store())
+        return app[ADMISSION].lag.interval_s
+
+    assert interval(50.0) == ADMISSION_LAG_INTERVAL_S == 0.02
+    assert interval(0.0) == GAUGE_LAG_INTERVAL_S == 1.0  # the gauge alone: an idle loop is not woken 50 times a second
 
 
 async def test_event_loop_lag_can_be_switched_off(client_for: Any) -> None:

@@ -35,6 +35,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
+import re
 import resource
 import shutil
 import sys
@@ -85,6 +87,28 @@ def tree_minor_faults(pids: list[int]) -> int:
                 continue
             total += int(stat.rsplit(")", 1)[1].split()[7])  # fields after the command: state is field 3
     return total
+
+
+def thread_cpu_s(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of every thread of ``pids`` and their descendants, summed by thread name (``comm``:
+    librdkafka names its threads ``rdk:…``; Python's threads all share the interpreter's name)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = collections.defaultdict(float)
+    for pid in pids:
+        try:
+            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            continue
+        for proc in procs:
+            for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+                try:
+                    stat = (task / "stat").read_text()
+                except OSError:
+                    continue
+                name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+                fields = stat.rsplit(")", 1)[1].split()
+                out[re.sub(r"\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
 
 
 def children_cpu_s() -> float:
@@ -182,12 +206,14 @@ class CpuBench(bench.Bench):
         time.sleep(IDLE_S)  # the server's own background work (timers, producer threads), no requests
         idle_cores = (tree_cpu_s(pids) - i0) / (time.monotonic() - ti0)
         spy = self._spy(name, pids) if profile and name != "bare" else []
-        flt0 = tree_minor_faults(pids)
+        flt0, thr0 = tree_minor_faults(pids), thread_cpu_s(pids)
         gen0, srv0, stk0, t0 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
         ol = self.open_loop(f"r{round_no}-{name}", url=url, rate=a.rate, duration_s=a.duration, size=a.photos,
                             out=self.out / f"r{round_no}-{name}.csv")  # fmt: skip
         gen1, srv1, stk1, t1 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
         faults = tree_minor_faults(pids) - flt0
+        thr1 = thread_cpu_s(pids)
+        threads = sorted(((k, v - thr0.get(k, 0.0)) for k, v in thr1.items()), key=lambda kv: -kv[1])
         for child in spy:
             self.procs.wait(child, 30)
         self.stop(children)
@@ -208,6 +234,7 @@ class CpuBench(bench.Bench):
             "server_cpu_ms_per_req": (srv1 - srv0) / accepted * 1000,
             "server_idle_cores": idle_cores,
             "server_faults_per_req": faults / accepted,
+            "server_threads_ms_per_req": {k: v / accepted * 1000 for k, v in threads if v > 0},
             "server_net_ms_per_req": (srv1 - srv0 - idle_cores * (t1 - t0)) / accepted * 1000,
             "generator_cpu_ms_per_req": (gen1 - gen0) / accepted * 1000,
             "stack_cpu_ms_per_req": (stk1 - stk0) / accepted * 1000,
@@ -218,7 +245,8 @@ class CpuBench(bench.Bench):
             f"{name} round {round_no}: {s['accepted']}/{s['requests']} accepted, server "
             f"{out['server_cpu_ms_per_req']:.2f} ms CPU/req ({out['server_faults_per_req']:.0f} faults), "
             f"generator {out['generator_cpu_ms_per_req']:.2f}, "
-            f"kafka+minio {out['stack_cpu_ms_per_req']:.2f}, p99 {s['p99_ms']:.0f} ms"
+            f"kafka+minio {out['stack_cpu_ms_per_req']:.2f}, p99 {s['p99_ms']:.0f} ms; server threads ms/req "
+            + ", ".join(f"{k} {v:.2f}" for k, v in out["server_threads_ms_per_req"].items())
         )
         return out
 

@@ -13,6 +13,8 @@ import secrets
 
 from aiohttp import web
 
+from intake.heap import tune_heap
+
 _CHUNK = 64 * 1024
 
 
@@ -51,7 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=18181)
+    p.add_argument(
+        "--tune-heap", action="store_true", help="keep large buffers in the heap, as the API does (intake.heap)"
+    )
     args = p.parse_args(argv)
+    if args.tune_heap:
+        tune_heap()
     web.run_app(create_app(), host=args.host, port=args.port, reuse_port=True, print=None, access_log=None)
 
 

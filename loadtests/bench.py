@@ -295,13 +295,12 @@ class Bench:
             raise RuntimeError(f"{name}: the API did not become ready (see {self.procs.log_dir})")
         return url, children
 
-    def start_baseline(self, name: str) -> tuple[str, list[Any]]:
+    def start_baseline(self, name: str, extra_args: tuple[str, ...] = ()) -> tuple[str, list[Any]]:
         port = free_port()
+        argv = [python(), "-m", "loadtests.baseline_app", "--port", str(port), *extra_args]
         children = [
             self.started(
-                self.procs.start(
-                    f"{name}-bare{i}", [python(), "-m", "loadtests.baseline_app", "--port", str(port)], self.base_env()
-                ),
+                self.procs.start(f"{name}-bare{i}", argv, self.base_env()),
                 "bare",
             )
             for i in range(self.args.api_procs)

@@ -5,7 +5,8 @@ does not (much). This script drives each server variant with the same open-loop 
 rate (below every variant's capacity, so nothing is shed), reads each server's CPU time from ``/proc`` (psutil)
 before and after, and prints CPU-ms per accepted request for:
 
-* ``bare``: :mod:`loadtests.baseline_app` (reads the body, answers 202): the floor;
+* ``bare``: :mod:`loadtests.baseline_app` (reads the body, answers 202): the floor; ``bare-tuned`` (with
+  ``--bare-tuned``) the same with the API's heap settings (:mod:`intake.heap`), a stricter floor;
 * ``api-<producer>``: ``intake serve`` with ``INTAKE_KAFKA_PRODUCER`` set to each producer given (``aiokafka``,
   ``confluent``), appending to Kafka with acks=all, the personal data sealed (the default: each upload is a new
   applicant, so each creates its data key in the key store, the worst case);
@@ -187,8 +188,8 @@ class CpuBench(bench.Bench):
 
     def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
         a = self.args
-        if name == "bare":
-            url, children = self.start_baseline(f"r{round_no}-bare")
+        if name.startswith("bare"):
+            url, children = self.start_baseline(f"r{round_no}-{name}", ("--tune-heap",) if name == "bare-tuned" else ())
         else:
             producer = name[4:].removesuffix("-before").removesuffix("-plain")
             self.producer = "confluent" if name.startswith("shed") else producer
@@ -205,7 +206,7 @@ class CpuBench(bench.Bench):
         i0, ti0 = tree_cpu_s(pids), time.monotonic()
         time.sleep(IDLE_S)  # the server's own background work (timers, producer threads), no requests
         idle_cores = (tree_cpu_s(pids) - i0) / (time.monotonic() - ti0)
-        spy = self._spy(name, pids) if profile and name != "bare" else []
+        spy = self._spy(name, pids) if profile and not name.startswith("bare") else []
         flt0, thr0 = tree_minor_faults(pids), thread_cpu_s(pids)
         gen0, srv0, stk0, t0 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
         ol = self.open_loop(f"r{round_no}-{name}", url=url, rate=a.rate, duration_s=a.duration, size=a.photos,
@@ -217,7 +218,7 @@ class CpuBench(bench.Bench):
         for child in spy:
             self.procs.wait(child, 30)
         self.stop(children)
-        if name != "bare":
+        if not name.startswith("bare"):
             self.delete_topics([t for t in self.topics if t.startswith(f"{self.run_id}-{self.producer[:2]}{round_no}")])
         s = ol["summary"]
         accepted = max(int(s["requests"] if name.startswith("shed") else s["accepted"]), 1)  # per refusal, or per 202
@@ -289,7 +290,11 @@ def variants_of(a: argparse.Namespace) -> list[str]:
     producers = [p for p in a.producers.split(",") if p]
     apis = [] if a.only_plain else [f"api-{p}" for p in producers]
     apis += [f"api-{p}-plain" for p in producers] if a.plain or a.only_plain else []
-    variants = ["bare", *(v for api in apis for v in ([f"{api}-before"] if a.before else []) + [api])]
+    variants = [
+        "bare",
+        *(["bare-tuned"] if a.bare_tuned else []),
+        *(v for api in apis for v in ([f"{api}-before"] if a.before else []) + [api]),
+    ]
     if a.shed:
         variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
     return variants
@@ -402,6 +407,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--shed", action="store_true", help="also the CPU per refusal (shed, shed-linger, shed-before)")
     p.add_argument("--plain", action="store_true", help="also each API with INTAKE_SEAL_RECORDS=false (sealing's cost)")
+    p.add_argument("--bare-tuned", action="store_true", help="also the bare reader with the API's heap settings")
     p.add_argument("--only-plain", action="store_true", help="only the plaintext API variants (no sealed ones)")
     p.add_argument("--out", type=Path, default=None, help="folder for cpu.md, cpu.json, the CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.web_protocol import RequestPayloadError
 
 from intake.settings import Limits
@@ -21,6 +22,9 @@ from intake.settings import Limits
 REGISTRATION_PART = "registration"
 PHOTO_PART = "ktp_photo"
 _CHUNK = 64 * 1024
+_PLAIN_DISPOSITION = re.compile(r'form-data; name="([A-Za-z0-9_.-]+)"(?:; filename="[^"\\;]*")?')
+"""The Content-Disposition of a form part as browsers and HTTP libraries write it: a plain name, maybe a plain file
+name (no quote, backslash or semicolon in it)."""
 
 
 class UploadError(Exception):
@@ -39,6 +43,16 @@ class Upload:
     registration: dict[str, Any]
     photo: bytes
     body_bytes: int
+
+
+def part_name(part: BodyPartReader) -> str | None:
+    """``part.name``: the same answer, read with one regular expression when the part's Content-Disposition has the
+    plain form above, else by aiohttp's general parser (RFC 2231/5987 names, escapes, odd spacing, broken headers).
+    That parser costs ~20 µs a call (aiohttp 3.14 rebuilds a 128-character escaping class on every call), and
+    ``part.name`` is asked once per part of every upload."""
+    header = part.headers.get(hdrs.CONTENT_DISPOSITION)
+    plain = _PLAIN_DISPOSITION.fullmatch(header) if header is not None else None
+    return plain.group(1) if plain is not None else part.name
 
 
 async def _read_part(part: BodyPartReader, limit: int, too_large: str, budget: list[int]) -> bytes:
@@ -84,12 +98,13 @@ async def _read_parts(request: web.Request, limits: Limits) -> Upload:
                 break
             if not isinstance(part, BodyPartReader):
                 raise UploadError("malformed_multipart")
-            if part.name == REGISTRATION_PART and registration_raw is None:
+            name = part_name(part)
+            if name == REGISTRATION_PART and registration_raw is None:
                 registration_raw = await _read_part(part, limits.max_registration_bytes, "body_too_large", budget)
-            elif part.name == PHOTO_PART and photo is None:
+            elif name == PHOTO_PART and photo is None:
                 photo = await _read_part(part, limits.max_photo_bytes, "photo_too_large", budget)
             else:
-                raise UploadError("malformed_multipart", {"unexpected_part": (part.name or "")[:64]})
+                raise UploadError("malformed_multipart", {"unexpected_part": (name or "")[:64]})
     except (ValueError, AssertionError, RuntimeError, RequestPayloadError) as exc:
         # aiohttp raises these for broken boundaries, bad headers, truncated or undecodable bodies.
         raise UploadError("malformed_multipart") from exc

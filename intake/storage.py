@@ -24,11 +24,13 @@ Contracts:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Protocol, TypeVar
@@ -60,10 +62,13 @@ class StoreUnfit(Exception):
 
 @dataclass(frozen=True)
 class StoredObject:
-    """An object's bytes and content type."""
+    """An object's bytes and content type, and the entity tag of this version of it."""
 
     data: bytes
     content_type: str
+    etag: str | None = None
+    """The server's ``ETag`` of the version read (as it sent it, quoted), for :meth:`ObjectStore.put_if_match`;
+    None when the object was not read from a store."""
 
 
 class ObjectStore(Protocol):
@@ -83,6 +88,18 @@ class ObjectStore(Protocol):
     async def delete(self, bucket: str, key: str) -> None: ...
 
     async def list_keys(self, bucket: str, prefix: str = "") -> list[str]: ...
+
+    async def list_page(self, bucket: str, prefix: str, start_after: str, limit: int) -> list[str]:
+        """At most ``limit`` keys starting with ``prefix`` and sorting after ``start_after`` ("" from the start), in
+        key order: a bucket too large for :meth:`list_keys` is walked page by page (pass the last key of a page as
+        the next ``start_after``) in bounded memory. Fewer than ``limit`` keys: the listing is complete."""
+        ...
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """Replace the object only if it is still the version :meth:`get` read with ``etag``, atomically (S3
+        ``If-Match``). True when this call replaced it; False when it changed or was deleted meanwhile (then
+        nothing is written: a deleted object is never re-created)."""
+        ...
 
     async def ensure_buckets(self, buckets: Iterable[str]) -> None: ...
 
@@ -133,7 +150,8 @@ class MemoryStore:
     async def get(self, bucket: str, key: str) -> StoredObject | None:
         self._maybe_fail("get")
         self._bucket(bucket)
-        return self.objects.get((bucket, key))
+        stored = self.objects.get((bucket, key))
+        return None if stored is None else replace(stored, etag=_memory_etag(stored.data))
 
     async def delete(self, bucket: str, key: str) -> None:
         self._maybe_fail("delete")
@@ -145,6 +163,22 @@ class MemoryStore:
         self._bucket(bucket)
         return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
 
+    async def list_page(self, bucket: str, prefix: str, start_after: str, limit: int) -> list[str]:
+        self._maybe_fail("list")
+        self._bucket(bucket)
+        keys = (k for b, k in self.objects if b == bucket and k.startswith(prefix) and k > start_after)
+        return sorted(keys)[:limit]
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        self._maybe_fail("put")
+        self._bucket(bucket)
+        stored = self.objects.get((bucket, key))
+        if stored is None or _memory_etag(stored.data) != etag:
+            return False
+        self.puts += 1
+        self.objects[(bucket, key)] = StoredObject(bytes(data), content_type)
+        return True
+
     async def ensure_buckets(self, buckets: Iterable[str]) -> None:
         self.buckets.update(buckets)
 
@@ -154,6 +188,11 @@ class MemoryStore:
     async def server_side_encryption(self, bucket: str, key: str) -> str | None:
         self._maybe_fail("stat")
         return "AES256" if (bucket, key) in self.objects else None
+
+
+def _memory_etag(data: bytes) -> str:
+    """The fake's entity tag: the MD5 of the bytes, quoted, as S3 gives for an unencrypted single-part object."""
+    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
 
 
 _TRANSIENT_S3_CODES = frozenset(
@@ -240,7 +279,8 @@ class MinioStore:
                     return None
                 raise
             try:
-                return StoredObject(resp.read(), resp.headers.get("Content-Type", "application/octet-stream"))
+                content_type = resp.headers.get("Content-Type", "application/octet-stream")
+                return StoredObject(resp.read(), content_type, resp.headers.get("ETag"))
             finally:
                 resp.close()
                 resp.release_conn()
@@ -259,6 +299,35 @@ class MinioStore:
             )
 
         return await self._run("list", _list)
+
+    async def list_page(self, bucket: str, prefix: str, start_after: str, limit: int) -> list[str]:
+        """One ``ListObjectsV2`` call (1,000 keys at most per S3 response; the SDK cannot ask for fewer, so a
+        smaller ``limit`` reads one response and keeps its first keys)."""
+
+        def _page() -> list[str]:
+            listed = self._client.list_objects(bucket, prefix=prefix, recursive=True, start_after=start_after or None)
+            return [o.object_name for o in itertools.islice(listed, limit) if o.object_name is not None]
+
+        return await self._run("list", _page)
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """A PUT with ``If-Match: <etag>`` on a presigned URL, as :meth:`put_if_absent`. S3 answers 412 when the
+        object changed and 404 ``NoSuchKey`` when it is gone: both are False. SeaweedFS answers ``NoSuchKey`` for
+        a missing bucket too, so a refusal checks that the bucket exists (:class:`BucketMissing` otherwise)."""
+
+        def _put() -> bool:
+            url = self._client.get_presigned_url("PUT", bucket, key, expires=_CONDITIONAL_PUT_EXPIRY)
+            resp = self._http.request("PUT", url, body=data, headers={"Content-Type": content_type, "If-Match": etag})
+            if 200 <= resp.status < 300:
+                return True
+            error = _s3_error(resp)
+            if error.code not in _PRECONDITION_CODES and error.code != "NoSuchKey":
+                raise error
+            if not self._client.bucket_exists(bucket):
+                raise BucketMissing(f"put_if_match: no such bucket {bucket!r}")
+            return False
+
+        return await self._run("put_if_match", _put)
 
     async def ensure_buckets(self, buckets: Iterable[str]) -> None:
         def _ensure(names: list[str]) -> None:

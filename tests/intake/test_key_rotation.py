@@ -9,8 +9,10 @@ import pytest
 
 from intake.crypto import KeyRing, KeyStore, key_object, new_kek_entry, parse_keks, unwrap, wrap
 from intake.key_rotation import LIST_PAGE, KeyCensus, census, rotate_keys
+from intake.settings import SettingsError, load_settings
 from intake.storage import MemoryStore, StorageUnavailable, StoredObject, StoreUnfit
 from intake.store_probe import probe_conditional_replace
+from tests.intake.test_settings import ENV
 from tests.store_doubles import IgnoresIfMatch
 
 BUCKET = "intake-keys"
@@ -146,3 +148,9 @@ async def test_the_conditional_replace_probe_passes_a_store_that_honours_if_matc
 def test_census_names_removable_keks_only_when_nothing_is_left_under_them() -> None:
     c = KeyCensus("k3", ("k3", "k2", "k1"), {"k3": 4, "k2": 1, "k1": 0})
     assert (c.to_rewrap, c.unknown, c.removable) == (1, 0, ["k1"])
+
+
+def test_the_rotation_window_is_a_validated_setting() -> None:
+    assert load_settings(ENV).security.key_rotation_window == 32
+    with pytest.raises(SettingsError, match="INTAKE_KEY_ROTATION_WINDOW"):
+        load_settings({**ENV, "INTAKE_KEY_ROTATION_WINDOW": "0"})

@@ -8,6 +8,7 @@
     intake topics describe    print partitions and limits of the topics, as the broker reports them
     intake topics manifest    print the topics as Strimzi KafkaTopic objects (--cluster, --users), no broker needed
     intake dlq list|replay    show the dead-letter topic; replay --all or --offset N to the submissions topic
+                              (erased letters skipped unless --include-erased)
     intake erase              erase the data of the applicants whose NIKs are given on standard input
     intake keys rotate        rewrap every data key under the first key-encryption key of INTAKE_DATA_KEKS
                               (resumable); --check counts the keys per KEK id, so an old KEK can be removed

@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--all", action="store_true", help="replay every dead letter")
     dlq.add_argument("--offset", type=int, action="append", help="replay the dead letter at this offset (repeatable)")
+    dlq.add_argument(
+        "--include-erased",
+        action="store_true",
+        help="replay `erased` letters too (skipped by default: their data key is destroyed, they can never be read)",
+    )
     dlq.set_defaults(func=cmd_dlq)
     erase = sub.add_parser("erase", help="erase applicants' data (NIKs on standard input)")
     erase.add_argument("--nik-hash", action="append", help="keyed NIK hash (hex) instead of NIKs on stdin")

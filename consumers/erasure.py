@@ -50,12 +50,44 @@ class ErasureReport:
     claims_deleted: int = 0
 
 
+@dataclass(frozen=True)
+class SubmissionErased:
+    """What :func:`erase_submission` deleted, and the wave the submission's status named (its claim's wave)."""
+
+    images_deleted: int
+    registration_deleted: int
+    wave: int | None
+
+
+async def erase_submission(settings: Settings, store: ObjectStore, sid: str, sink: RecordSink) -> SubmissionErased:
+    """Erase one submission: delete its KTP images and registration record, publish the ``erased`` registration
+    record, and replace its status by the tombstone (in the store, then on the status topic). Leaves the claim and
+    the applicant index to the caller. Idempotent; storage and Kafka errors propagate (re-run)."""
+    status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
+    registration_bucket, names = settings.s3.bucket_registrations, topic_names(settings)
+    wave = None
+    stored = await store.get(status_bucket, status_key(sid))
+    if stored is not None:
+        named = StatusRecord.from_json(stored.data).facts.get("wave")
+        wave = named if isinstance(named, int) else None
+    images = 0
+    for key in await store.list_keys(photo_bucket, photo_prefix(sid)):
+        await store.delete(photo_bucket, key)  # listed, not downloaded: images can be megabytes
+        images += 1
+    registration = int(await store.get(registration_bucket, registration_key(sid)) is not None)
+    await store.delete(registration_bucket, registration_key(sid))
+    await sink.send(names.registrations, sid.encode(), erased(sid).to_json())
+    tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
+    await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
+    await publish_status(sink, names.status, tombstone)
+    return SubmissionErased(images, registration, wave)
+
+
 async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: str, sink: RecordSink) -> ErasureReport:
     """Erase everything stored for the applicant with this keyed NIK hash, publishing through ``sink`` an
     ``erased`` record per submission on the registrations topic and each status tombstone on the status topic (so
     no API's view keeps the old status). Storage and Kafka errors propagate (re-run)."""
-    status_bucket, photo_bucket = settings.s3.bucket_status, settings.s3.bucket_photos
-    registration_bucket, topic = settings.s3.bucket_registrations, topic_names(settings).registrations
+    status_bucket = settings.s3.bucket_status
     report = ErasureReport()
     keys = KeyStore(store, settings.s3.bucket_keys, parse_keks(settings.security.data_keks))
     report.key_destroyed = await keys.destroy(nik_hash_hex)  # first: from now on no Kafka copy can be read
@@ -64,21 +96,11 @@ async def erase_applicant(settings: Settings, store: ObjectStore, nik_hash_hex: 
     for marker in markers:
         sid = marker.rsplit("/", 1)[1]
         report.submissions.append(sid)
-        stored = await store.get(status_bucket, status_key(sid))
-        if stored is not None:
-            wave = StatusRecord.from_json(stored.data).facts.get("wave")
-            if isinstance(wave, int):
-                waves.add(wave)
-        for key in await store.list_keys(photo_bucket, photo_prefix(sid)):
-            await store.delete(photo_bucket, key)  # listed, not downloaded: images can be megabytes
-            report.images_deleted += 1
-        if await store.get(registration_bucket, registration_key(sid)) is not None:
-            report.registrations_deleted += 1
-        await store.delete(registration_bucket, registration_key(sid))
-        await sink.send(topic, sid.encode(), erased(sid).to_json())
-        tombstone = StatusRecord(sid, "erased", datetime.now(UTC).isoformat())
-        await store.put(status_bucket, status_key(sid), tombstone.to_json(), "application/json")
-        await publish_status(sink, topic_names(settings).status, tombstone)
+        erased_one = await erase_submission(settings, store, sid, sink)
+        report.images_deleted += erased_one.images_deleted
+        report.registrations_deleted += erased_one.registration_deleted
+        if erased_one.wave is not None:
+            waves.add(erased_one.wave)
     for wave in sorted(waves):
         key = claim_key(wave, nik_hash_hex)
         if await store.get(status_bucket, key) is not None:

@@ -20,7 +20,9 @@ replaces them, and its ``max.compaction.lag.ms`` bounds how long the older ones 
 personal data. A submission still in the queue at the moment of erasure can no longer be read: it is dead-lettered
 ``erased`` and its status becomes the tombstone; an API process may have cached the key for
 ``INTAKE_DATA_KEY_CACHE_S`` and seal an upload made meanwhile under it (also dead-lettered ``erased``): the applicant
-uploads again.
+uploads again. A record a consumer is processing while the erasure runs may be written after the erasure looked:
+the consumer reads the key again after its last write and, when it is gone, erases the submission itself with
+:func:`erase_submission` (``consumers.pipeline.Pipeline._forget``).
 """
 
 from __future__ import annotations

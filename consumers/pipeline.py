@@ -38,8 +38,8 @@ from typing import Any, Protocol
 from consumers.erasure import erase_submission
 from consumers.photo_task import PhotoVerdict
 from consumers.registrations import RegistrationStep
-from intake.crypto import KeyDestroyed, KeyStore, parse_keks
-from intake.envelope import Submission, decode
+from intake.crypto import KeyDestroyed, KeyStore, key_id, parse_keks
+from intake.envelope import Sealed, Submission, decode
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
@@ -132,9 +132,24 @@ class Pipeline:
         try:
             dek = await self._keys.require(envelope.nik_hash)
         except KeyDestroyed:
-            await self._forget(envelope.submission_id, envelope.nik_hash, None)
+            await self._unreadable(envelope, replaced=False)
             raise
+        if envelope.dek_id is not None and envelope.dek_id != key_id(dek):
+            await self._unreadable(envelope, replaced=True)
+            raise KeyDestroyed("sealed under an earlier data key of the applicant, destroyed by an erasure")
         return envelope.open(dek), dek
+
+    async def _unreadable(self, envelope: Sealed, *, replaced: bool) -> None:
+        """The record can never be opened: its applicant's key was destroyed (``replaced``: and a fresh key created
+        since, the record names an earlier one). If the submission was never processed (no status: it was queued
+        at the erasure), or, its key being gone, is still indexed under its applicant (a :meth:`_forget` that
+        failed midway), it is forgotten now; otherwise ``intake erase`` already erased it. The header is not
+        authenticated before a key opens the record, so a record's word alone never erases a processed submission
+        of an applicant who has a key."""
+        bucket, sid = self._settings.s3.bucket_status, envelope.submission_id
+        indexed = not replaced and await self._store.get(bucket, applicant_key(envelope.nik_hash, sid)) is not None
+        if indexed or await self._store.get(bucket, status_key(sid)) is None:
+            await self._forget(sid, envelope.nik_hash, None)
 
     async def _forget(self, submission_id: str, nik_hash: str, wave: int | None) -> None:
         """The submission's applicant was erased: still queued at the erasure (or sealed under a key an API process

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -167,6 +169,13 @@ def open_sealed(key: bytes, sealed: bytes | bytearray, aad: bytes) -> bytearray:
 
 KEY_PREFIX = "keys/"
 """Prefix of every wrapped data key in the keys bucket."""
+
+
+def key_id(dek: bytes) -> str:
+    """A short public name of a data key (16 hex digits of HMAC-SHA256 keyed by it), stored in the clear header
+    of each record sealed with it: it reveals nothing of the key, and tells a record sealed under an applicant's
+    earlier key, destroyed by an erasure, from one sealed under their current key."""
+    return hmac.new(dek, b"intake-dek-id/v1", hashlib.sha256).hexdigest()[:16]
 
 
 def key_object(applicant: str) -> str:

@@ -161,8 +161,9 @@ class Pipeline:
 
         Why this closes the race with an erasure: :meth:`handle` reads the key again after its last write. Key
         still there: the erasure destroys it later, and finds and erases everything written before. Key gone: the
-        erasure may have looked before the writes, so this erases them. Idempotent (a failure is retried, and a
-        retry meets the destroyed key in :meth:`open` and comes here again)."""
+        erasure may have looked before the writes, so this erases them. Idempotent: a failure is retried, and the
+        retry meets the destroyed key in :meth:`open` and, the submission still indexed (its index entry goes
+        last), comes here again."""
         erased_one = await erase_submission(self._settings, self._store, submission_id, self._results)
         wave = wave if wave is not None else erased_one.wave
         bucket = self._settings.s3.bucket_status

@@ -22,7 +22,7 @@ Design:
   ``b"PKE" | version 1 | nonce (12) | ciphertext and tag``, built in one ``bytearray`` (see :func:`seal`).
 * **Crypto-shredding:** :meth:`KeyStore.destroy` deletes the wrapped DEK; afterwards :meth:`KeyStore.get` returns
   None and :func:`open_sealed` cannot run, so any copy of the applicant's sealed values is unreadable. The bucket
-  must not be versioned (a deleted version would keep the key).
+  must not be versioned (a deleted version would keep the key; the start-up probe refuses one that is).
 
 Errors: :class:`CryptoError` for anything that does not decrypt or parse (tampered, wrong key, wrong associated
 data, unknown KEK id); :class:`KeyDestroyed` when the applicant's key is gone (erased). Messages never contain key

@@ -103,6 +103,11 @@ class ObjectStore(Protocol):
 
     async def ensure_buckets(self, buckets: Iterable[str]) -> None: ...
 
+    async def versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning as the server reports it: ``"Enabled"``, ``"Suspended"`` (older versions kept
+        while it was enabled stay), or None when it was never enabled."""
+        ...
+
     async def server_side_encryption(self, bucket: str, key: str) -> str | None:
         """The encryption the server reports for the stored object (``x-amz-server-side-encryption``: ``AES256``
         for SSE-S3, ``aws:kms`` for SSE-KMS), read back from the server; ``None`` when it reports none or the
@@ -120,6 +125,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.buckets: set[str] = set()
+        self.versioned: dict[str, str] = {}
+        """Buckets whose versioning was turned on (the tests set it), and its status."""
         self.fail_next = 0
         self.puts = 0
 
@@ -181,6 +188,11 @@ class MemoryStore:
 
     async def ensure_buckets(self, buckets: Iterable[str]) -> None:
         self.buckets.update(buckets)
+
+    async def versioning(self, bucket: str) -> str | None:
+        self._maybe_fail("versioning")
+        self._bucket(bucket)
+        return self.versioned.get(bucket)
 
     def close(self) -> None:
         """Nothing to release (the same call as :meth:`MinioStore.close`)."""
@@ -343,6 +355,10 @@ class MinioStore:
                         ) from exc
 
         await self._run("ensure_buckets", partial(_ensure, list(buckets)))
+
+    async def versioning(self, bucket: str) -> str | None:
+        config = await self._run("versioning", partial(self._client.get_bucket_versioning, bucket))
+        return config.status or None
 
     async def server_side_encryption(self, bucket: str, key: str) -> str | None:
         def _stat() -> str | None:

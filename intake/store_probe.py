@@ -39,9 +39,15 @@ class ProbedStore(Protocol):
 
     async def delete(self, bucket: str, key: str) -> None: ...
 
+    async def versioning(self, bucket: str) -> str | None: ...
 
-async def probe_store(store: ProbedStore, buckets: Iterable[str], *, encrypt: bool) -> None:
-    """Check conditional create in every bucket and, with ``encrypt``, that each bucket's objects are encrypted.
+
+async def probe_store(
+    store: ProbedStore, buckets: Iterable[str], *, encrypt: bool, unversioned: Iterable[str] = ()
+) -> None:
+    """Check conditional create in every bucket and, with ``encrypt``, that each bucket's objects are encrypted;
+    and that no bucket of ``unversioned`` (the data keys' bucket) has or had versioning, under which a deleted
+    data key would survive as an older version and crypto-shredding would destroy nothing.
 
     Call it after ``ensure_buckets`` succeeded (the store answers). Blocks for a few round trips per bucket (a
     few seconds more when calls fail). Raises :class:`StoreUnfit`; deletes its probe objects on the way out (a
@@ -49,6 +55,18 @@ async def probe_store(store: ProbedStore, buckets: Iterable[str], *, encrypt: bo
     """
     for bucket in buckets:
         await _probe_bucket(store, bucket, encrypt)
+    for bucket in unversioned:
+        await _probe_unversioned(store, bucket)
+
+
+async def _probe_unversioned(store: ProbedStore, bucket: str) -> None:
+    status = await _answer(bucket, lambda: store.versioning(bucket))
+    if status is not None:
+        raise StoreUnfit(
+            f"object store: bucket {bucket!r} has versioning {status}: a data key deleted by an erasure would "
+            "survive as an older version, so crypto-shredding would destroy nothing; use a bucket that never "
+            "had versioning for INTAKE_BUCKET_KEYS (see README, 'Object storage')"
+        )
 
 
 async def _probe_bucket(store: ProbedStore, bucket: str, encrypt: bool) -> None:

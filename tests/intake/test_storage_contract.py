@@ -181,6 +181,7 @@ async def test_missing_bucket_is_bucket_missing_everywhere(store: ObjectStore) -
         "list_keys": lambda: store.list_keys(absent),
         "list_page": lambda: store.list_page(absent, "", "", 10),
         "put_if_match": lambda: store.put_if_match(absent, "k", b"x", "text/plain", '"0"'),
+        "versioning": lambda: store.versioning(absent),
     }
     for name, call in calls.items():
         with pytest.raises(BucketMissing) as raised:
@@ -188,8 +189,13 @@ async def test_missing_bucket_is_bucket_missing_everywhere(store: ObjectStore) -
         assert isinstance(raised.value, StorageUnavailable), name
 
 
+async def test_a_bucket_never_versioned_says_so(store: ObjectStore) -> None:
+    """What the probe of the keys bucket reads: None for a bucket whose versioning was never turned on."""
+    assert await store.versioning(BUCKET) is None
+
+
 async def test_the_start_up_probe_passes(store: ObjectStore) -> None:
     """The probe the API and consumers run at start accepts this store, and leaves nothing behind."""
-    await probe_store(store, BUCKETS, encrypt=True)
+    await probe_store(store, BUCKETS, encrypt=True, unversioned=BUCKETS)
     for bucket in BUCKETS:
         assert await store.list_keys(bucket, "_probe/") == []

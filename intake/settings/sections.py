@@ -145,7 +145,12 @@ class S3Settings:
         "if the server cannot encrypt.",
         True,
     )
-    io_threads: int = setting("INTAKE_S3_IO_THREADS", "Threads doing blocking S3 calls per process.", 8)
+    io_threads: int = setting(
+        "INTAKE_S3_IO_THREADS",
+        "Threads doing blocking S3 calls per process; also the most connections its conditional creates (data keys, "
+        "status claims: asynchronous, on the event loop) keep and use at once.",
+        8,
+    )
 
 
 @dataclass(frozen=True)

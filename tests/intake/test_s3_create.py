@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
+from minio.credentials.credentials import Credentials
+from minio.helpers import quote
+from minio.signer import sign_v4_s3
 
-from intake.s3_create import MAX_ANSWER_BYTES, ConditionalCreates
+from intake.s3_create import MAX_ANSWER_BYTES, ConditionalCreates, SigV4
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 """Serves one connection; the int is the connection's number (0, 1, ...)."""
@@ -251,4 +257,38 @@ def test_at_least_one_connection() -> None:
             connections=0,
             connect_timeout_s=1,
             read_timeout_s=1,
+        )
+
+
+@pytest.mark.parametrize("condition", [("If-None-Match", "*"), ("If-Match", '"5d41402abc4b2a76b9719d911017c592"')])
+def test_the_signature_is_the_sdks(condition: tuple[str, str]) -> None:
+    when = datetime(2026, 12, 1, 4, 5, 6, tzinfo=UTC)
+    data, path = b'{"v": 1}', quote("/intake-keys/keys/ab cd.json")
+    ours = SigV4("127.0.0.1:9000", "AKIDEXAMPLE", "secret/key", "id-jakarta-1").head(
+        path, "application/json", data, condition, when.strftime("%Y%m%dT%H%M%SZ")
+    )
+    sha = hashlib.sha256(data).hexdigest()
+    theirs = sign_v4_s3(
+        method="PUT",
+        url=urlsplit(f"http://127.0.0.1:9000{path}"),
+        region="id-jakarta-1",
+        headers={
+            "Host": "127.0.0.1:9000",
+            "Content-Length": str(len(data)),
+            "Content-Type": "application/json",
+            condition[0]: condition[1],
+            "x-amz-content-sha256": sha,
+            "x-amz-date": when.strftime("%Y%m%dT%H%M%SZ"),
+        },
+        credentials=Credentials("AKIDEXAMPLE", "secret/key"),
+        content_sha256=sha,
+        date=when,
+    )
+    assert ours == "".join(f"{name}: {value}\r\n" for name, value in theirs.items())
+
+
+def test_a_header_value_with_a_line_break_is_refused() -> None:
+    with pytest.raises(ValueError, match="single-line"):
+        SigV4("h:1", "a", "s", "r").head(
+            "/b/k", "text/plain\r\nX-Evil: 1", b"", ("If-None-Match", "*"), "20261201T000000Z"
         )

@@ -54,14 +54,14 @@ async def server(handler: Handler) -> AsyncIterator[int]:
         await srv.wait_closed()
 
 
-def client(port: int, read_timeout_s: float = 5.0) -> ConditionalCreates:
+def client(port: int, read_timeout_s: float = 5.0, connections: int = 2) -> ConditionalCreates:
     return ConditionalCreates(
         f"127.0.0.1:{port}",
         access_key="AKIDEXAMPLE",
         secret_key="secret",
         region="us-east-1",
         secure=False,
-        connections=2,
+        connections=connections,
         connect_timeout_s=5.0,
         read_timeout_s=read_timeout_s,
     )
@@ -248,16 +248,7 @@ async def test_at_most_connections_requests_at_once() -> None:
 
 def test_at_least_one_connection() -> None:
     with pytest.raises(ValueError, match="connections"):
-        ConditionalCreates(
-            "h:1",
-            access_key="a",
-            secret_key="s",
-            region="r",
-            secure=False,
-            connections=0,
-            connect_timeout_s=1,
-            read_timeout_s=1,
-        )
+        client(1, connections=0)
 
 
 @pytest.mark.parametrize("condition", [("If-None-Match", "*"), ("If-Match", '"5d41402abc4b2a76b9719d911017c592"')])

@@ -161,6 +161,8 @@ def _write_rows(environment: Any = None, **_: Any) -> None:
 
 events.request.add_listener(_record)  # type: ignore[no-untyped-call]
 events.test_stop.add_listener(_write_rows)  # type: ignore[no-untyped-call]
+# A worker of a shape-driven run (--processes) may quit without its own test_stop; every process fires quitting.
+events.quitting.add_listener(_write_rows)  # type: ignore[no-untyped-call]
 
 
 def _retry_after(headers: Any, default: float = 5.0) -> float:

@@ -95,6 +95,11 @@ class BacklogSampler(threading.Thread):
                 w.writerow([f"{r.t:.3f}", r.end_offsets, r.committed, r.backlog])
 
 
+WAIT_GROUPS = frozenset({"api", "bare", "generator", "consumer"})
+"""Groups whose main thread does their work (Python event loops), so its run-queue wait is theirs; Kafka's and
+MinIO's main threads sleep while other threads work."""
+
+
 def run_queue_wait_s(pid: int) -> float:
     """Seconds the main thread of ``pid`` has spent runnable but not running (``schedstat``'s second field).
     Raises ``OSError`` when the process is gone or the kernel has no schedstat."""
@@ -165,6 +170,8 @@ class CpuSampler(threading.Thread):
         """Root pid -> (group, seconds its main thread has waited for a CPU so far)."""
         out: dict[int, tuple[str, float]] = {}
         for group, roots in self.groups().items():
+            if group not in WAIT_GROUPS:
+                continue
             for pid in roots:
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     out[pid] = (group, run_queue_wait_s(pid))

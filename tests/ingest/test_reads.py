@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, StreamReader, web
 from aiohttp.test_utils import make_mocked_request, unused_port
 
 from ingest.admission import Admission, Admit
@@ -82,7 +82,11 @@ async def _ok(request: web.Request) -> web.StreamResponse:
 
 def _upload(transport: FakeTransport) -> web.Request:
     return make_mocked_request(
-        "POST", "/v1/registrations", headers={"Content-Length": "1000"}, transport=transport, payload=object()
+        "POST",
+        "/v1/registrations",
+        headers={"Content-Length": "1000"},
+        transport=transport,
+        payload=cast(StreamReader, object()),  # any payload but the empty one: the body exists, unread
     )
 
 

@@ -28,11 +28,13 @@ Environment:
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
 import sys
 import time
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ if _ROOT not in sys.path:  # locust imports this file by path; the packages live
     sys.path.insert(0, _ROOT)
 
 from locust import FastHttpUser, LoadTestShape, between, constant, events, task  # noqa: E402
-from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
+from locust.runners import MasterRunner  # noqa: E402
 
 from intake.heap import tune_heap  # noqa: E402
 from loadtests import outcomes, shapes  # noqa: E402
@@ -123,6 +125,24 @@ if _shape_choice in ("", "soak"):
 
 # ----------------------------------------------------------------------------------------- per-request log
 _ROWS: list[outcomes.Outcome] = []
+_IMPORT_PID = os.getpid()
+"""With ``--processes`` locust forks its workers after importing this file: a process with another pid is a worker."""
+_PART: list[Any] = []
+"""A forked worker's open part file and its CSV writer (:func:`_keep`)."""
+
+
+def _keep(row: outcomes.Outcome) -> None:
+    """Keep one row: in memory (written at the end), or, in a forked worker, appended at once to its own part
+    next to ``INTAKE_LOAD_EVENTS`` (a worker of a shape-driven run may be stopped without a test_stop)."""
+    path = os.environ.get("INTAKE_LOAD_EVENTS")
+    if not path or os.getpid() == _IMPORT_PID:
+        _ROWS.append(row)
+        return
+    if not _PART:
+        f = outcomes.part_path(Path(path), os.getpid()).open("w", newline="", buffering=1)
+        _PART.extend((f, csv.writer(f)))
+        _PART[1].writerow(outcomes.COLUMNS)
+    _PART[1].writerow(astuple(row))
 
 
 def _record(**kw: Any) -> None:
@@ -132,7 +152,7 @@ def _record(**kw: Any) -> None:
     response_time = float(kw.get("response_time") or 0.0)
     status = int(getattr(response, "status_code", 0) or 0)
     outcome = ctx.get("outcome") or (type(exception).__name__ if exception is not None and not status else "")
-    _ROWS.append(
+    _keep(
         outcomes.Outcome(
             start=float(kw.get("start_time") or time.time() - response_time / 1000.0),
             latency_ms=round(response_time, 3),
@@ -147,16 +167,15 @@ def _record(**kw: Any) -> None:
 
 
 def _write_rows(environment: Any = None, **_: Any) -> None:
-    """At the end of the test: the rows to ``INTAKE_LOAD_EVENTS``; with several processes (``--processes``) each
-    worker writes its own part next to it (:func:`loadtests.outcomes.part_path`) and the master writes nothing."""
+    """At the end of the test: the rows to ``INTAKE_LOAD_EVENTS``. With several processes (``--processes``) each
+    forked worker has appended its rows to its own part as they came (:func:`_keep`), and the master has none."""
     path = os.environ.get("INTAKE_LOAD_EVENTS")
-    if not path:
+    if not path or isinstance(getattr(environment, "runner", None), MasterRunner):
         return
-    runner = getattr(environment, "runner", None)
-    if isinstance(runner, MasterRunner):
-        return
-    target = outcomes.part_path(Path(path), os.getpid()) if isinstance(runner, WorkerRunner) else Path(path)
-    outcomes.write(target, list(_ROWS))
+    if _PART:
+        _PART[0].flush()
+    if os.getpid() == _IMPORT_PID:
+        outcomes.write(Path(path), list(_ROWS))
 
 
 events.request.add_listener(_record)  # type: ignore[no-untyped-call]

@@ -114,25 +114,36 @@ def test_an_unknown_shape_is_refused(photo_cache: Path) -> None:
 
 _WRITE_PROBE = r"""
 import importlib.util, json, os, sys, types
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner
 spec = importlib.util.spec_from_file_location("lf", "loadtests/locustfile.py")
 lf = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lf)
-from loadtests import outcomes
-lf._ROWS.append(outcomes.Outcome(1.0, 5.0, "register", 202, "accepted", "200k", 10))
-for runner in (object.__new__(MasterRunner), object.__new__(WorkerRunner), None):
-    lf._write_rows(environment=types.SimpleNamespace(runner=runner))
-print(json.dumps(sorted(os.listdir(os.path.dirname(os.environ["INTAKE_LOAD_EVENTS"])))))
+kw = dict(context={"kind": "register"}, response=types.SimpleNamespace(status_code=202), response_time=5.0,
+          start_time=1.0, name=lf.REGISTER)
+child = os.fork()
+if child == 0:  # a worker forked after the import, as locust --processes does: it appends to its own part
+    lf._record(**kw)
+    lf._record(**kw)
+    lf._write_rows(environment=types.SimpleNamespace(runner=None))
+    os._exit(0)
+os.waitpid(child, 0)
+lf._write_rows(environment=types.SimpleNamespace(runner=object.__new__(MasterRunner)))  # the master: nothing
+folder = os.path.dirname(os.environ["INTAKE_LOAD_EVENTS"])
+parts = {n: len(open(os.path.join(folder, n)).read().splitlines()) for n in os.listdir(folder)}
+lf._record(**kw)
+lf._write_rows(environment=types.SimpleNamespace(runner=None))  # one process: the path itself, at the end
+print(json.dumps([parts, sorted(os.listdir(folder))]))
 """
 
 
-def test_each_worker_process_writes_its_own_part_and_the_master_none(photo_cache: Path, tmp_path: Path) -> None:
+def test_a_forked_worker_appends_its_own_part_and_the_master_writes_none(photo_cache: Path, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")},
         "INTAKE_LOAD_PHOTO_CACHE": str(photo_cache),
         "INTAKE_LOAD_PHOTOS": "200k",
         "INTAKE_LOAD_EVENTS": str(tmp_path / "events.csv"),
     }
-    names = _run_probe(_WRITE_PROBE, env)
-    assert names[0] == "events.csv"  # the single-process run writes the path itself
-    assert len(names) == 2 and names[1].startswith("events.part-") and names[1].endswith(".csv")
+    parts, names = _run_probe(_WRITE_PROBE, env)
+    assert list(parts.values()) == [3]  # the worker's part: header and its two rows
+    assert next(iter(parts)).startswith("events.part-")
+    assert sorted(names) == sorted(["events.csv", *parts])

@@ -33,3 +33,9 @@ def test_sealed_over_plain_is_the_median_ratio_of_the_twins(tmp_path: Path) -> N
     assert args.plain
     text = render(summary, rows, tmp_path, args)
     assert "| api-confluent | 1.067 |" in text and "<= 1.10" in text
+
+
+def test_the_namespace_has_what_the_load_benchmark_reads(tmp_path: Path) -> None:
+    args = parse_args(["--api-env", "INTAKE_HTTP_FIRST_READ_BYTES=262144", "--out", str(tmp_path)])
+    assert args.generators == 1
+    assert args.api_env == ["INTAKE_HTTP_FIRST_READ_BYTES=262144"]

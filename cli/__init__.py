@@ -8,7 +8,10 @@
     intake topics describe    print partitions and limits of the topics, as the broker reports them
     intake topics manifest    print the topics as Strimzi KafkaTopic objects (--cluster, --users), no broker needed
     intake dlq list|replay    show the dead-letter topic; replay --all or --offset N to the submissions topic
+                              (erased letters skipped unless --include-erased)
     intake erase              erase the data of the applicants whose NIKs are given on standard input
+    intake keys rotate        rewrap every data key under the first key-encryption key of INTAKE_DATA_KEKS
+                              (resumable); --check counts the keys per KEK id, so an old KEK can be removed
     intake waves close N      close wave N: select (order of completion, or --seed lottery), mark the rest
                               quota_exceeded, publish outcomes; idempotent and resumable
     intake waves export N     write wave N's selected applicants (registration records) to --output as JSONL

@@ -14,10 +14,11 @@ from cli.common import CONNECT_S, load_or_exit
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase applicants' data. NIKs are read from standard input (one per line), never from the command line,
     so they stay out of shell history and process lists; ``--nik-hash`` takes keyed hashes instead. Needs Kafka
-    too (the ``erased`` registration records): exit 5, nothing erased, when it does not answer."""
+    too (the ``erased`` registration records): exit 5, nothing erased, when it does not answer; exit 5 too when the
+    store or Kafka fails midway (run it again: an erasure is idempotent and a re-run finishes it)."""
     from consumers.erasure import erase_applicant
-    from intake.kafka import running_sink
-    from intake.storage import build_store
+    from intake.kafka import QueueUnavailable, running_sink
+    from intake.storage import StorageUnavailable, build_store
     from processors.screening import nik_hash_hex
 
     settings = load_or_exit()
@@ -36,8 +37,13 @@ def cmd_erase(args: argparse.Namespace) -> int:
                 if not await sink.wait_connected(CONNECT_S):
                     print("intake: Kafka is not reachable; nothing was erased", file=sys.stderr)
                     return 5
-                for digest in hashes:
-                    report = await erase_applicant(settings, store, digest, sink)
+                for done, digest in enumerate(hashes):
+                    try:
+                        report = await erase_applicant(settings, store, digest, sink)
+                    except (StorageUnavailable, QueueUnavailable) as exc:
+                        print(f"intake: {exc}; {done} of {len(hashes)} applicant(s) erased, the others not (fully): "
+                              "run it again", file=sys.stderr)  # fmt: skip
+                        return 5
                     print(json.dumps({"nik_hash": digest[:16], **dataclasses.asdict(report)}))
         finally:
             store.close()

@@ -9,6 +9,7 @@ from cli.audit import cmd_audit
 from cli.consume import cmd_consume
 from cli.dlq import cmd_dlq
 from cli.erase import cmd_erase
+from cli.keys import cmd_keys_rotate
 from cli.serve import cmd_serve
 from cli.settings import cmd_settings
 from cli.sign import cmd_sign
@@ -36,10 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--all", action="store_true", help="replay every dead letter")
     dlq.add_argument("--offset", type=int, action="append", help="replay the dead letter at this offset (repeatable)")
+    dlq.add_argument(
+        "--include-erased",
+        action="store_true",
+        help="replay `erased` letters too (skipped by default: their data key is destroyed, they can never be read)",
+    )
     dlq.set_defaults(func=cmd_dlq)
     erase = sub.add_parser("erase", help="erase applicants' data (NIKs on standard input)")
     erase.add_argument("--nik-hash", action="append", help="keyed NIK hash (hex) instead of NIKs on stdin")
     erase.set_defaults(func=cmd_erase)
+    keys = sub.add_parser("keys", help="the applicants' data keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    rotate = keys_sub.add_parser("rotate", help="rewrap the data keys under the active key-encryption key")
+    rotate.add_argument("--check", action="store_true", help="count the keys per key-encryption key id; change nothing")
+    rotate.set_defaults(func=cmd_keys_rotate)
     audit = sub.add_parser("audit", help="print the audit log of KTP image reads")
     audit.add_argument("action", choices=["list"])
     audit.add_argument("--submission", default=None, help="only the reads of this submission id")

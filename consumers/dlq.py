@@ -4,12 +4,15 @@ A dead letter is the original record (key and value, untouched) with headers say
 processed (``intake.error``: ``envelope_invalid`` or ``bug:<ExceptionType>``) and where it came from. Reading
 never joins a consumer group and never commits (:func:`intake.kafka.read_topic`), so it terminates. Replay
 appends the original records to the submissions topic again (acks=all); since every write downstream is
-idempotent, replaying a record twice is harmless.
+idempotent, replaying a record twice is harmless. Dead letters that can never succeed, whatever is fixed, are not
+replayed unless asked for (:data:`NOT_REPLAYED`, :func:`replayable`): an ``erased`` record was sealed with a data
+key an erasure destroyed, so a replay would only dead-letter it again.
 """
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -44,6 +47,24 @@ async def read_dead_letters(settings: Settings) -> AsyncIterator[DeadLetter]:
             key=record.key or b"",
             value=record.value or b"",
         )
+
+
+NOT_REPLAYED = {
+    "erased": "the applicant's data key was destroyed (intake erase): the record can never be opened again, and a "
+    "replay would only dead-letter it again",
+}
+"""Errors whose dead letters a replay skips by default, and why."""
+
+
+def replayable(
+    letters: list[DeadLetter], *, include_unreplayable: bool = False
+) -> tuple[list[DeadLetter], Counter[str]]:
+    """The ``letters`` worth replaying, in order, and how many of the others were skipped per error (none with
+    ``include_unreplayable``)."""
+    if include_unreplayable:
+        return list(letters), Counter()
+    skipped = Counter(d.error for d in letters if d.error in NOT_REPLAYED)
+    return [d for d in letters if d.error not in NOT_REPLAYED], skipped
 
 
 def progress_bar(total: int, out: Callable[[str], object] = sys.stderr.write) -> Callable[[int], None]:

@@ -20,7 +20,8 @@ Raises:
 * :class:`intake.envelope.EnvelopeError`: the record is not a valid envelope, or its sealed parts do not open
   (dead-letter it).
 * :class:`intake.crypto.KeyDestroyed`: the applicant's data key was destroyed by an erasure, so the record can
-  never be read (dead-letter it as ``erased``); its status was set to the tombstone ``erased`` first.
+  never be read (dead-letter it as ``erased``), or was destroyed while the record was processed; what the
+  submission left was erased first and its status is the tombstone ``erased`` (:meth:`Pipeline._forget`).
 * :class:`intake.storage.StorageUnavailable` / :class:`intake.kafka.QueueUnavailable`: transient, retry.
 * anything else: a bug (dead-letter it with the error type).
 """
@@ -34,10 +35,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from consumers.erasure import erase_submission
 from consumers.photo_task import PhotoVerdict
 from consumers.registrations import RegistrationStep
-from intake.crypto import KeyDestroyed, KeyStore, parse_keks
-from intake.envelope import Submission, decode
+from intake.crypto import KeyDestroyed, KeyStore, key_id, parse_keks
+from intake.envelope import Sealed, Submission, decode
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
@@ -98,7 +100,7 @@ class Pipeline:
 
     async def handle(self, value: bytes | None) -> Outcome:
         """Run every step for one record value; see the module docstring for what it raises."""
-        sub = await self.open(value)
+        sub, dek = await self._open(value)
         await self._put(
             self._settings.s3.bucket_status,
             applicant_key(sub.nik_hash, sub.submission_id),
@@ -111,31 +113,65 @@ class Pipeline:
             self._settings.s3.bucket_status, status_key(sub.submission_id), record.to_json(), "application/json"
         )
         await self._publish(sub, record)
+        if dek is not None and await self._keys.get(sub.nik_hash) != dek:
+            await self._forget(sub.submission_id, sub.nik_hash, _wave(sub))
+            raise KeyDestroyed("the applicant was erased while their record was processed")
         return Outcome(sub.submission_id, record.state, record.reason)
 
     async def open(self, value: bytes | None) -> Submission:
         """The record's submission, its sealed parts opened with the applicant's data key, read from the key store
         every time (never cached here, so an erasure reaches the consumers at once). A plaintext (version 1)
         record is taken as it is."""
+        return (await self._open(value))[0]
+
+    async def _open(self, value: bytes | None) -> tuple[Submission, bytes | None]:
+        """:meth:`open`, and the data key that opened the record (None for a plaintext one)."""
         envelope = decode(value)
         if isinstance(envelope, Submission):
-            return envelope
+            return envelope, None
         try:
             dek = await self._keys.require(envelope.nik_hash)
         except KeyDestroyed:
-            await self._erased(envelope.submission_id)
+            await self._unreadable(envelope, replaced=False)
             raise
-        return envelope.open(dek)
+        if envelope.dek_id is not None and envelope.dek_id != key_id(dek):
+            await self._unreadable(envelope, replaced=True)
+            raise KeyDestroyed("sealed under an earlier data key of the applicant, destroyed by an erasure")
+        return envelope.open(dek), dek
 
-    async def _erased(self, submission_id: str) -> None:
-        """The submission belongs to an erased applicant (still queued at the erasure, or sealed under a key an API
-        process still cached): its status becomes the tombstone ``erased`` an erasure leaves (no data), in the
-        store and on the status topic, so the applicant's status does not say ``received`` for ever."""
-        tombstone = StatusRecord(submission_id, "erased", datetime.now(UTC).isoformat())
-        await self._put(
-            self._settings.s3.bucket_status, status_key(submission_id), tombstone.to_json(), "application/json"
-        )
-        await publish_status(self._results, self._status_topic, tombstone)
+    async def _unreadable(self, envelope: Sealed, *, replaced: bool) -> None:
+        """The record can never be opened: its applicant's key was destroyed (``replaced``: and a fresh key created
+        since, the record names an earlier one). If the submission was never processed (no status: it was queued
+        at the erasure), or, its key being gone, is still indexed under its applicant (a :meth:`_forget` that
+        failed midway), it is forgotten now; otherwise ``intake erase`` already erased it. The header is not
+        authenticated before a key opens the record, so a record's word alone never erases a processed submission
+        of an applicant who has a key."""
+        bucket, sid = self._settings.s3.bucket_status, envelope.submission_id
+        indexed = not replaced and await self._store.get(bucket, applicant_key(envelope.nik_hash, sid)) is not None
+        if indexed or await self._store.get(bucket, status_key(sid)) is None:
+            await self._forget(sid, envelope.nik_hash, None)
+
+    async def _forget(self, submission_id: str, nik_hash: str, wave: int | None) -> None:
+        """The submission's applicant was erased: still queued at the erasure (or sealed under a key an API process
+        still cached), or erased while this consumer processed it, after the erasure looked for its data. Erase
+        what it may have left as ``intake erase`` does (:func:`consumers.erasure.erase_submission`: images,
+        registration record, the ``erased`` registration record, the status tombstone in the store and on the
+        status topic, so the status never says ``received`` or ``eligible`` for ever), then its claim in ``wave``
+        (or the wave its status named) if it owns it, and its entry in the applicant index.
+
+        Why this closes the race with an erasure: :meth:`handle` reads the key again after its last write. Key
+        still there: the erasure destroys it later, and finds and erases everything written before. Key gone: the
+        erasure may have looked before the writes, so this erases them. Idempotent: a failure is retried, and the
+        retry meets the destroyed key in :meth:`open` and, the submission still indexed (its index entry goes
+        last), comes here again."""
+        erased_one = await erase_submission(self._settings, self._store, submission_id, self._results)
+        wave = wave if wave is not None else erased_one.wave
+        bucket = self._settings.s3.bucket_status
+        if wave is not None:
+            claim = await self._store.get(bucket, claim_key(wave, nik_hash))
+            if claim is not None and json.loads(claim.data).get("submission_id") == submission_id:
+                await self._store.delete(bucket, claim_key(wave, nik_hash))
+        await self._store.delete(bucket, applicant_key(nik_hash, submission_id))
 
     async def _decide(self, sub: Submission) -> StatusRecord:
         now = datetime.now(UTC).isoformat()

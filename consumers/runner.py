@@ -87,7 +87,7 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
         buckets = [s3.bucket_photos, s3.bucket_status, s3.bucket_registrations, s3.bucket_keys]
         try:
             await store.ensure_buckets(buckets)
-            await probe_store(store, buckets, encrypt=settings.s3.encrypt)
+            await probe_store(store, buckets, encrypt=settings.s3.encrypt, unversioned=[s3.bucket_keys])
         except StoreUnfit as exc:
             log.critical("refusing to start: %s", exc)
             raise

@@ -199,7 +199,7 @@ async def _object_store(app: web.Application) -> AsyncIterator[None]:
     buckets = [settings.s3.bucket_photos, settings.s3.bucket_status, settings.s3.bucket_keys]
     try:
         await store.ensure_buckets(buckets)
-        await probe_store(store, buckets, encrypt=settings.s3.encrypt)
+        await probe_store(store, buckets, encrypt=settings.s3.encrypt, unversioned=[settings.s3.bucket_keys])
     except StorageUnavailable as exc:
         log.warning("object store not answering at start-up; not probed", extra={"error": str(exc)})
     except BaseException as exc:

@@ -10,7 +10,8 @@ Design:
 
 * **Key-encryption keys (KEKs)** come from settings (``INTAKE_DATA_KEKS``: ``kid:base64(32 bytes)``, comma-
   separated; the first is the active one that wraps new data keys, the others still unwrap: rotation is adding
-  a new first entry, then :meth:`KeyStore.rewrap` of the stored keys, then removing the old entry).
+  a new first entry, then ``intake keys rotate`` (:meth:`KeyStore.rewrap` of every stored key,
+  :mod:`intake.key_rotation`), then removing the old entry).
 * **Data keys (DEKs)** are random 256-bit AES keys, one per applicant, indexed by the applicant's keyed NIK hash
   (``HMAC(INTAKE_NIK_PEPPER, NIK)``, the Kafka record key): never derived from the NIK, so that destroying the
   stored key cannot be undone by deriving it again. A DEK is stored only wrapped (AES-GCM under a KEK, the
@@ -21,7 +22,7 @@ Design:
   ``b"PKE" | version 1 | nonce (12) | ciphertext and tag``, built in one ``bytearray`` (see :func:`seal`).
 * **Crypto-shredding:** :meth:`KeyStore.destroy` deletes the wrapped DEK; afterwards :meth:`KeyStore.get` returns
   None and :func:`open_sealed` cannot run, so any copy of the applicant's sealed values is unreadable. The bucket
-  must not be versioned (a deleted version would keep the key).
+  must not be versioned (a deleted version would keep the key; the start-up probe refuses one that is).
 
 Errors: :class:`CryptoError` for anything that does not decrypt or parse (tampered, wrong key, wrong associated
 data, unknown KEK id); :class:`KeyDestroyed` when the applicant's key is gone (erased). Messages never contain key
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -40,7 +43,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -58,6 +61,9 @@ OVERHEAD = _PREFIX.size + NONCE_BYTES + TAG_BYTES
 """Bytes a sealed value has beyond its plaintext."""
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _APPLICANT = re.compile(r"^[0-9a-f]{64}$")
+
+Rewrap = Literal["rewrapped", "current", "gone"]
+"""What :meth:`KeyStore.rewrap` did to one key."""
 
 
 class CryptoError(ValueError):
@@ -161,11 +167,29 @@ def open_sealed(key: bytes, sealed: bytes | bytearray, aad: bytes) -> bytearray:
     return out
 
 
+KEY_PREFIX = "keys/"
+"""Prefix of every wrapped data key in the keys bucket."""
+
+
+def key_id(dek: bytes) -> str:
+    """A short public name of a data key (16 hex digits of HMAC-SHA256 keyed by it), stored in the clear header
+    of each record sealed with it: it reveals nothing of the key, and tells a record sealed under an applicant's
+    earlier key, destroyed by an erasure, from one sealed under their current key."""
+    return hmac.new(dek, b"intake-dek-id/v1", hashlib.sha256).hexdigest()[:16]
+
+
 def key_object(applicant: str) -> str:
     """Object key of an applicant's wrapped data key: the keyed NIK hash (hex), never the NIK."""
     if not _APPLICANT.match(applicant):
         raise ValueError("applicant must be a keyed NIK hash (64 hex digits)")
-    return f"keys/{applicant}.json"
+    return f"{KEY_PREFIX}{applicant}.json"
+
+
+def applicant_of(object_key: str) -> str | None:
+    """The applicant (keyed NIK hash) whose wrapped data key :func:`key_object` stores under ``object_key``;
+    None for any other object."""
+    stem = object_key.removeprefix(KEY_PREFIX).removesuffix(".json")
+    return stem if _APPLICANT.match(stem) and object_key == f"{KEY_PREFIX}{stem}.json" else None
 
 
 def _wrap_aad(applicant: str, kid: str) -> bytes:
@@ -177,6 +201,19 @@ def wrap(ring: KeyRing, applicant: str, dek: bytes) -> bytes:
     kek = ring.active
     sealed = seal(kek.key, dek, _wrap_aad(applicant, kek.kid))
     return json.dumps({"v": 1, "kek": kek.kid, "dek": base64.b64encode(bytes(sealed)).decode()}).encode()
+
+
+def wrapped_kek_id(stored: bytes) -> str:
+    """The id of the KEK that wrapped a stored key (:func:`wrap`'s output), read without unwrapping it (whether
+    it would unwrap is :func:`unwrap`'s business). Raises :class:`CryptoError` when it is not a wrapped key."""
+    try:
+        data = json.loads(stored)
+        kid = data["kek"]
+    except (ValueError, KeyError, TypeError):
+        raise CryptoError("not a wrapped data key") from None
+    if not isinstance(kid, str) or data.get("v") != 1:
+        raise CryptoError("not a wrapped data key")
+    return kid
 
 
 def unwrap(ring: KeyRing, applicant: str, stored: bytes) -> tuple[bytes, str]:
@@ -271,16 +308,23 @@ class KeyStore:
         await self._store.delete(self._bucket, name)
         return existed
 
-    async def rewrap(self, applicant: str) -> bool:
-        """Re-wrap the applicant's DEK under the active KEK (rotation). True when it was rewritten; False when it
-        is already under the active KEK or does not exist. Not atomic against :meth:`destroy` (read, then write):
-        run a rotation while no erasure runs, or re-run the erasure after it."""
+    async def rewrap(self, applicant: str) -> Rewrap:
+        """Re-wrap the applicant's DEK under the active KEK (rotation; ``intake keys rotate``,
+        :mod:`intake.key_rotation`). Returns ``"rewrapped"``; ``"current"`` when it is already under the active
+        KEK; ``"gone"`` when there is none, or when it was destroyed (erased) or replaced between the read and the
+        write: the write is conditional on the ETag read (``If-Match``), so a rotation racing an erasure never
+        brings a destroyed key back. Raises :class:`CryptoError` for a stored key that does not unwrap (an unknown
+        KEK id, damaged), RuntimeError when the store gives no ETag."""
         name = key_object(applicant)
         stored = await self._store.get(self._bucket, name)
         if stored is None:
-            return False
+            return "gone"
         dek, kid = unwrap(self._ring, applicant, stored.data)
         if kid == self._ring.active.kid:
-            return False
-        await self._store.put(self._bucket, name, wrap(self._ring, applicant, dek), "application/json")
-        return True
+            return "current"
+        if not stored.etag:  # both stores give one (intake.store_probe.probe_conditional_replace proves it)
+            raise RuntimeError("the key store gave no ETag: a rewrap cannot be made conditional")
+        rewrapped = wrap(self._ring, applicant, dek)
+        if await self._store.put_if_match(self._bucket, name, rewrapped, "application/json", stored.etag):
+            return "rewrapped"
+        return "gone"

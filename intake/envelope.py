@@ -6,8 +6,9 @@ writes) keeps every personal datum sealed with the applicant's data key (:mod:`i
     b"PKI" | 2 | header length (4 bytes, big-endian) | header (UTF-8 JSON) | sealed registration | sealed photo
 
 Its header is in clear and holds no personal data: the submission id, when and from whom it was received, the
-keyed NIK hash (which names the data key) and the sizes of the two sealed parts. The registration (JSON) and the
-photo are each AES-256-GCM sealed, with the part's name and the exact header bytes as associated data, so a
+keyed NIK hash (which names the applicant's data key), the data key's public id (:func:`intake.crypto.key_id`:
+which of the applicant's successive keys sealed it) and the sizes of the two sealed parts. The registration (JSON)
+and the photo are each AES-256-GCM sealed, with the part's name and the exact header bytes as associated data, so a
 sealed part cannot be moved to another record and the header cannot be altered unnoticed (the GCM tag also
 replaces version 1's checksum). Without the key (erased: :class:`intake.crypto.KeyDestroyed`) nothing personal
 can be read.
@@ -31,7 +32,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from intake.crypto import OVERHEAD, CryptoError, open_sealed, seal_into
+from intake.crypto import OVERHEAD, CryptoError, key_id, open_sealed, seal_into
 from processors.registration import RegistrationData, registration_data
 
 MAGIC = b"PKI"
@@ -92,6 +93,7 @@ def encode_sealed(sub: Submission, key: bytes) -> bytes:
         "received_at": sub.received_at,
         "client_id": sub.client_id,
         "nik_hash": sub.nik_hash,
+        "dek": key_id(key),
         "sealed": {"registration": reg_size, "photo": photo_size},
         "extra": sub.extra,
     }
@@ -121,6 +123,8 @@ class Sealed:
     client_id: str
     nik_hash: str
     """Keyed hash (hex) of the NIK: names the applicant's data key."""
+    dek_id: str | None
+    """:func:`intake.crypto.key_id` of the data key it was sealed with (None in records of earlier releases)."""
     extra: dict[str, Any]
     header: bytes = field(repr=False)
     registration: bytes = field(repr=False)
@@ -204,6 +208,7 @@ def _sealed(header: dict[str, Any], raw: bytes, body: bytes) -> Sealed:
             received_at=str(header["received_at"]),
             client_id=str(header["client_id"]),
             nik_hash=nik_hash,
+            dek_id=None if header.get("dek") is None else str(header["dek"]),
             extra=dict(header.get("extra") or {}),
             header=raw,
             registration=body[:reg_size],

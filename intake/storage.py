@@ -24,12 +24,13 @@ Contracts:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -38,6 +39,7 @@ from minio import Minio
 from minio.error import S3Error
 from minio.sseconfig import Rule, SSEConfig
 
+from intake.s3_create import ConditionalCreates
 from intake.settings import Settings
 
 T = TypeVar("T")
@@ -60,10 +62,13 @@ class StoreUnfit(Exception):
 
 @dataclass(frozen=True)
 class StoredObject:
-    """An object's bytes and content type."""
+    """An object's bytes and content type, and the entity tag of this version of it."""
 
     data: bytes
     content_type: str
+    etag: str | None = None
+    """The server's ``ETag`` of the version read (as it sent it, quoted), for :meth:`ObjectStore.put_if_match`;
+    None when the object was not read from a store."""
 
 
 class ObjectStore(Protocol):
@@ -84,7 +89,24 @@ class ObjectStore(Protocol):
 
     async def list_keys(self, bucket: str, prefix: str = "") -> list[str]: ...
 
+    async def list_page(self, bucket: str, prefix: str, start_after: str, limit: int) -> list[str]:
+        """At most ``limit`` keys starting with ``prefix`` and sorting after ``start_after`` ("" from the start), in
+        key order: a bucket too large for :meth:`list_keys` is walked page by page (pass the last key of a page as
+        the next ``start_after``) in bounded memory. Fewer than ``limit`` keys: the listing is complete."""
+        ...
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """Replace the object only if it is still the version :meth:`get` read with ``etag``, atomically (S3
+        ``If-Match``). True when this call replaced it; False when it changed or was deleted meanwhile (then
+        nothing is written: a deleted object is never re-created)."""
+        ...
+
     async def ensure_buckets(self, buckets: Iterable[str]) -> None: ...
+
+    async def versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning as the server reports it: ``"Enabled"``, ``"Suspended"`` (older versions kept
+        while it was enabled stay), or None when it was never enabled."""
+        ...
 
     async def server_side_encryption(self, bucket: str, key: str) -> str | None:
         """The encryption the server reports for the stored object (``x-amz-server-side-encryption``: ``AES256``
@@ -103,6 +125,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.buckets: set[str] = set()
+        self.versioned: dict[str, str] = {}
+        """Buckets whose versioning was turned on (the tests set it), and its status."""
         self.fail_next = 0
         self.puts = 0
 
@@ -133,7 +157,8 @@ class MemoryStore:
     async def get(self, bucket: str, key: str) -> StoredObject | None:
         self._maybe_fail("get")
         self._bucket(bucket)
-        return self.objects.get((bucket, key))
+        stored = self.objects.get((bucket, key))
+        return None if stored is None else replace(stored, etag=_memory_etag(stored.data))
 
     async def delete(self, bucket: str, key: str) -> None:
         self._maybe_fail("delete")
@@ -145,8 +170,29 @@ class MemoryStore:
         self._bucket(bucket)
         return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
 
+    async def list_page(self, bucket: str, prefix: str, start_after: str, limit: int) -> list[str]:
+        self._maybe_fail("list")
+        self._bucket(bucket)
+        keys = (k for b, k in self.objects if b == bucket and k.startswith(prefix) and k > start_after)
+        return sorted(keys)[:limit]
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        self._maybe_fail("put")
+        self._bucket(bucket)
+        stored = self.objects.get((bucket, key))
+        if stored is None or _memory_etag(stored.data) != etag:
+            return False
+        self.puts += 1
+        self.objects[(bucket, key)] = StoredObject(bytes(data), content_type)
+        return True
+
     async def ensure_buckets(self, buckets: Iterable[str]) -> None:
         self.buckets.update(buckets)
+
+    async def versioning(self, bucket: str) -> str | None:
+        self._maybe_fail("versioning")
+        self._bucket(bucket)
+        return self.versioned.get(bucket)
 
     def close(self) -> None:
         """Nothing to release (the same call as :meth:`MinioStore.close`)."""
@@ -154,6 +200,11 @@ class MemoryStore:
     async def server_side_encryption(self, bucket: str, key: str) -> str | None:
         self._maybe_fail("stat")
         return "AES256" if (bucket, key) in self.objects else None
+
+
+def _memory_etag(data: bytes) -> str:
+    """The fake's entity tag: the MD5 of the bytes, quoted, as S3 gives for an unencrypted single-part object."""
+    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
 
 
 _TRANSIENT_S3_CODES = frozenset(
@@ -173,26 +224,26 @@ _PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConfli
 """S3 answers to a conditional create that lost: 412, or 409 while a concurrent create of the key completes."""
 
 _SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
-_CONDITIONAL_PUT_EXPIRY = timedelta(minutes=5)
+_CONNECT_TIMEOUT_S = 3.0
+_READ_TIMEOUT_S = 20.0
 
 
 class MinioStore:
-    """:class:`ObjectStore` over the MinIO Python SDK (any S3 server), with blocking calls on a bounded thread pool.
-
-    ``http`` is the connection pool the client uses too; conditional creates go through it (see
-    :meth:`put_if_absent`).
+    """:class:`ObjectStore` over the MinIO Python SDK (any S3 server), with blocking calls on a bounded thread pool,
+    except conditional creates: those run on the event loop (``creates``, :mod:`intake.s3_create`), because a new
+    applicant's upload makes one and the SDK's thread hand-off cost the API five times as much CPU.
     """
 
-    def __init__(
-        self, client: Minio, threads: int, encrypt: bool = True, http: urllib3.PoolManager | None = None
-    ) -> None:
+    def __init__(self, client: Minio, threads: int, creates: ConditionalCreates, encrypt: bool = True) -> None:
         self._client = client
-        self._http = http or urllib3.PoolManager(retries=urllib3.Retry(total=0))
+        self._creates = creates
         self._encrypt = encrypt
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3")
 
     def close(self) -> None:
-        """Stop the thread pool (waits for calls under way)."""
+        """Stop the thread pool (waits for calls under way) and close the idle connections of conditional creates
+        (call it from the event loop that used the store, while it runs)."""
+        self._creates.close()
         self._pool.shutdown(wait=True)
 
     async def _run(self, op: str, fn: Callable[[], T]) -> T:
@@ -200,11 +251,7 @@ class MinioStore:
         try:
             return await loop.run_in_executor(self._pool, fn)
         except S3Error as exc:
-            if exc.code == "NoSuchBucket":
-                raise BucketMissing(f"{op}: NoSuchBucket") from exc
-            if exc.code in _TRANSIENT_S3_CODES:
-                raise StorageUnavailable(f"{op}: {exc.code}") from exc
-            raise
+            raise _classified(op, exc) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise StorageUnavailable(f"{op}: {type(exc).__name__}") from exc
 
@@ -214,22 +261,19 @@ class MinioStore:
         )
 
     async def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str) -> bool:
-        """A PUT with ``If-None-Match: *`` on a presigned URL (the SDK's public ``put_object`` cannot send the
-        header; a presigned V4 URL signs the host only, so the header travels unsigned, as S3 allows)."""
-
-        def _put() -> bool:
-            url = self._client.get_presigned_url("PUT", bucket, key, expires=_CONDITIONAL_PUT_EXPIRY)
-            resp = self._http.request(
-                "PUT", url, body=data, headers={"Content-Type": content_type, "If-None-Match": "*"}
-            )
-            if 200 <= resp.status < 300:
-                return True
-            error = _s3_error(resp)
-            if error.code in _PRECONDITION_CODES:
-                return False
-            raise error
-
-        return await self._run("put_if_absent", _put)
+        """A PUT with ``If-None-Match: *`` (:class:`intake.s3_create.ConditionalCreates`: the SDK's ``put_object``
+        cannot send the header)."""
+        try:
+            answer = await self._creates.create(bucket, key, data, content_type)
+        except OSError as exc:
+            raise StorageUnavailable(f"put_if_absent: {type(exc).__name__}") from exc
+        if 200 <= answer.status < 300:
+            return True
+        response = urllib3.HTTPResponse(body=answer.body, status=answer.status, headers=answer.headers)
+        error = _s3_error(response)
+        if error.code in _PRECONDITION_CODES:
+            return False
+        raise _classified("put_if_absent", error) from error
 
     async def get(self, bucket: str, key: str) -> StoredObject | None:
         def _get() -> StoredObject | None:
@@ -240,7 +284,8 @@ class MinioStore:
                     return None
                 raise
             try:
-                return StoredObject(resp.read(), resp.headers.get("Content-Type", "application/octet-stream"))
+                content_type = resp.headers.get("Content-Type", "application/octet-stream")
+                return StoredObject(resp.read(), content_type, resp.headers.get("ETag"))
             finally:
                 resp.close()
                 resp.release_conn()
@@ -259,6 +304,34 @@ class MinioStore:
             )
 
         return await self._run("list", _list)
+
+    async def list_page(self, bucket: str, prefix: str, start_after: str, limit: int) -> list[str]:
+        """One ``ListObjectsV2`` call (1,000 keys at most per S3 response; the SDK cannot ask for fewer, so a
+        smaller ``limit`` reads one response and keeps its first keys)."""
+
+        def _page() -> list[str]:
+            listed = self._client.list_objects(bucket, prefix=prefix, recursive=True, start_after=start_after or None)
+            return [o.object_name for o in itertools.islice(listed, limit) if o.object_name is not None]
+
+        return await self._run("list", _page)
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """A PUT with ``If-Match: <etag>`` on the event loop, as :meth:`put_if_absent`
+        (:meth:`intake.s3_create.ConditionalCreates.replace`). S3 answers 412 when the object changed and 404
+        ``NoSuchKey`` when it is gone: both are False. SeaweedFS answers ``NoSuchKey`` for a missing bucket too, so
+        a refusal checks that the bucket exists (:class:`BucketMissing` otherwise)."""
+        try:
+            answer = await self._creates.replace(bucket, key, data, content_type, etag)
+        except OSError as exc:
+            raise StorageUnavailable(f"put_if_match: {type(exc).__name__}") from exc
+        if 200 <= answer.status < 300:
+            return True
+        error = _s3_error(urllib3.HTTPResponse(body=answer.body, status=answer.status, headers=answer.headers))
+        if error.code not in _PRECONDITION_CODES and error.code != "NoSuchKey":
+            raise _classified("put_if_match", error) from error
+        if not await self._run("put_if_match", partial(self._client.bucket_exists, bucket)):
+            raise BucketMissing(f"put_if_match: no such bucket {bucket!r}")
+        return False
 
     async def ensure_buckets(self, buckets: Iterable[str]) -> None:
         def _ensure(names: list[str]) -> None:
@@ -283,6 +356,10 @@ class MinioStore:
 
         await self._run("ensure_buckets", partial(_ensure, list(buckets)))
 
+    async def versioning(self, bucket: str) -> str | None:
+        config = await self._run("versioning", partial(self._client.get_bucket_versioning, bucket))
+        return config.status or None
+
     async def server_side_encryption(self, bucket: str, key: str) -> str | None:
         def _stat() -> str | None:
             try:
@@ -295,6 +372,16 @@ class MinioStore:
             return value if value in _SSE_ALGORITHMS else None
 
         return await self._run("stat", _stat)
+
+
+def _classified(op: str, exc: S3Error) -> Exception:
+    """What an S3 error means to the caller: :class:`BucketMissing`, :class:`StorageUnavailable` (transient), or
+    the error itself (a bug or a refusal)."""
+    if exc.code == "NoSuchBucket":
+        return BucketMissing(f"{op}: NoSuchBucket")
+    if exc.code in _TRANSIENT_S3_CODES:
+        return StorageUnavailable(f"{op}: {exc.code}")
+    return exc
 
 
 def _s3_error(resp: urllib3.BaseHTTPResponse) -> S3Error:
@@ -310,7 +397,7 @@ def build_store(settings: Settings) -> MinioStore:
     """The one place a concrete S3 client is built. Buckets are private (no policy is ever set)."""
     s3 = settings.s3
     http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=3.0, read=20.0),
+        timeout=urllib3.Timeout(connect=_CONNECT_TIMEOUT_S, read=_READ_TIMEOUT_S),
         maxsize=s3.io_threads,
         retries=urllib3.Retry(total=0),
     )
@@ -322,4 +409,14 @@ def build_store(settings: Settings) -> MinioStore:
         region=s3.region,
         http_client=http,
     )
-    return MinioStore(client, s3.io_threads, encrypt=s3.encrypt, http=http)
+    creates = ConditionalCreates(
+        s3.endpoint,
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        region=s3.region,
+        secure=s3.secure,
+        connections=s3.io_threads,
+        connect_timeout_s=_CONNECT_TIMEOUT_S,
+        read_timeout_s=_READ_TIMEOUT_S,
+    )
+    return MinioStore(client, s3.io_threads, creates, encrypt=s3.encrypt)

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
-from intake.storage import StorageUnavailable, StoreUnfit
+from intake.storage import StorageUnavailable, StoredObject, StoreUnfit
 
 PROBE_PREFIX = "_probe/"
 ATTEMPTS = 3
@@ -39,9 +39,15 @@ class ProbedStore(Protocol):
 
     async def delete(self, bucket: str, key: str) -> None: ...
 
+    async def versioning(self, bucket: str) -> str | None: ...
 
-async def probe_store(store: ProbedStore, buckets: Iterable[str], *, encrypt: bool) -> None:
-    """Check conditional create in every bucket and, with ``encrypt``, that each bucket's objects are encrypted.
+
+async def probe_store(
+    store: ProbedStore, buckets: Iterable[str], *, encrypt: bool, unversioned: Iterable[str] = ()
+) -> None:
+    """Check conditional create in every bucket and, with ``encrypt``, that each bucket's objects are encrypted;
+    and that no bucket of ``unversioned`` (the data keys' bucket) has or had versioning, under which a deleted
+    data key would survive as an older version and crypto-shredding would destroy nothing.
 
     Call it after ``ensure_buckets`` succeeded (the store answers). Blocks for a few round trips per bucket (a
     few seconds more when calls fail). Raises :class:`StoreUnfit`; deletes its probe objects on the way out (a
@@ -49,6 +55,18 @@ async def probe_store(store: ProbedStore, buckets: Iterable[str], *, encrypt: bo
     """
     for bucket in buckets:
         await _probe_bucket(store, bucket, encrypt)
+    for bucket in unversioned:
+        await _probe_unversioned(store, bucket)
+
+
+async def _probe_unversioned(store: ProbedStore, bucket: str) -> None:
+    status = await _answer(bucket, lambda: store.versioning(bucket))
+    if status is not None:
+        raise StoreUnfit(
+            f"object store: bucket {bucket!r} has versioning {status}: a data key deleted by an erasure would "
+            "survive as an older version, so crypto-shredding would destroy nothing; use a bucket that never "
+            "had versioning for INTAKE_BUCKET_KEYS (see README, 'Object storage')"
+        )
 
 
 async def _probe_bucket(store: ProbedStore, bucket: str, encrypt: bool) -> None:
@@ -91,3 +109,44 @@ async def _answer(bucket: str, call: Callable[[], Awaitable[T]]) -> T:
                 ) from exc
             await asyncio.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+class ReplacingStore(Protocol):
+    """The calls :func:`probe_conditional_replace` makes."""
+
+    async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def get(self, bucket: str, key: str) -> StoredObject | None: ...
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool: ...
+
+    async def delete(self, bucket: str, key: str) -> None: ...
+
+
+async def probe_conditional_replace(store: ReplacingStore, bucket: str) -> None:
+    """Prove that ``bucket`` honours ``If-Match`` on a PUT, which a key rotation relies on so that it never brings
+    back a data key an erasure destroyed (:meth:`intake.crypto.KeyStore.rewrap`): a replace with the ETag read
+    must succeed, one with a stale ETag and one of a deleted object must be refused (and create nothing).
+
+    Not part of :func:`probe_store` (the API and consumers never replace conditionally). A few round trips; raises
+    :class:`StoreUnfit` naming what failed, lets :class:`StorageUnavailable` propagate, and deletes its probe object
+    (under ``_probe/``) on the way out."""
+    key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    unfit = f"object store: bucket {bucket!r} does not honour If-Match on a PUT"
+    try:
+        await store.put(bucket, key, b"probe", "text/plain")
+        read = await store.get(bucket, key)
+        if read is None or not read.etag:
+            raise StoreUnfit(f"{unfit}: it gave no ETag for an object just written")
+        if not await store.put_if_match(bucket, key, b"probe, replaced", "text/plain", read.etag):
+            raise StoreUnfit(f"{unfit}: it refused a replace carrying the current ETag")
+        if await store.put_if_match(bucket, key, b"probe, stale", "text/plain", read.etag):
+            raise StoreUnfit(f"{unfit}: it accepted a replace carrying a stale ETag")
+        await store.delete(bucket, key)
+        if await store.put_if_match(bucket, key, b"probe, deleted", "text/plain", read.etag) or await store.get(
+            bucket, key
+        ):
+            raise StoreUnfit(f"{unfit}: a conditional replace re-created a deleted object")
+    finally:
+        with contextlib.suppress(StorageUnavailable):
+            await store.delete(bucket, key)

@@ -38,3 +38,11 @@ class FailsWritesInto(MemoryStore):
         if bucket == self.failing:
             self.fail_next = 1
         return await super().put_if_absent(bucket, key, data, content_type)
+
+
+class IgnoresIfMatch(MemoryStore):
+    """A server that ignores ``If-Match``: a conditional replace always writes (re-creating a deleted object)."""
+
+    async def put_if_match(self, bucket: str, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        await self.put(bucket, key, data, content_type)
+        return True

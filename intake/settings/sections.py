@@ -145,7 +145,12 @@ class S3Settings:
         "if the server cannot encrypt.",
         True,
     )
-    io_threads: int = setting("INTAKE_S3_IO_THREADS", "Threads doing blocking S3 calls per process.", 8)
+    io_threads: int = setting(
+        "INTAKE_S3_IO_THREADS",
+        "Threads doing blocking S3 calls per process; also the most connections its conditional creates (data keys, "
+        "status claims: asynchronous, on the event loop) keep and use at once.",
+        8,
+    )
 
 
 @dataclass(frozen=True)
@@ -374,8 +379,15 @@ class SecuritySettings:
         "INTAKE_DATA_KEKS",
         "Key-encryption keys wrapping the per-applicant data keys that seal the personal data of Kafka records, "
         "comma-separated `kid:base64(32 bytes)`; the first wraps new keys, every one unwraps (rotation: add a new "
-        "first entry, rewrap, remove the old one; intake/crypto.py).",
+        "first entry, run `intake keys rotate`, remove the old one once `intake keys rotate --check` counts no key "
+        "under it; README, 'Rotating the key-encryption key').",
         secret=True,
+    )
+    key_rotation_window: int = setting(
+        "INTAKE_KEY_ROTATION_WINDOW",
+        "Wrapped data keys `intake keys rotate` reads and rewraps at once (its concurrent requests to the key store; "
+        "it lists the keys bucket 1,000 keys at a time, so its memory is bounded whatever the bucket holds).",
+        32,
     )
     auth_max_skew_s: float = setting(
         "INTAKE_AUTH_MAX_SKEW_S", "A signed request's timestamp may differ from the clock by this much, in s.", 300.0

@@ -51,6 +51,7 @@ def validate(s: Settings) -> None:
             "INTAKE_REGISTRATIONS_RETENTION_MS must be -1 (compacted only) or positive",
         ),
         (s.wave.export_window >= 1, "INTAKE_EXPORT_WINDOW must be >= 1"),
+        (s.security.key_rotation_window >= 1, "INTAKE_KEY_ROTATION_WINDOW must be >= 1"),
         (s.limits.max_photo_bytes > 0, "INTAKE_MAX_PHOTO_BYTES must be positive"),
         (s.limits.max_registration_bytes > 0, "INTAKE_MAX_REGISTRATION_BYTES must be positive"),
         (

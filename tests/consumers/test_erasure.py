@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from consumers.erasure import erase_applicant
+from intake.kafka import Delivery, QueueUnavailable
 from intake.status import StatusRecord, status_key
 from intake.storage import MemoryStore
 from tests.consumers.test_worker import _sub, rig
@@ -43,3 +48,30 @@ async def test_erases_every_submission_of_the_applicant() -> None:
 
 def _state(store: MemoryStore, sid: str) -> str:
     return StatusRecord.from_json(store.objects[("intake-status", status_key(sid))].data).state
+
+
+class StatusTopicDownOnce(FakeSink):
+    """Kafka refuses the first status tombstone (after the tombstone was stored), then answers."""
+
+    refused = False
+
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Any = ()) -> Delivery:
+        if topic == "intake.status.v1" and not self.refused:
+            self.refused = True
+            raise QueueUnavailable("fake broker down")
+        return await super().send(topic, key, value, headers)
+
+
+async def test_an_erasure_that_failed_midway_is_finished_by_running_it_again() -> None:
+    """The first run stores a tombstone and then Kafka fails; the re-run still finds the applicant's claim (its
+    wave was read before any status became a tombstone) and leaves nothing of the applicant."""
+    r = await rig()
+    mine = _sub(1, applicant=7)
+    r.submit(mine)
+    assert await r.poll() == 1
+    with pytest.raises(QueueUnavailable):
+        await erase_applicant(unit_settings(), r.store, mine.nik_hash, StatusTopicDownOnce())
+    again = await erase_applicant(unit_settings(), r.store, mine.nik_hash, FakeSink())
+    assert again.submissions == [mine.submission_id]
+    assert not [k for _, k in r.store.objects if mine.nik_hash in k]  # no claim, no index entry
+    assert _state(r.store, mine.submission_id) == "erased"

@@ -7,10 +7,12 @@ from dataclasses import replace
 
 from consumers.dlq import DeadLetter
 from consumers.erasure import erase_applicant
+from consumers.photo_task import PhotoVerdict
 from intake.crypto import new_kek_entry
 from intake.envelope import Submission, encode_sealed
 from intake.registration_record import RegistrationRecord, registration_key
-from tests.consumers.test_worker import DLQ, SUBMISSIONS, Rig, _errors, _sub, rig
+from intake.status import status_key
+from tests.consumers.test_worker import DLQ, SUBMISSIONS, Rig, _accept, _errors, _sub, rig
 from tests.support import FakeSink, key_store, unit_settings
 
 
@@ -113,3 +115,61 @@ async def test_a_key_store_outage_is_retried_not_dead_lettered() -> None:
     r.store.fail_next = 1  # the key read fails once
     assert await r.poll() == 1
     assert r.status(sub).state == "eligible" and not r.topic(DLQ)
+
+
+async def test_an_erasure_landing_while_a_record_is_processed_leaves_nothing_behind() -> None:
+    """``intake erase`` runs after the consumer opened the record and before it wrote its results: the erasure
+    finds nothing yet, so the consumer sees the key gone when it is done and erases what it wrote itself (images,
+    registration record, claim, index), leaves the tombstone, publishes the ``erased`` registration record after
+    its own, and dead-letters the record ``erased``."""
+    sub, other = _with_registration(1, applicant=5), _with_registration(2)
+    holder: list[Rig] = []
+
+    async def erased_meanwhile(photo: bytes) -> PhotoVerdict:
+        r = holder[0]
+        if photo == sub.photo:
+            await erase_applicant(unit_settings(), r.store, sub.nik_hash, r.sink)
+        return await _accept(photo)
+
+    r = await rig(photos=erased_meanwhile)
+    holder.append(r)
+    await _submit_sealed(r, sub, other)
+    assert await r.poll() == 2
+    assert _errors(r.topic(DLQ)) == [b"erased"] and r.committed() == 2
+    assert r.status(sub).state == "erased" and r.status(other).state == "eligible"
+    left = [(b, k) for b, k in r.store.objects if sub.submission_id in k or sub.nik_hash in k]
+    assert left == [("intake-status", status_key(sub.submission_id))]  # the tombstone only
+    published = [RegistrationRecord.from_json(rec.value or b"") for rec in r.topic("intake.registrations.v1")]
+    assert [p.state for p in published if p.submission_id == sub.submission_id][-1] == "erased"
+    assert [p.state for p in published if p.submission_id == other.submission_id] == ["eligible"]
+
+
+async def test_a_record_queued_at_the_erasure_stays_erased_after_the_applicant_uploads_again() -> None:
+    """Erased while a submission is still queued, the applicant uploads again (a fresh key) before the consumer
+    reaches the old record: the old record names the destroyed key, so it is dead-lettered ``erased`` (not
+    ``envelope_invalid``) and its status is the tombstone (not ``received`` for ever); the new one is processed."""
+    r = await rig()
+    queued, again = _with_registration(1, applicant=9), _with_registration(2, applicant=9)
+    await _submit_sealed(r, queued)
+    report = await erase_applicant(unit_settings(), r.store, queued.nik_hash, FakeSink())
+    assert report.key_destroyed and report.submissions == []  # not processed yet: nothing indexed
+    await _submit_sealed(r, again)  # a fresh key
+    assert await r.poll() == 2
+    assert _errors(r.topic(DLQ)) == [b"erased"]
+    assert (r.status(queued).state, r.status(again).state) == ("erased", "eligible")
+    assert [k for b, k in r.store.objects if b == "intake-registrations"] == [registration_key(again.submission_id)]
+
+
+async def test_a_record_naming_another_key_never_erases_a_processed_submission() -> None:
+    """The clear header is not authenticated until a key opens the record: a record that names the applicant's
+    submission and a key id that is not their key's is dead-lettered, and the processed submission is untouched."""
+    r = await rig()
+    sub = _with_registration(1)
+    await _submit_sealed(r, sub)
+    assert await r.poll() == 1
+    forged = encode_sealed(sub, b"\7" * 32)  # sealed under some other key
+    r.broker.append(SUBMISSIONS, sub.nik_hash.encode(), forged, partition=0)
+    assert await r.poll() == 1
+    assert _errors(r.topic(DLQ)) == [b"erased"]
+    assert r.status(sub).state == "eligible"
+    assert ("intake-registrations", registration_key(sub.submission_id)) in r.store.objects

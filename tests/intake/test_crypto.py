@@ -137,8 +137,10 @@ async def test_rotation_rewraps_under_the_new_kek() -> None:
     rotated = KeyRing((*ring("k2").keks, *old.keks))  # the new key first, the old one still unwraps
     keys2 = KeyStore(store, BUCKET, rotated)
     assert await keys2.get(APPLICANT) == dek
-    assert await keys2.rewrap(APPLICANT) is True
-    assert await keys2.rewrap(APPLICANT) is False
+    assert await keys2.rewrap(APPLICANT) == "rewrapped"
+    assert await keys2.rewrap(APPLICANT) == "current"
+    assert await keys2.rewrap("0" * 64) == "gone"  # never had a key (or erased): nothing is written
+    assert [k for _, k in store.objects] == [key_object(APPLICANT)]
     only_new = KeyStore(store, BUCKET, KeyRing(rotated.keks[:1]))  # the old KEK removed after the rewrap
     assert await only_new.get(APPLICANT) == dek
 

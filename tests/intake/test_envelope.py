@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from intake.crypto import key_id
 from intake.envelope import EnvelopeError, Sealed, Submission, decode, encode, encode_sealed
 from processors.registration import registration_data
 from tests.support import make_registration
@@ -93,6 +94,8 @@ def test_sealed_round_trip_hides_the_personal_data() -> None:
     sealed = decode(value)
     assert isinstance(sealed, Sealed)
     assert (sealed.submission_id, sealed.nik_hash, sealed.client_id) == (sub.submission_id, sub.nik_hash, "web")
+    assert sealed.dek_id == key_id(DEK) and sealed.dek_id != key_id(b"\x07" * 32)  # which key, not the key
+    assert DEK.hex()[:16] not in value.decode("latin-1")
     assert sealed.open(DEK) == sub
     assert len(value) < len(sub.photo) + 1024  # not inflated either
 
@@ -116,6 +119,17 @@ def test_a_sealed_record_refuses_anything_altered(change: str) -> None:
         assert isinstance(sealed, Sealed)
         sealed.open(key)
     assert "Siti" not in str(refused.value)
+
+
+def test_a_sealed_record_of_an_earlier_release_names_no_key() -> None:
+    """A header without the key id (records sealed by an earlier release) decodes with ``dek_id`` None (the
+    consumer then opens it with the applicant's key as before)."""
+    value = encode_sealed(_sub(), DEK)
+    older = value.replace(f'"dek":"{key_id(DEK)}",'.encode(), b"")
+    header_len = int.from_bytes(value[4:8], "big") - (len(value) - len(older))
+    older = older[:4] + header_len.to_bytes(4, "big") + older[8:]
+    sealed = decode(older)
+    assert isinstance(sealed, Sealed) and sealed.dek_id is None and sealed.submission_id == _sub().submission_id
 
 
 def test_a_sealed_envelope_needs_the_nik_hash() -> None:

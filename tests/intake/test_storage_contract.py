@@ -83,6 +83,43 @@ async def test_list_by_prefix(store: ObjectStore) -> None:
     assert await store.list_keys(BUCKET, base) == [base + "a", base + "b", base + "c/d"]
 
 
+async def test_list_page_walks_a_prefix_in_key_order(store: ObjectStore) -> None:
+    """Pages of at most ``limit`` keys, each starting after the last key of the one before, cover the prefix
+    exactly once; keys outside the prefix never show."""
+    base = f"contract/{uuid.uuid4().hex}/"
+    names = [f"{base}k{i:02d}" for i in range(7)]
+    for name in reversed(names):
+        await store.put(BUCKET, name, b"x", "text/plain")
+    await store.put(BUCKET, base[:-1] + "-beside", b"x", "text/plain")  # sorts after the prefix, not under it
+    pages, after = [], ""
+    while True:
+        page = await store.list_page(BUCKET, base, after, 3)
+        pages.append(page)
+        if len(page) < 3:
+            break
+        after = page[-1]
+    assert pages == [names[0:3], names[3:6], names[6:7]]
+    assert await store.list_page(BUCKET, base, names[-1], 3) == []
+
+
+async def test_put_if_match_replaces_only_the_version_read(store: ObjectStore) -> None:
+    """A conditional replace with the ETag of the version read wins once; a stale ETag and a deleted object
+    refuse, and a deleted object is never re-created."""
+    key = _key("versioned")
+    await store.put(BUCKET, key, b"one", "application/json")
+    first = await store.get(BUCKET, key)
+    assert first is not None and first.etag
+    assert await store.put_if_match(BUCKET, key, b"two", "application/json", first.etag) is True
+    second = await store.get(BUCKET, key)
+    assert second is not None and second.data == b"two" and second.etag and second.etag != first.etag
+    assert await store.put_if_match(BUCKET, key, b"three", "application/json", first.etag) is False  # stale
+    got = await store.get(BUCKET, key)
+    assert got is not None and got.data == b"two"
+    await store.delete(BUCKET, key)
+    assert await store.put_if_match(BUCKET, key, b"four", "application/json", second.etag) is False
+    assert await store.get(BUCKET, key) is None
+
+
 async def test_binary_round_trip(store: ObjectStore) -> None:
     key = _key("bin")
     data = bytes(range(256)) * 4096
@@ -142,6 +179,9 @@ async def test_missing_bucket_is_bucket_missing_everywhere(store: ObjectStore) -
         "get": lambda: store.get(absent, "k"),
         "delete": lambda: store.delete(absent, "k"),
         "list_keys": lambda: store.list_keys(absent),
+        "list_page": lambda: store.list_page(absent, "", "", 10),
+        "put_if_match": lambda: store.put_if_match(absent, "k", b"x", "text/plain", '"0"'),
+        "versioning": lambda: store.versioning(absent),
     }
     for name, call in calls.items():
         with pytest.raises(BucketMissing) as raised:
@@ -149,8 +189,13 @@ async def test_missing_bucket_is_bucket_missing_everywhere(store: ObjectStore) -
         assert isinstance(raised.value, StorageUnavailable), name
 
 
+async def test_a_bucket_never_versioned_says_so(store: ObjectStore) -> None:
+    """What the probe of the keys bucket reads: None for a bucket whose versioning was never turned on."""
+    assert await store.versioning(BUCKET) is None
+
+
 async def test_the_start_up_probe_passes(store: ObjectStore) -> None:
     """The probe the API and consumers run at start accepts this store, and leaves nothing behind."""
-    await probe_store(store, BUCKETS, encrypt=True)
+    await probe_store(store, BUCKETS, encrypt=True, unversioned=BUCKETS)
     for bucket in BUCKETS:
         assert await store.list_keys(bucket, "_probe/") == []

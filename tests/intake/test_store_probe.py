@@ -56,3 +56,15 @@ async def test_one_transient_failure_is_retried() -> None:
     store = await _ready(MemoryStore())
     store.fail_next = 1
     await probe_store(store, BUCKETS, encrypt=True)
+
+
+@pytest.mark.parametrize("status", ["Enabled", "Suspended"])
+async def test_a_keys_bucket_that_has_or_had_versioning_is_refused(status: str) -> None:
+    """Under versioning a destroyed data key survives as an older version: crypto-shredding would not shred."""
+    store = await _ready(MemoryStore())
+    await probe_store(store, BUCKETS, encrypt=True, unversioned=["intake-status"])
+    store.versioned["intake-status"] = status
+    await probe_store(store, BUCKETS, encrypt=True)  # only the buckets named unversioned are checked
+    with pytest.raises(StoreUnfit, match=f"versioning {status}") as refused:
+        await probe_store(store, BUCKETS, encrypt=True, unversioned=["intake-status"])
+    assert "'intake-status'" in str(refused.value)

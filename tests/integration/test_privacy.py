@@ -10,15 +10,19 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from minio import Minio
+from minio.versioningconfig import VersioningConfig
 
 from intake.crypto import key_object
 from intake.settings import Settings, to_environ
 from intake.status import claim_key, photo_key, status_key
-from intake.storage import MinioStore
+from intake.storage import MinioStore, StoreUnfit
+from intake.store_probe import probe_store
 from processors.screening import nik_hash_hex
 from tests.conftest import ON_EVERY_S3_BACKEND
 from tests.corpus.ktp import SceneSpec, encode, scene
@@ -116,3 +120,18 @@ def _erase_cli(nik: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
         timeout=60,
         check=True,
     )
+
+
+async def test_a_versioned_keys_bucket_is_refused(live_settings: Settings, minio_store: MinioStore) -> None:
+    """Under versioning a data key deleted by an erasure survives as an older version, so crypto-shredding would
+    shred nothing: the start-up probe refuses a keys bucket that has (or had: suspended) versioning."""
+    s3 = live_settings.s3
+    bucket = f"{s3.bucket_keys}-ver-{uuid.uuid4().hex[:8]}"
+    await minio_store.ensure_buckets([bucket])
+    await probe_store(minio_store, [bucket], encrypt=True, unversioned=[bucket])  # never versioned: fit
+    sdk = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=s3.secure, region=s3.region)
+    for status in ("Enabled", "Suspended"):
+        await asyncio.to_thread(sdk.set_bucket_versioning, bucket, VersioningConfig(status))
+        assert await minio_store.versioning(bucket) == status
+        with pytest.raises(StoreUnfit, match=f"versioning {status}"):
+            await probe_store(minio_store, [bucket], encrypt=True, unversioned=[bucket])

@@ -19,6 +19,7 @@ import random
 import string
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from intake.storage import MinioStore
 from intake.topics import topic_names
 from processors.screening import nik_hash_hex
 from tests.corpus.ktp import SceneSpec, encode, scene
-from tests.integration.conftest import STACK, Consumers, wait_until
+from tests.integration.conftest import STACK, Consumers, started_api, wait_until
 from tests.support import key_store, make_registration, multipart
 
 pytestmark = pytest.mark.integration
@@ -193,3 +194,39 @@ async def test_personal_data_is_sealed_in_kafka_and_erasure_shreds_it(
             if (bucket, key) != (s3.bucket_registrations, registration_key(kept["submission_id"])):
                 for name, needle in _needles(kept_reg).items():
                     assert needle not in data and needle.decode() not in key, (bucket, key, name)
+
+
+async def test_a_record_queued_at_the_erasure_is_dead_lettered_erased_after_the_applicant_uploads_again(
+    topics_ready: Settings, consumers: Consumers, minio_store: MinioStore
+) -> None:
+    """Erased while their submission waits in the queue, the applicant uploads again before a consumer reaches it
+    (the API holds no key in memory, so the new upload gets a fresh key): the queued record names the destroyed key,
+    so it is dead-lettered ``erased`` with its status the tombstone, never ``envelope_invalid`` and ``received`` for
+    ever; the new upload is processed."""
+    security = replace(topics_ready.security, data_key_cache_entries=0)
+    settings = replace(topics_ready, security=security)
+    api = await started_api(settings)
+    try:
+        reg = _applicant()
+        queued = await _accept(api, reg, 31)
+        erased = await asyncio.to_thread(_cli, settings, "erase", stdin=reg["nik"] + "\n")
+        assert erased.returncode == 0, erased.stderr
+        assert json.loads(erased.stdout)["key_destroyed"] is True
+        again = await _accept(api, reg, 32)
+        consumers.start()
+
+        async def decided() -> bool:
+            return (await _state(api, queued), await _state(api, again)) == ("erased", "eligible")
+
+        await wait_until(decided, 120, "the queued record erased and the new one processed")
+        letters = [r async for r in read_topic(settings, topic_names(settings).dead_letter)]
+        errors = {
+            dict(r.headers).get("intake.error") for r in letters if queued["submission_id"].encode() in (r.value or b"")
+        }
+        assert errors == {b"erased"}
+        kept = await minio_store.get(settings.s3.bucket_registrations, registration_key(again["submission_id"]))
+        assert kept is not None and reg["nik"].encode() in kept.data
+        gone = await minio_store.get(settings.s3.bucket_registrations, registration_key(queued["submission_id"]))
+        assert gone is None
+    finally:
+        await api.close()

@@ -10,7 +10,9 @@ Two middlewares, both before the body is read:
      every client wait past its timeout), or
   3. the event loop runs late by more than ``INTAKE_MAX_LOOP_LAG_MS``, when set (:class:`LoopLag`): the CPU is
      saturated, so an upload admitted now would wait behind the work already taken on.
-  The refusal costs a few dictionary look-ups: no signature is verified and no body byte is read.
+  The refusal costs a few dictionary look-ups: no signature is verified and no body byte is read. Until this
+  gate admits an upload its connection is read in small reads (``INTAKE_HTTP_FIRST_READ_BYTES``,
+  :mod:`ingest.reads`), so little of a refused body leaves the kernel; admission widens them.
 * :meth:`Admission.middleware`, after authentication: per-client and per-source-address token buckets, 429
   ``rate_limited`` with the wait in Retry-After. Status reads (GET) are bounded by these alone.
 
@@ -34,6 +36,7 @@ from aiohttp import web
 
 from ingest.errors import error_response
 from ingest.ratelimit import RateLimiter
+from ingest.reads import widen_reads
 from intake.kafka import RecordSink
 from intake.metrics import Metrics
 from intake.settings import Settings
@@ -113,6 +116,7 @@ class Admission:
         self.in_flight = 0
         self.in_flight_bytes = 0
         self._max_body = settings.limits.max_body_bytes
+        self._read_bytes = h.read_bytes
         self._retry_after_s = h.retry_after_s
         self._metrics = metrics
         self._client_of = client_of
@@ -168,6 +172,7 @@ class Admission:
         self.in_flight += 1
         self.in_flight_bytes += size
         self._metrics.http_in_flight.inc()
+        widen_reads(request.transport, self._read_bytes)  # admitted: read its body in large reads
         try:
             return await handler(request)
         finally:

@@ -43,7 +43,7 @@ from ingest.status_view import StatusView, follow_status_topic
 from intake.background import background
 from intake.crypto import KeyCache, KeyStore, parse_keks
 from intake.kafka import RecordSink, connection_config, running_sink
-from intake.metrics import Metrics, build_metrics
+from intake.metrics import Metrics, build_metrics, http_outcome
 from intake.offsets import KafkaOffsetSource, OffsetSource
 from intake.settings import Settings
 from intake.storage import ObjectStore, StorageUnavailable, StoreUnfit, build_store
@@ -73,7 +73,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = error_response("internal_error", request)
     code = "ok" if response.status < 400 else response.get(ERROR_CODE, "none")
     metrics.http_requests.labels(route, str(response.status), code).inc()
-    metrics.http_duration.labels(route).observe(time.perf_counter() - started)
+    metrics.http_duration.labels(route, http_outcome(response.status, code)).observe(time.perf_counter() - started)
     return response
 
 

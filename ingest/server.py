@@ -22,14 +22,38 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
 from ingest.app import create_app
 from ingest.keys import LIFECYCLE
+from ingest.reads import first_reads
 from intake.heap import tune_heap
 from intake.metrics import MULTIPROC_ENV, mark_process_dead
 from intake.settings import Settings
+
+
+class FirstReadsSite(web.TCPSite):
+    """A TCP site whose connections start with small reads (:mod:`ingest.reads`): ``first_read_bytes`` per
+    ``recv`` until the admission gate widens them."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, first_read_bytes: int, **kw: Any) -> None:
+        super().__init__(runner, host, port, **kw)
+        self._first_read_bytes = first_read_bytes
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with its runner (what TCPSite.start does first)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            first_reads(server, self._first_read_bytes),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
 
 
 async def serve(
@@ -56,7 +80,9 @@ async def serve(
         max_headers=h.max_headers,
     )
     await runner.setup()
-    site = web.TCPSite(runner, h.host, h.port, reuse_port=True, backlog=2048)
+    site = FirstReadsSite(
+        runner, h.host, h.port, reuse_port=True, backlog=h.backlog, first_read_bytes=h.first_read_bytes
+    )
     await site.start()
     if stop is None:
         stop = asyncio.Event()

@@ -37,7 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from intake.auth import AUTH_CODES
 from processors.reasons import REASONS, Category
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _SIZE_BUCKETS = (16e3, 64e3, 256e3, 512e3, 1e6, 2e6, 4e6, 8e6, 16e6)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -142,6 +142,18 @@ def rejection_codes() -> Iterable[str]:
     return sorted(code for code, row in REASONS.items() if row.category is Category.REJECTED)
 
 
+SHED_CODES = frozenset({"overloaded", "rate_limited"})
+"""Reason codes of answers that refuse work to protect the service (the ``shed`` outcome of request durations)."""
+
+
+def http_outcome(status: int, code: str) -> str:
+    """The bounded ``outcome`` label of an answer: ``ok`` below 400, ``shed`` for :data:`SHED_CODES`, else
+    ``error``."""
+    if status < 400:
+        return "ok"
+    return "shed" if code in SHED_CODES else "error"
+
+
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
     """Declare every metric in ``registry`` (a new one by default)."""
     r = CollectorRegistry() if registry is None else registry
@@ -155,8 +167,9 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         http_duration=Histogram(
             "intake_http_request_duration_seconds",
-            "Time to answer an HTTP request.",
-            ["route"],
+            "Time to answer an HTTP request, from its head parsed to its answer, by route and outcome (ok: below "
+            "400; shed: refused to protect the service, overloaded or rate_limited; error: any other error).",
+            ["route", "outcome"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         ),

@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -163,6 +164,7 @@ class Bench:
             "INTAKE_TRUST_FORWARDED": "true",
             "INTAKE_LOG_LEVEL": self.args.log_level,
             **({"INTAKE_POOL_WORKERS": str(self.args.pool_workers)} if self.args.pool_workers else {}),
+            **dict(kv.split("=", 1) for kv in self.args.api_env),
         }
 
     def settings(self, prefix: str) -> Settings:
@@ -188,11 +190,15 @@ class Bench:
         that window); the generator is flagged saturated near one core (it is one process)."""
         cores = self.cpu.groups_between(t0, t1)
         per_req = {g: c * (t1 - t0) / requests * 1000 if requests else math.nan for g, c in cores.items()}
+        peaks = self.cpu.peaks_between(t0, t1)
         return {
             "cores": cores,
             "ms_per_request": per_req,
             "others_cores": self.cpu.mean_between(t0, t1)[1],
-            "generator_saturated": cores.get("generator", 0.0) >= GENERATOR_SATURATED_CORES,
+            "peak_cores": peaks,
+            "run_queue_wait": self.cpu.waits_between(t0, t1),
+            # one second near a core per generator process is enough: a mean over the phase hides a spike's burst
+            "generator_saturated": peaks.get("generator", 0.0) >= GENERATOR_SATURATED_CORES * self.args.generators,
         }
 
     def phase(self, name: str, t0: float, t1: float) -> None:
@@ -323,6 +329,7 @@ class Bench:
             python(), "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-H", url,
             "--run-time", f"{run_time_s:.0f}s", "--stop-timeout", "3", "--csv", str(folder / "locust"),
             "--csv-full-history", "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+            *(["--processes", str(self.args.generators)] if self.args.generators > 1 else []),
             *argv_extra,
         ]  # fmt: skip
         (folder / "command.txt").write_text(
@@ -336,23 +343,33 @@ class Bench:
         return events
 
     def open_loop(self, name: str, *, url: str, rate: float, duration_s: float, size: str, out: Path) -> dict[str, Any]:
-        argv = [
-            python(), "-m", "loadtests.openloop", "--url", url, "--rate", f"{rate:.2f}", "--duration",
-            str(duration_s), "--photos", size, "--out", str(out), "--timeout", "30", "--max-outstanding", "2000",
-        ]  # fmt: skip
-        child = self.started(self.procs.start(name, argv, self.base_env()), "generator")
-        self.procs.wait(child, duration_s + 60)
-        self.procs.stop(child)
-        rows = outcomes.read(out)
+        """``--generators`` open-loop processes, each launching ``rate / generators`` requests per second (one
+        process cannot offer hundreds of 0.5 MB uploads per second); their rows are merged."""
+        n = max(1, self.args.generators)
+        children = []
+        for k in range(n):
+            argv = [
+                python(), "-m", "loadtests.openloop", "--url", url, "--rate", f"{rate / n:.3f}", "--duration",
+                str(duration_s), "--photos", size, "--out", str(out if n == 1 else outcomes.part_path(out, k)),
+                "--timeout", "30", "--max-outstanding", str(max(1, 2000 // n)),
+            ]  # fmt: skip
+            children.append(self.started(self.procs.start(f"{name}-{k}" if n > 1 else name, argv, self.base_env()),
+                                         "generator"))  # fmt: skip
+        for child in children:
+            self.procs.wait(child, duration_s + 60)
+            self.procs.stop(child)
+        rows = outcomes.read_all(out)
         late = [r for r in rows if r.outcome == "client_saturated"]
         s = outcomes.summarise(rows)
         if s.requests and not late:
             s = outcomes.summarise(rows, min(r.start for r in rows), min(r.start for r in rows) + duration_s)
-        log_text = (self.procs.log_dir / f"{name}.log").read_text(errors="replace")
         late_p99 = float("nan")
-        if "client lateness p99" in log_text:
-            with contextlib.suppress(ValueError):
-                late_p99 = float(log_text.rsplit("client lateness p99", 1)[1].split("ms")[0])
+        for k in range(n):
+            log_text = (self.procs.log_dir / f"{f'{name}-{k}' if n > 1 else name}.log").read_text(errors="replace")
+            if "client lateness p99" in log_text:
+                with contextlib.suppress(ValueError):
+                    late_k = float(log_text.rsplit("client lateness p99", 1)[1].split("ms")[0])
+                    late_p99 = late_k if math.isnan(late_p99) else max(late_p99, late_k)
         return {
             "rate": rate,
             "planned": len(rows),
@@ -404,7 +421,7 @@ class Bench:
         t_start = time.time()
 
         def measured(events: Path) -> tuple[outcomes.Summary, dict[str, Any]]:
-            rows = outcomes.read(events)
+            rows = outcomes.read_all(events)
             if not rows:
                 return outcomes.summarise([]), {}
             first = min(r.start for r in rows)
@@ -491,6 +508,18 @@ class Bench:
         result["cpu_others_cores"] = self.cpu.mean_between(t_start, time.time())[1]
         return result
 
+    def scrape_metrics(self, url: str, path: Path) -> str:
+        """The API's Prometheus exposition (its own request durations by outcome), also saved to ``path``; ""
+        when it cannot be read (noted)."""
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+                text = bytes(resp.read()).decode()
+        except OSError as exc:
+            self.notes.append(f"could not read the API's metrics: {type(exc).__name__}: {exc}")
+            return ""
+        path.write_text(text)
+        return text
+
     def load_run(self) -> dict[str, Any]:
         plan, args = self.plan, self.args
         folder = self.out / "run"
@@ -528,12 +557,14 @@ class Bench:
             **shape_env,
         }
         t0 = time.time()
+        exposition = ""
         try:
             events = self.locust(
                 "run-locust", url=url, folder=folder, env_extra=env, argv_extra=[], run_time_s=duration + 5
             )
             t1 = time.time()
             self.phase(f"{args.shape} load", t0, t1)
+            exposition = self.scrape_metrics(url, folder / "api-metrics.txt")
             self.stop(api)
             # Drain: the consumers go on until the backlog is empty or the window ends.
             deadline = time.time() + plan.drain_s
@@ -552,10 +583,11 @@ class Bench:
             self.stop(api)
             self.stop(consumers)
         sampler.write(folder / "backlog.csv")
-        rows = outcomes.read(events)
+        rows = outcomes.read_all(events)
         error = f"{sampler.errors} failed samples, the last: {sampler.error}" if sampler.errors else sampler.error
         summary = self.run_summary(rows, sampler.rows, error, t0=t0, t1=t1, duration=duration)
         summary["cpu"] = self.cpu_per_request(t0, t1, int(summary["submissions_accepted"]))
+        summary["server"] = outcomes.server_durations(exposition) if exposition else {}
         return summary
 
     def run_summary(
@@ -699,11 +731,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-polls", type=int, default=2, help="status polls per applicant in the shape run")
     p.add_argument("--api-procs", type=int, default=1, help="API processes (and bare aiohttp processes)")
     p.add_argument("--consumers", type=int, default=1, help="consumer processes in the shape run")
+    p.add_argument(
+        "--generators",
+        type=int,
+        default=1,
+        help="load-generator processes: locust --processes for the probes and the shape, and as many open-loop "
+        "processes sharing the rate (one process saturates near one core)",
+    )
     p.add_argument("--pool-workers", type=int, default=0, help="image processes per consumer (0 = one per core)")
+    p.add_argument(
+        "--api-env",
+        action="append",
+        default=[],
+        metavar="INTAKE_X=V",
+        help="a setting for the API and consumers of this run (repeatable), e.g. INTAKE_MAX_IN_FLIGHT=16",
+    )
     p.add_argument("--skip-ceilings", action="store_true", help="only the load shape")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
     p.add_argument("--log-level", default="INFO", help="INTAKE_LOG_LEVEL of the API and consumers")
     args = p.parse_args(argv)
+    if any("=" not in kv or not kv.startswith("INTAKE_") for kv in args.api_env):
+        p.error("--api-env takes INTAKE_NAME=value")
     if args.out is None:
         args.out = REPO / "reports" / f"bench-{datetime.now():%Y%m%d-%H%M%S}"
     return args

@@ -411,6 +411,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only-plain", action="store_true", help="only the plaintext API variants (no sealed ones)")
     p.add_argument("--out", type=Path, default=None, help="folder for cpu.md, cpu.json, the CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
+    p.add_argument(
+        "--api-env",
+        action="append",
+        default=[],
+        metavar="INTAKE_X=V",
+        help="a setting for every API variant of this run (repeatable), e.g. INTAKE_HTTP_FIRST_READ_BYTES=262144",
+    )
     args = p.parse_args(argv)
     if args.out is None:
         args.out = REPO / "reports" / f"bench-cpu-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -421,6 +428,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.quick, args.sizes, args.duration_shape, args.shape = True, None, None, "none"
     args.peak_users, args.probe_users, args.phase_seconds, args.drain_seconds = None, 32, None, None
     args.log_level, args.pool_workers, args.consumers = "WARNING", 0, 1
+    args.generators = 1  # one open-loop generator at a rate below every variant's capacity
     return args
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from intake.auth import ClientKey
+from intake.heap import tune_heap
 from loadtests import outcomes
 from loadtests.payloads import (
     BodyFactory,
@@ -168,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--photos", default="500k", help="size class or mix")
     p.add_argument("--out", type=Path, required=True, help="outcomes CSV")
     args = p.parse_args(argv)
+    tune_heap()  # bodies of 0.2-5 MB per request: keep them in the heap (see loadtests/locustfile.py)
     url = args.url.rstrip("/") + args.path
     offsets = schedule(args.rate, args.duration, args.max_requests)
     result = asyncio.run(

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 SHED_CODES = frozenset({"overloaded", "queue_unavailable", "rate_limited", "too_many_requests"})
 """Outcomes that are the service refusing work to protect itself (503/429 with Retry-After)."""
 
@@ -90,6 +92,45 @@ def read(path: Path) -> list[Outcome]:
             )
             for r in csv.DictReader(f)
         ]
+
+
+def part_path(path: Path, part: int | str) -> Path:
+    """Where generator process ``part`` of several writes its rows for ``path`` (``events.part-3.csv``)."""
+    return path.with_name(f"{path.stem}.part-{part}{path.suffix}")
+
+
+def read_all(path: Path) -> list[Outcome]:
+    """The rows of ``path`` and of every part written next to it by :func:`part_path` (several generator
+    processes), in start order."""
+    paths = [path, *sorted(path.parent.glob(f"{path.stem}.part-*{path.suffix}"))]
+    return sorted((row for p in paths for row in read(p)), key=lambda r: r.start)
+
+
+def server_durations(exposition: str, route: str = "/v1/registrations") -> dict[str, dict[str, float]]:
+    """The API's own time per answer for ``route``, by outcome (``ok``, ``shed``, ``error``), from its Prometheus
+    exposition (``intake_http_request_duration_seconds``, from the head parsed to the answer): the count and the
+    bucket bounds (ms) that hold the 50th and 99th percentile (the true value is at most that bound)."""
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                family.name == "intake_http_request_duration_seconds"
+                and sample.name.endswith("_bucket")
+                and labels.get("route") == route
+                and "outcome" in labels
+            ):
+                buckets.setdefault(labels["outcome"], []).append((float(labels["le"]), sample.value))
+    out: dict[str, dict[str, float]] = {}
+    for outcome, rows in buckets.items():
+        rows.sort()
+        total = rows[-1][1] if rows else 0.0
+
+        def bound(q: float, rows: list[tuple[float, float]] = rows, total: float = total) -> float:
+            return next((le * 1000.0 for le, n in rows if n >= q * total), math.inf) if total else math.nan
+
+        out[outcome] = {"count": total, "p50_le_ms": bound(0.5), "p99_le_ms": bound(0.99)}
+    return out
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -412,6 +412,40 @@ def _run_section(results: dict[str, Any]) -> list[str]:
             + ".",
             "",
         ]
+    lines += _where_the_time_goes(run, s)
+    return lines
+
+
+def _where_the_time_goes(run: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    """Client latency next to the API's own time per answer, the busiest second of each process group, and how
+    long the API's event loop and the generator waited for a CPU: whether slow answers are the server's work or
+    queueing for a CPU on a shared machine."""
+    server = run.get("server") or {}
+    cpu = run.get("cpu") or {}
+    peaks, waits = cpu.get("peak_cores") or {}, cpu.get("run_queue_wait") or {}
+    if not (server or peaks or waits):
+        return []
+    lines = ["| Where the time goes | accepted | shed |", "| --- | ---: | ---: |"]
+    lines.append(
+        f"| client p50 / p99 (ms) | {_f(s.get('p50_ms'))} / {_f(s.get('p99_ms'))} "
+        f"| {_f(s.get('shed_p50_ms'))} / {_f(s.get('shed_p99_ms'))} |"
+    )
+    ok, shed = server.get("ok") or {}, server.get("shed") or {}
+    lines.append(
+        "| API's own time, head parsed to answer: p50 / p99 at most (ms, histogram bucket) "
+        f"| ≤ {_f(ok.get('p50_le_ms'))} / ≤ {_f(ok.get('p99_le_ms'))} (n {_f(ok.get('count'))}) "
+        f"| ≤ {_f(shed.get('p50_le_ms'))} / ≤ {_f(shed.get('p99_le_ms'))} (n {_f(shed.get('count'))}) |"
+    )
+    lines.append("")
+    if peaks:
+        lines.append("Busiest second, cores by group: " + ", ".join(f"{g} {_f(c, 2)}" for g, c in peaks.items()) + ".")
+    if waits:
+        lines.append(
+            "Main threads waiting for a CPU (run queue, s per s; mean / worst second): "
+            + ", ".join(f"{g} {_f(w.get('mean'), 2)} / {_f(w.get('max'), 2)}" for g, w in waits.items())
+            + ". An API event loop that waits here is starved by the other processes on the machine."
+        )
+    lines.append("")
     return lines
 
 
@@ -482,7 +516,7 @@ def generate(folder: Path) -> Path:
     """Write ``report.md`` and the charts into ``folder``; returns the report's path."""
     results = json.loads((folder / "results.json").read_text())
     run_dir = folder / "run"
-    rows = outcomes.read(run_dir / "events.csv")
+    rows = outcomes.read_all(run_dir / "events.csv")
     history = _read_csv(run_dir / "locust_stats_history.csv")
     backlog = _read_csv(run_dir / "backlog.csv")
     failures = _read_csv(run_dir / "locust_failures.csv")

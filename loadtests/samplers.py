@@ -95,6 +95,18 @@ class BacklogSampler(threading.Thread):
                 w.writerow([f"{r.t:.3f}", r.end_offsets, r.committed, r.backlog])
 
 
+WAIT_GROUPS = frozenset({"api", "bare", "generator", "consumer"})
+"""Groups whose main thread does their work (Python event loops), so its run-queue wait is theirs; Kafka's and
+MinIO's main threads sleep while other threads work."""
+
+
+def run_queue_wait_s(pid: int) -> float:
+    """Seconds the main thread of ``pid`` has spent runnable but not running (``schedstat``'s second field).
+    Raises ``OSError`` when the process is gone or the kernel has no schedstat."""
+    with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
 @dataclass(frozen=True)
 class CpuRow:
     t: float
@@ -120,6 +132,10 @@ class CpuSampler(threading.Thread):
         self.rows: list[CpuRow] = []
         self.group_rows: list[tuple[float, dict[str, float]]] = []
         """(time, {group: cores over the interval ending then})."""
+        self.wait_rows: list[tuple[float, dict[str, float]]] = []
+        """(time, {group: seconds per second its processes' main threads waited for a CPU (runnable, not running:
+        the kernel's run-queue delay, ``/proc/<pid>/task/<pid>/schedstat``)}): an API whose event loop waits
+        here is starved by other processes, not slow itself."""
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -150,7 +166,19 @@ class CpuSampler(threading.Thread):
                     out.update((c.pid, group) for c in root.children(recursive=True))
         return out
 
+    def _main_thread_waits(self) -> dict[int, tuple[str, float]]:
+        """Root pid -> (group, seconds its main thread has waited for a CPU so far)."""
+        out: dict[int, tuple[str, float]] = {}
+        for group, roots in self.groups().items():
+            if group not in WAIT_GROUPS:
+                continue
+            for pid in roots:
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    out[pid] = (group, run_queue_wait_s(pid))
+        return out
+
     def run(self) -> None:
+        last_wait: dict[int, tuple[str, float]] = {}
         last: dict[int, float] = {}
         last_t = time.monotonic()
         psutil.cpu_percent(interval=None)
@@ -176,11 +204,17 @@ class CpuSampler(threading.Thread):
                     d_others += delta
                 if pid in group_of:
                     d_groups[group_of[pid]] = d_groups.get(group_of[pid], 0.0) + delta
+            waits = self._main_thread_waits()
+            d_wait: dict[str, float] = {}
+            for pid, (group, w) in waits.items():
+                if pid in last_wait:
+                    d_wait[group] = d_wait.get(group, 0.0) + max(0.0, w - last_wait[pid][1])
             if last:
                 wall = time.time()
                 self.rows.append(CpuRow(wall, d_ours / dt, d_others / dt, psutil.cpu_percent(interval=None)))
                 self.group_rows.append((wall, {g: d / dt for g, d in d_groups.items()}))
-            last, last_t = now, t
+                self.wait_rows.append((wall, {g: d / dt for g, d in d_wait.items()}))
+            last, last_t, last_wait = now, t, waits
 
     def mean_between(self, t0: float, t1: float) -> tuple[float, float]:
         """Mean (ours, others) cores over ``[t0, t1]``."""
@@ -194,6 +228,21 @@ class CpuSampler(threading.Thread):
         sel = [g for t, g in self.group_rows if t0 <= t <= t1]
         names = {name for g in sel for name in g}
         return {name: sum(g.get(name, 0.0) for g in sel) / len(sel) for name in sorted(names)} if sel else {}
+
+    def waits_between(self, t0: float, t1: float) -> dict[str, dict[str, float]]:
+        """Per group, the mean and the largest run-queue wait of its main threads (s per s) over ``[t0, t1]``."""
+        sel = [g for t, g in self.wait_rows if t0 <= t <= t1]
+        names = sorted({name for g in sel for name in g})
+        return {
+            name: {"mean": sum(g.get(name, 0.0) for g in sel) / len(sel), "max": max(g.get(name, 0.0) for g in sel)}
+            for name in names
+        }
+
+    def peaks_between(self, t0: float, t1: float) -> dict[str, float]:
+        """The largest one-interval CPU use (cores) of each group over ``[t0, t1]``: a burst a mean hides."""
+        sel = [g for t, g in self.group_rows if t0 <= t <= t1]
+        names = sorted({name for g in sel for name in g})
+        return {name: max(g.get(name, 0.0) for g in sel) for name in names}
 
     def write_groups(self, path: Path) -> None:
         names = sorted({name for _, g in self.group_rows for name in g})

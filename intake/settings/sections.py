@@ -159,6 +159,24 @@ class HttpSettings:
 
     host: str = setting("INTAKE_HTTP_HOST", "Address the API listens on.", "127.0.0.1")
     port: int = setting("INTAKE_HTTP_PORT", "Port the API listens on.", 8080)
+    backlog: int = setting(
+        "INTAKE_HTTP_BACKLOG",
+        "Connections the kernel queues for the API before it accepts them (listen backlog, per process; the kernel "
+        "caps it at net.core.somaxconn). At a wave's opening every applicant connects at once: a full queue drops "
+        "connection attempts, which clients retry only after 1, 3, 7 s.",
+        2048,
+    )
+    first_read_bytes: int = setting(
+        "INTAKE_HTTP_FIRST_READ_BYTES",
+        "Bytes read from a connection at a time until its upload is admitted (a request head fits): a refused "
+        "upload's body is then mostly never copied out of the kernel (ingest/reads.py).",
+        16 * KiB,
+    )
+    read_bytes: int = setting(
+        "INTAKE_HTTP_READ_BYTES",
+        "Bytes read from a connection at a time once its upload is admitted (asyncio's default).",
+        256 * KiB,
+    )
     max_in_flight: int = setting(
         "INTAKE_MAX_IN_FLIGHT",
         "Uploads admitted at once per process; more get 503. Size it near accepted rate x target latency.",

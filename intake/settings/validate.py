@@ -62,6 +62,12 @@ def validate(s: Settings) -> None:
         (s.kafka.producer in ("aiokafka", "confluent"), "INTAKE_KAFKA_PRODUCER must be aiokafka or confluent"),
         (s.kafka.replication_factor >= 1, "INTAKE_TOPIC_REPLICATION must be >= 1"),
         (1 <= s.http.port <= 65535, "INTAKE_HTTP_PORT must be a TCP port"),
+        (s.http.backlog >= 1, "INTAKE_HTTP_BACKLOG must be >= 1"),
+        (s.http.first_read_bytes >= 1 * KiB, "INTAKE_HTTP_FIRST_READ_BYTES must be >= 1024"),
+        (
+            s.http.read_bytes >= s.http.first_read_bytes,
+            "INTAKE_HTTP_READ_BYTES must be >= INTAKE_HTTP_FIRST_READ_BYTES",
+        ),
         (s.http.max_in_flight >= 1, "INTAKE_MAX_IN_FLIGHT must be >= 1"),
         (
             s.http.max_in_flight_bytes >= s.limits.max_body_bytes,

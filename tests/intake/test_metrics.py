@@ -14,7 +14,15 @@ import pytest
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from intake.metrics import MULTIPROC_ENV, Metrics, build_metrics, mark_process_dead, rejection_codes
+from intake.metrics import (
+    MULTIPROC_ENV,
+    SHED_CODES,
+    Metrics,
+    build_metrics,
+    http_outcome,
+    mark_process_dead,
+    rejection_codes,
+)
 from processors.reasons import REASONS
 
 ALLOWED_LABELS = {"route", "status", "code", "topic", "outcome", "reason", "step", "operation", "partition"}
@@ -49,6 +57,16 @@ def test_names_follow_prometheus_conventions() -> None:
 def test_labels_are_bounded() -> None:
     for metric in every_metric(build_metrics()):
         assert set(metric._labelnames) <= ALLOWED_LABELS, (metric._name, metric._labelnames)
+
+
+def test_request_durations_split_answers_into_three_bounded_outcomes() -> None:
+    assert http_outcome(202, "ok") == "ok"
+    assert http_outcome(304, "ok") == "ok"
+    assert [http_outcome(503, code) for code in sorted(SHED_CODES)] == ["shed", "shed"]
+    assert http_outcome(429, "rate_limited") == "shed"
+    assert http_outcome(503, "queue_unavailable") == "error"
+    assert http_outcome(422, "validation_failed") == "error"
+    assert set(REASONS) >= SHED_CODES
 
 
 def test_every_gauge_declares_how_processes_combine() -> None:

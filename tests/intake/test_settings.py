@@ -60,6 +60,8 @@ def test_required_variables(name: str) -> None:
         ("INTAKE_S3_SECURE", "maybe"),
         ("INTAKE_NIK_PEPPER", "short"),
         ("INTAKE_MAX_IN_FLIGHT", "0"),
+        ("INTAKE_HTTP_BACKLOG", "0"),
+        ("INTAKE_HTTP_FIRST_READ_BYTES", "100"),
         ("INTAKE_WAVE_OPENS_AT", "2026-03-01T08:00:00"),
         ("INTAKE_LOG_LEVEL", "LOUD"),
     ],

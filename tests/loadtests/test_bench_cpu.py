@@ -50,3 +50,9 @@ def test_now_over_before_is_the_working_tree_against_the_checkout(tmp_path: Path
     assert abs(summary["api-confluent-plain"]["now_over_before"] - 0.8) < 1e-9
     text = render(summary, rows, tmp_path, parse_args(["--only-plain", "--out", str(tmp_path)]))
     assert "| api-confluent-plain | 3.00 | 2.40 | 0.800 |" in text
+
+
+def test_the_namespace_has_what_the_load_benchmark_reads(tmp_path: Path) -> None:
+    args = parse_args(["--api-env", "INTAKE_HTTP_FIRST_READ_BYTES=262144", "--out", str(tmp_path)])
+    assert args.generators == 1
+    assert args.api_env == ["INTAKE_HTTP_FIRST_READ_BYTES=262144"]

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,18 +56,23 @@ def _load(photo_cache: Path, **env: str) -> dict[str, object]:
         "INTAKE_SOAK_S": "100",
         **env,
     }
+    result: dict[str, object] = _run_probe(_PROBE, full)
+    return result
+
+
+def _run_probe(script: str, env: dict[str, str]) -> Any:
+    """Run ``script`` in a child interpreter at the repository root; its last line of output, as JSON."""
     done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _PROBE],
+        [sys.executable, "-W", "ignore", "-c", script],
         cwd=REPO,
-        env=full,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_the_locustfile_imports_with_both_shapes_for_the_class_picker(photo_cache: Path) -> None:
@@ -104,3 +110,40 @@ def test_an_unknown_shape_is_refused(photo_cache: Path) -> None:
     )
     assert done.returncode != 0
     assert "INTAKE_LOAD_SHAPE" in done.stderr
+
+
+_WRITE_PROBE = r"""
+import importlib.util, json, os, sys, types
+from locust.runners import MasterRunner
+spec = importlib.util.spec_from_file_location("lf", "loadtests/locustfile.py")
+lf = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lf)
+kw = dict(context={"kind": "register"}, response=types.SimpleNamespace(status_code=202), response_time=5.0,
+          start_time=1.0, name=lf.REGISTER)
+child = os.fork()
+if child == 0:  # a worker forked after the import, as locust --processes does: it appends to its own part
+    lf._record(**kw)
+    lf._record(**kw)
+    lf._write_rows(environment=types.SimpleNamespace(runner=None))
+    os._exit(0)
+os.waitpid(child, 0)
+lf._write_rows(environment=types.SimpleNamespace(runner=object.__new__(MasterRunner)))  # the master: nothing
+folder = os.path.dirname(os.environ["INTAKE_LOAD_EVENTS"])
+parts = {n: len(open(os.path.join(folder, n)).read().splitlines()) for n in os.listdir(folder)}
+lf._record(**kw)
+lf._write_rows(environment=types.SimpleNamespace(runner=None))  # one process: the path itself, at the end
+print(json.dumps([parts, sorted(os.listdir(folder))]))
+"""
+
+
+def test_a_forked_worker_appends_its_own_part_and_the_master_writes_none(photo_cache: Path, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")},
+        "INTAKE_LOAD_PHOTO_CACHE": str(photo_cache),
+        "INTAKE_LOAD_PHOTOS": "200k",
+        "INTAKE_LOAD_EVENTS": str(tmp_path / "events.csv"),
+    }
+    parts, names = _run_probe(_WRITE_PROBE, env)
+    assert list(parts.values()) == [3]  # the worker's part: header and its two rows
+    assert next(iter(parts)).startswith("events.part-")
+    assert sorted(names) == sorted(["events.csv", *parts])

@@ -102,7 +102,7 @@ async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolate
 
         route = "/v1/registrations"
         assert api_moved[key("intake_http_requests_total", route=route, status="202", code="ok")] == 1
-        assert api_moved[key("intake_http_request_duration_seconds_count", route=route)] == 1
+        assert api_moved[key("intake_http_request_duration_seconds_count", route=route, outcome="ok")] == 1
         assert api_moved[key("intake_kafka_produce_duration_seconds_count")] == 1
         body_counts = [v for (name, _), v in api_moved.items() if name == "intake_http_request_body_bytes_count"]
         assert body_counts == [1]

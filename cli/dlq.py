@@ -6,8 +6,12 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from cli.common import CONNECT_S, load_or_exit
+
+if TYPE_CHECKING:
+    from consumers.dlq import DeadLetter
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -26,7 +30,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 print(f"{d.partition:>9} {d.offset:>8} {len(d.value):>9}  {d.error:<28} {d.source}")
             print(f"{len(letters)} dead letter(s)")
             return 0
-        named = letters if args.all else [d for d in letters if d.offset in set(args.offset or [])]
+        named, problem = (letters, None) if args.all else named_letters(letters, args.offset or [])
+        if problem:
+            print(f"intake: {problem}", file=sys.stderr)
+            return 2
         if not named:
             print("intake: nothing to replay (give --all or --offset N)", file=sys.stderr)
             return 2
@@ -46,3 +53,22 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def named_letters(letters: list[DeadLetter], names: list[str]) -> tuple[list[DeadLetter], str | None]:
+    """The dead letters ``names`` choose (``P:N``: partition P, offset N; ``N``: offset N, when only one partition
+    has a letter there), in topic order, or a problem to report: a malformed name, or an offset that letters of
+    several partitions have (replaying every one of them was not what was asked)."""
+    chosen: set[tuple[int, int]] = set()
+    for name in names:
+        part, sep, off = name.rpartition(":")
+        if not off.isdigit() or (sep and not part.isdigit()):
+            return [], f"{name!r} is not a dead letter's P:N (partition:offset) or N (offset)"
+        if sep:
+            chosen.add((int(part), int(off)))
+            continue
+        at = sorted(d.partition for d in letters if d.offset == int(off))
+        if len(at) > 1:
+            return [], f"offset {off} is in partitions {', '.join(map(str, at))}: name one, as P:{off}"
+        chosen.update((p, int(off)) for p in at)
+    return [d for d in letters if (d.partition, d.offset) in chosen], None

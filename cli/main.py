@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="inspect or replay the dead-letter topic")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--all", action="store_true", help="replay every dead letter")
-    dlq.add_argument("--offset", type=int, action="append", help="replay the dead letter at this offset (repeatable)")
+    dlq.add_argument(
+        "--offset",
+        action="append",
+        metavar="P:N",
+        help="replay the dead letter at partition P, offset N (repeatable; N alone when one partition has N)",
+    )
     dlq.add_argument(
         "--include-erased",
         action="store_true",

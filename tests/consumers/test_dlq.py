@@ -90,3 +90,19 @@ def test_an_erased_letter_named_by_offset_is_skipped_without_calling_kafka(
 
 def test_nothing_named_is_exit_2(dlq_cli: OpenedSink) -> None:
     assert main(["dlq", "replay", "--offset", "99"]) == 2
+
+
+def test_an_offset_two_partitions_have_must_name_its_partition(
+    dlq_cli: OpenedSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "replay", "--offset", "4"]) == 2
+    assert "offset 4 is in partitions 0, 1: name one, as P:4" in capsys.readouterr().err
+    assert dlq_cli.records == [] and dlq_cli.opened == 0
+    assert main(["dlq", "replay", "--offset", "1:4"]) == 0
+    assert [v for _, _, v, _ in dlq_cli.records] == [BUG.value]
+
+
+@pytest.mark.parametrize("name", ["x", "1:", ":4", "a:4", "-1"])
+def test_a_malformed_offset_is_exit_2(dlq_cli: OpenedSink, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    assert main(["dlq", "replay", "--offset", name]) == 2
+    assert "is not a dead letter's P:N" in capsys.readouterr().err

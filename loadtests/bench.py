@@ -32,6 +32,7 @@ import json
 import math
 import os
 import random
+import re
 import resource
 import secrets
 import shlex
@@ -57,7 +58,7 @@ from intake.settings import Settings, load_settings
 from intake.topics import TopicSpec, topic_names, topic_specs
 from loadtests import outcomes, report
 from loadtests.payloads import SIZE_CLASSES, BodyFactory, cache_dir, photo_set
-from loadtests.procs import REPO, Procs, Stack, free_port, producer_perf, python, wait_http
+from loadtests.procs import REPO, Procs, Stack, free_port, pin, producer_perf, python, wait_http
 from loadtests.samplers import BacklogRow, BacklogSampler, CpuSampler
 from loadtests.shapes import SoakSchedule, SpikeSchedule
 from processors.photo import PhotoPolicy
@@ -118,6 +119,37 @@ def _summary(s: outcomes.Summary) -> dict[str, Any]:
     return dataclasses.asdict(s)
 
 
+PIN_GROUPS = ("api", "bare", "generator", "consumer", "stack", "bench")
+"""Process groups ``--pin`` can place: the servers under test, the load generator, the consumers, Kafka and MinIO
+(every thread), and this script."""
+
+
+def parse_pins(specs: list[str]) -> dict[str, str]:
+    """``["api,bare=0", "generator,consumer,stack,bench=1"]`` -> ``{"api": "0", ...}``; ValueError naming the
+    problem for an unknown group or a CPU list that is not a ``taskset -c`` list of this machine's CPUs."""
+    pins: dict[str, str] = {}
+    ncpu = os.cpu_count() or 1
+    for spec in specs:
+        groups, sep, cpus = spec.partition("=")
+        if not sep or not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", cpus):
+            raise ValueError(f"--pin {spec!r}: expected GROUP[,GROUP…]=CPUS, e.g. api,bare=0")
+        if any(int(n) >= ncpu for n in re.findall(r"\d+", cpus)):
+            raise ValueError(f"--pin {spec!r}: this machine has CPUs 0-{ncpu - 1}")
+        for group in groups.split(","):
+            if group not in PIN_GROUPS:
+                raise ValueError(f"--pin {spec!r}: unknown group {group!r} (one of {', '.join(PIN_GROUPS)})")
+            pins[group] = cpus
+    return pins
+
+
+def _cpu_set(cpus: str) -> set[int]:
+    out: set[int] = set()
+    for part in cpus.split(","):
+        first, _, last = part.partition("-")
+        out.update(range(int(first), int(last or first) + 1))
+    return out
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -130,6 +162,8 @@ class Bench:
         self.topics: list[str] = []
         self.roles: dict[int, str] = {}
         """pid of a child -> its process group in the CPU accounting (api, bare, generator, consumer)."""
+        self.pins = parse_pins(args.pin)
+        """process group (api, bare, generator, consumer, stack, bench) -> CPUs (``--pin``)."""
         self.cpu = CpuSampler(self.stack.pids, groups=self.process_groups)
         self.phases: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -184,6 +218,10 @@ class Bench:
     def started(self, child: Any, role: str) -> Any:
         self.roles[child.popen.pid] = role
         return child
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str], role: str) -> Any:
+        """Start a child of process group ``role``, on the CPUs ``--pin`` gives that group."""
+        return self.started(self.procs.start(name, argv, env, cpus=self.pins.get(role)), role)
 
     def cpu_per_request(self, t0: float, t1: float, requests: int) -> dict[str, Any]:
         """Each process group's mean cores over ``[t0, t1]`` and CPU-ms per request (``requests`` answered in
@@ -293,7 +331,7 @@ class Bench:
         port = free_port()
         env = self.api_env(prefix, port)
         children = [
-            self.started(self.procs.start(f"{name}-api{i}", [python(), "-m", "cli", "serve"], env), "api")
+            self.spawn(f"{name}-api{i}", [python(), "-m", "cli", "serve"], env, "api")
             for i in range(self.args.api_procs)
         ]
         url = f"http://127.0.0.1:{port}"
@@ -304,13 +342,7 @@ class Bench:
     def start_baseline(self, name: str, extra_args: tuple[str, ...] = ()) -> tuple[str, list[Any]]:
         port = free_port()
         argv = [python(), "-m", "loadtests.baseline_app", "--port", str(port), *extra_args]
-        children = [
-            self.started(
-                self.procs.start(f"{name}-bare{i}", argv, self.base_env()),
-                "bare",
-            )
-            for i in range(self.args.api_procs)
-        ]
+        children = [self.spawn(f"{name}-bare{i}", argv, self.base_env(), "bare") for i in range(self.args.api_procs)]
         url = f"http://127.0.0.1:{port}"
         if not wait_http(url + "/healthz", 30):
             raise RuntimeError(f"{name}: the bare aiohttp app did not start")
@@ -335,7 +367,7 @@ class Bench:
         (folder / "command.txt").write_text(
             " ".join(f"{k}={shlex.quote(v)}" for k, v in env_extra.items()) + " " + shlex.join(argv) + "\n"
         )
-        child = self.started(self.procs.start(name, argv, env), "generator")
+        child = self.spawn(name, argv, env, "generator")
         code = self.procs.wait(child, run_time_s + 60)
         self.procs.stop(child)
         if code != 0:
@@ -353,8 +385,7 @@ class Bench:
                 str(duration_s), "--photos", size, "--out", str(out if n == 1 else outcomes.part_path(out, k)),
                 "--timeout", "30", "--max-outstanding", str(max(1, 2000 // n)),
             ]  # fmt: skip
-            children.append(self.started(self.procs.start(f"{name}-{k}" if n > 1 else name, argv, self.base_env()),
-                                         "generator"))  # fmt: skip
+            children.append(self.spawn(f"{name}-{k}" if n > 1 else name, argv, self.base_env(), "generator"))
         for child in children:
             self.procs.wait(child, duration_s + 60)
             self.procs.stop(child)
@@ -529,10 +560,7 @@ class Bench:
         settings = self.settings(prefix)
         url, api = self.start_api("run", prefix)
         consumers = [
-            self.started(
-                self.procs.start(f"run-consumer{i}", [python(), "-m", "cli", "consume"], self.api_env(prefix, 1)),
-                "consumer",
-            )
+            self.spawn(f"run-consumer{i}", [python(), "-m", "cli", "consume"], self.api_env(prefix, 1), "consumer")
             for i in range(args.consumers)
         ]
         sampler = BacklogSampler(
@@ -630,6 +658,10 @@ class Bench:
         plan, args = self.plan, self.args
         _log(f"plan: {plan}")
         resource.setrlimit(resource.RLIMIT_NOFILE, _nofile())  # 1500 users = 1500 sockets on each side
+        if "bench" in self.pins:
+            os.sched_setaffinity(0, _cpu_set(self.pins["bench"]))
+        if self.pins:
+            self.notes.append("pinned (taskset): " + ", ".join(f"{g} on CPU {c}" for g, c in self.pins.items()))
         self.cpu.start()
         results: dict[str, Any] = {"ceilings": []}
         try:
@@ -640,6 +672,8 @@ class Bench:
             t = time.time()
             _log("starting the private stack")
             self.stack.start()
+            if "stack" in self.pins:
+                pin(self.stack.pids(), self.pins["stack"])
             self.service_env = self.stack.service_env()
             self.phase("stack start", t, time.time())
             self.purge_stale_topics()
@@ -746,12 +780,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="INTAKE_X=V",
         help="a setting for the API and consumers of this run (repeatable), e.g. INTAKE_MAX_IN_FLIGHT=16",
     )
+    p.add_argument(
+        "--pin",
+        action="append",
+        default=[],
+        metavar="GROUPS=CPUS",
+        help="run process groups on given CPUs (taskset), e.g. --pin api,bare=0 --pin "
+        "generator,consumer,stack,bench=1: the front on a core of its own, as in production, the rest on the other",
+    )
     p.add_argument("--skip-ceilings", action="store_true", help="only the load shape")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
     p.add_argument("--log-level", default="INFO", help="INTAKE_LOG_LEVEL of the API and consumers")
     args = p.parse_args(argv)
     if any("=" not in kv or not kv.startswith("INTAKE_") for kv in args.api_env):
         p.error("--api-env takes INTAKE_NAME=value")
+    try:
+        parse_pins(args.pin)
+    except ValueError as exc:
+        p.error(str(exc))
     if args.out is None:
         args.out = REPO / "reports" / f"bench-{datetime.now():%Y%m%d-%H%M%S}"
     return args

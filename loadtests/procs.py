@@ -78,10 +78,12 @@ class Procs:
         self.children: list[Child] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+    def start(self, name: str, argv: list[str], env: dict[str, str], cpus: str | None = None) -> Child:
+        """Start ``argv`` in a session of its own, logging to ``<name>.log``; on the CPUs ``cpus`` (a ``taskset
+        -c`` list, inherited by its threads and children) when given."""
         log = (self.log_dir / f"{name}.log").open("ab")
         popen = subprocess.Popen(
-            argv,
+            ["taskset", "-c", cpus, *argv] if cpus else argv,
             env=env,
             cwd=REPO,
             stdout=log,
@@ -126,6 +128,12 @@ class Procs:
                     child.popen.send_signal(signal.SIGTERM)
         for child in list(reversed(self.children)):
             self.stop(child)
+
+
+def pin(pids: list[int], cpus: str) -> None:
+    """Move the running processes ``pids`` (every thread: a JVM, a Go server) onto the CPUs ``cpus``."""
+    for pid in pids:
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True, capture_output=True)
 
 
 def wait_http(url: str, timeout_s: float, want: int = 200) -> bool:

@@ -54,5 +54,5 @@ def test_now_over_before_is_the_working_tree_against_the_checkout(tmp_path: Path
 
 def test_the_namespace_has_what_the_load_benchmark_reads(tmp_path: Path) -> None:
     args = parse_args(["--api-env", "INTAKE_HTTP_FIRST_READ_BYTES=262144", "--out", str(tmp_path)])
-    assert args.generators == 1
+    assert args.generators == 1 and args.pin == []
     assert args.api_env == ["INTAKE_HTTP_FIRST_READ_BYTES=262144"]

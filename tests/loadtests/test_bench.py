@@ -1,0 +1,55 @@
+"""The load benchmark's process placement (``--pin``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtests.bench import parse_args, parse_pins
+from loadtests.procs import Procs
+
+
+def test_pins_name_groups_and_cpus() -> None:
+    assert parse_pins(["api,bare=0", "generator,consumer,stack,bench=1"]) == {
+        "api": "0",
+        "bare": "0",
+        "generator": "1",
+        "consumer": "1",
+        "stack": "1",
+        "bench": "1",
+    }
+    assert parse_pins([]) == {}
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("api", "expected GROUP"),
+        ("api=zero", "expected GROUP"),
+        ("api=0;1", "expected GROUP"),
+        ("browser=0", "unknown group 'browser'"),
+        (f"api={os.cpu_count()}", "this machine has CPUs"),
+    ],
+)
+def test_a_bad_pin_is_refused_by_name(spec: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_pins([spec])
+
+
+def test_the_command_line_refuses_a_bad_pin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--pin", "kafka=0", "--out", str(tmp_path)])
+    assert "unknown group 'kafka'" in capsys.readouterr().err
+
+
+def test_a_pinned_child_and_its_threads_run_on_those_cpus(tmp_path: Path) -> None:
+    procs = Procs(tmp_path)
+    script = "import os, threading; t = threading.Thread(target=lambda: print(sorted(os.sched_getaffinity(0)))); "
+    script += "t.start(); t.join()"
+    child = procs.start("probe", [sys.executable, "-c", script], dict(os.environ), cpus="0")
+    assert procs.wait(child, 30) == 0
+    procs.stop(child)
+    assert (tmp_path / "probe.log").read_text().strip() == "[0]"

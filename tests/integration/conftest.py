@@ -58,6 +58,26 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, wha
         await asyncio.sleep(0.2)
 
 
+TEARDOWN_S = 150.0
+"""Longest a fixture's teardown may take before it fails naming what it waits for (below pytest's timeout, so a
+hang is reported with the stacks of every asyncio task instead of only the threads')."""
+
+
+async def bounded_teardown(closing: Awaitable[None], what: str) -> None:
+    """Await ``closing``; past :data:`TEARDOWN_S` print every asyncio task's stack and fail naming ``what``."""
+    task = asyncio.ensure_future(closing)
+    done, _ = await asyncio.wait({task}, timeout=TEARDOWN_S)
+    if task in done:
+        task.result()
+        return
+    for pending in asyncio.all_tasks():
+        if pending is not asyncio.current_task():
+            print(f"--- task {pending.get_name()} ({pending.get_coro()!r})")
+            pending.print_stack(limit=30)
+    task.cancel()
+    pytest.fail(f"{what} did not end within {TEARDOWN_S:.0f} s (every asyncio task's stack is printed above)")
+
+
 async def started_api(
     settings: Settings, *, scope: str = "submit", actor: str | None = None, ready_within_s: float = 60
 ) -> TestClient[Any, Any]:
@@ -78,7 +98,7 @@ async def api(topics_ready: Settings) -> AsyncIterator[TestClient[Any, Any]]:
     """The real API on an ephemeral port, ready when Kafka answered."""
     client = await started_api(topics_ready)
     yield client
-    await client.close()
+    await bounded_teardown(client.close(), "closing the API")
 
 
 class Consumers:
@@ -117,7 +137,7 @@ class Consumers:
 async def consumers(topics_ready: Settings) -> AsyncIterator[Consumers]:
     group = Consumers(topics_ready)
     yield group
-    await group.close()
+    await bounded_teardown(group.close(), "stopping the consumers")
 
 
 async def read_status(store: MinioStore, settings: Settings, submission_id: str) -> StatusRecord | None:

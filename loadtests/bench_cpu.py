@@ -55,38 +55,39 @@ IDLE_S = 3.0
 """Seconds the server's idle CPU is measured before each variant's load (subtracted in the "net" column)."""
 
 
-def tree_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of ``pids`` and their descendants, now (processes gone count 0)."""
-    total = 0.0
+def _tree(pids: list[int]) -> list[psutil.Process]:
+    """``pids`` and their descendants, those still running."""
+    procs: list[psutil.Process] = []
     for pid in pids:
         try:
             root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
+            procs += [root, *root.children(recursive=True)]
         except psutil.Error:
             continue
-        for p in procs:
-            try:
-                t = p.cpu_times()
-            except psutil.Error:
-                continue
-            total += t.user + t.system
+    return procs
+
+
+def tree_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` and their descendants, now (processes gone count 0)."""
+    total = 0.0
+    for p in _tree(pids):
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
     return total
 
 
 def tree_minor_faults(pids: list[int]) -> int:
     """Minor page faults so far of ``pids`` and their descendants, all threads (``/proc/<pid>/stat`` field 10)."""
     total = 0
-    for pid in pids:
+    for proc in _tree(pids):
         try:
-            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-        except psutil.Error:
+            stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        except OSError:
             continue
-        for proc in procs:
-            try:
-                stat = Path(f"/proc/{proc.pid}/stat").read_text()
-            except OSError:
-                continue
-            total += int(stat.rsplit(")", 1)[1].split()[7])  # fields after the command: state is field 3
+        total += int(stat.rsplit(")", 1)[1].split()[7])  # fields after the command: state is field 3
     return total
 
 
@@ -95,20 +96,15 @@ def thread_cpu_s(pids: list[int]) -> dict[str, float]:
     librdkafka names its threads ``rdk:…``; Python's threads all share the interpreter's name)."""
     ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = collections.defaultdict(float)
-    for pid in pids:
-        try:
-            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-        except psutil.Error:
-            continue
-        for proc in procs:
-            for task in Path(f"/proc/{proc.pid}/task").glob("*"):
-                try:
-                    stat = (task / "stat").read_text()
-                except OSError:
-                    continue
-                name = stat.split("(", 1)[1].rsplit(")", 1)[0]
-                fields = stat.rsplit(")", 1)[1].split()
-                out[re.sub(r"\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    for proc in _tree(pids):
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+            fields = stat.rsplit(")", 1)[1].split()
+            out[re.sub(r"\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return out
 
 

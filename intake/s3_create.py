@@ -100,8 +100,8 @@ class _Connection:
 
 
 class ConditionalCreates:
-    """Signed ``PUT If-None-Match: *`` requests to one S3 endpoint (path-style URLs), over kept-alive connections.
-    See the module docstring for the contract."""
+    """Signed conditional ``PUT`` requests (``If-None-Match: *`` to create, ``If-Match`` to replace) to one S3
+    endpoint (path-style URLs), over kept-alive connections. See the module docstring for the contract."""
 
     def __init__(
         self,

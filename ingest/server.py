@@ -43,17 +43,21 @@ class FirstReadsSite(web.TCPSite):
         self._first_read_bytes = first_read_bytes
 
     async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with its runner (what TCPSite.start does first)
+        await web.BaseSite.start(self)  # registers the site with its runner (what TCPSite.start does first);
+        # the rest is TCPSite.start with the protocol factory wrapped: keep it in step with aiohttp's
         server = self._runner.server
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
             first_reads(server, self._first_read_bytes),
             self._host,
             self._port,
+            ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port  # what TCPSite.start does last
 
 
 async def serve(

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import ClientSession, StreamReader, web
 from aiohttp.test_utils import make_mocked_request, unused_port
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ingest.admission import Admission, Admit
 from ingest.reads import FirstReads, first_reads, set_read_size, widen_reads
@@ -122,3 +130,52 @@ async def test_the_site_starts_every_connection_with_the_first_read_size() -> No
             assert await resp.text() == "4096"
     finally:
         await runner.cleanup()
+
+
+async def test_the_site_keeps_what_aiohttps_site_does_its_port_and_tls(tmp_path: Path) -> None:
+    """The site wraps the protocol factory only: an ephemeral port is reported and TLS is served."""
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    client_tls = ssl.create_default_context(cafile=str(cert))
+
+    async def size(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=str(getattr(request.transport, "max_size", None)))
+
+    app = web.Application()
+    app.router.add_get("/size", size)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = FirstReadsSite(runner, "127.0.0.1", 0, ssl_context=server_tls, first_read_bytes=4096)
+    await site.start()
+    try:
+        assert site.port != 0 and site.name == f"https://127.0.0.1:{site.port}"
+        async with ClientSession() as session, session.get(f"{site.name}/size", ssl=client_tls) as resp:
+            assert resp.status == 200
+    finally:
+        await runner.cleanup()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key (PEM files in ``folder``)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path

@@ -28,7 +28,7 @@ import hashlib
 import io
 import itertools
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -39,7 +39,7 @@ from minio import Minio
 from minio.error import S3Error
 from minio.sseconfig import Rule, SSEConfig
 
-from intake.s3_create import ConditionalCreates
+from intake.s3_create import Answer, ConditionalCreates
 from intake.settings import Settings
 
 T = TypeVar("T")
@@ -263,14 +263,9 @@ class MinioStore:
     async def put_if_absent(self, bucket: str, key: str, data: bytes, content_type: str) -> bool:
         """A PUT with ``If-None-Match: *`` (:class:`intake.s3_create.ConditionalCreates`: the SDK's ``put_object``
         cannot send the header)."""
-        try:
-            answer = await self._creates.create(bucket, key, data, content_type)
-        except OSError as exc:
-            raise StorageUnavailable(f"put_if_absent: {type(exc).__name__}") from exc
-        if 200 <= answer.status < 300:
+        error = await _refusal("put_if_absent", self._creates.create(bucket, key, data, content_type))
+        if error is None:
             return True
-        response = urllib3.HTTPResponse(body=answer.body, status=answer.status, headers=answer.headers)
-        error = _s3_error(response)
         if error.code in _PRECONDITION_CODES:
             return False
         raise _classified("put_if_absent", error) from error
@@ -320,13 +315,9 @@ class MinioStore:
         (:meth:`intake.s3_create.ConditionalCreates.replace`). S3 answers 412 when the object changed and 404
         ``NoSuchKey`` when it is gone: both are False. SeaweedFS answers ``NoSuchKey`` for a missing bucket too, so
         a refusal checks that the bucket exists (:class:`BucketMissing` otherwise)."""
-        try:
-            answer = await self._creates.replace(bucket, key, data, content_type, etag)
-        except OSError as exc:
-            raise StorageUnavailable(f"put_if_match: {type(exc).__name__}") from exc
-        if 200 <= answer.status < 300:
+        error = await _refusal("put_if_match", self._creates.replace(bucket, key, data, content_type, etag))
+        if error is None:
             return True
-        error = _s3_error(urllib3.HTTPResponse(body=answer.body, status=answer.status, headers=answer.headers))
         if error.code not in _PRECONDITION_CODES and error.code != "NoSuchKey":
             raise _classified("put_if_match", error) from error
         if not await self._run("put_if_match", partial(self._client.bucket_exists, bucket)):
@@ -372,6 +363,18 @@ class MinioStore:
             return value if value in _SSE_ALGORITHMS else None
 
         return await self._run("stat", _stat)
+
+
+async def _refusal(op: str, sending: Awaitable[Answer]) -> S3Error | None:
+    """None when the conditional write ``sending`` was done (2xx); else the S3 error it was answered with.
+    Raises :class:`StorageUnavailable` when no answer came."""
+    try:
+        answer = await sending
+    except OSError as exc:
+        raise StorageUnavailable(f"{op}: {type(exc).__name__}") from exc
+    if 200 <= answer.status < 300:
+        return None
+    return _s3_error(urllib3.HTTPResponse(body=answer.body, status=answer.status, headers=answer.headers))
 
 
 def _classified(op: str, exc: S3Error) -> Exception:

@@ -672,8 +672,8 @@ class Bench:
             t = time.time()
             _log("starting the private stack")
             self.stack.start()
-            if "stack" in self.pins:
-                pin(self.stack.pids(), self.pins["stack"])
+            # every run places the stack, so one started pinned and kept (--keep-stack) does not stay pinned
+            pin(self.stack.pids(), self.pins.get("stack", f"0-{(os.cpu_count() or 1) - 1}"))
             self.service_env = self.stack.service_env()
             self.phase("stack start", t, time.time())
             self.purge_stale_topics()

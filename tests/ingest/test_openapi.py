@@ -196,12 +196,19 @@ _PROJECT = ("ingest.", "intake.", "processors.")
 
 
 def _codes_of(func: Callable[..., Any], seen: set[Any] | None = None) -> set[str]:
-    """Reason codes written as literals in ``func`` and in the project functions it calls, transitively."""
+    """Reason codes written as literals in ``func`` and in the project functions it calls, transitively (a project
+    class it makes counts as calling each of its methods)."""
     seen = set() if seen is None else seen
+    if isinstance(func, type) and func.__module__.startswith(_PROJECT) and func not in seen:
+        seen.add(func)
+        return set().union(*(_codes_of(f, seen) for f in vars(func).values() if isinstance(f, types.FunctionType)))
     if func in seen or not isinstance(func, types.FunctionType):
         return set()
     seen.add(func)
-    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except OSError:  # made at run time (a dataclass's __init__): no source, no literal codes
+        return set()
     codes: set[str] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -210,7 +217,7 @@ def _codes_of(func: Callable[..., Any], seen: set[Any] | None = None) -> set[str
         codes |= {v for v in literals if isinstance(v, str) and v in REASONS}
         if isinstance(node.func, ast.Name):
             callee = func.__globals__.get(node.func.id)
-            if isinstance(callee, types.FunctionType) and callee.__module__.startswith(_PROJECT):
+            if isinstance(callee, types.FunctionType | type) and callee.__module__.startswith(_PROJECT):
                 codes |= _codes_of(callee, seen)
     return codes
 

@@ -9,7 +9,8 @@ import pytest
 from aiohttp import BodyPartReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ingest.upload import _PLAIN_DISPOSITION, part_name
+from ingest.form_split import PLAIN_DISPOSITION
+from ingest.upload import part_name
 
 
 def _part(disposition: str | None) -> BodyPartReader:
@@ -67,5 +68,5 @@ def test_part_name_is_aiohttps_answer(header: str | None) -> None:
 
 
 def test_the_plain_headers_take_the_fast_way() -> None:
-    assert all(h is not None and _PLAIN_DISPOSITION.fullmatch(h) for h in PLAIN)
-    assert not any(h is not None and _PLAIN_DISPOSITION.fullmatch(h) for h in OTHER)
+    assert all(h is not None and PLAIN_DISPOSITION.fullmatch(h) for h in PLAIN)
+    assert not any(h is not None and PLAIN_DISPOSITION.fullmatch(h) for h in OTHER)

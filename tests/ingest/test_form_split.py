@@ -268,3 +268,11 @@ async def test_read_whole_or_streamed_an_upload_reads_the_same(
         outcomes.add(whole.get("error", "accepted"))
     assert {"accepted", "malformed_multipart", "photo_too_large", "body_too_large", "invalid_json"} <= outcomes
     assert {"missing_part", "photo_empty"} <= outcomes
+
+
+async def test_a_broken_part_header_is_malformed_multipart_not_a_server_error(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    body = _form([(['Content-Disposition: form-data; name="registration"', "no colon here"], REGISTRATION)])
+    for chunked in (False, True):
+        assert (await _post(client, body, chunked=chunked))["error"] == "malformed_multipart"

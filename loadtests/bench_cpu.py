@@ -14,6 +14,10 @@ before and after, and prints CPU-ms per accepted request for:
   the cost of sealing is ``api-<producer>`` / ``api-<producer>-plain`` in the same run (printed as "sealed ÷ plain");
 * ``api-<producer>[-plain]-before`` (with ``--before DIR``, a checkout of an earlier commit): that commit's
   ``intake serve``, the same way, for each API variant above (printed as "now ÷ before");
+* ``bare-produce`` and ``api-memory`` (with ``--floors``): the tuned bare reader that also appends each body to
+  Kafka (``loadtests.baseline_app --produce``: the floor of reading and forwarding), and the API with Kafka and
+  the object store in memory (:mod:`loadtests.memory_api`: its own work, no clients); with the API's figure they
+  split its CPU into reading, forwarding (and the data key's create), and its own work;
 * ``--only-plain`` leaves the sealed variants out (the plaintext API alone: no data key is created per upload);
 * ``shed`` (with ``--shed``): every upload refused by the overload gate (``INTAKE_MAX_LOOP_LAG_MS`` set below any
   lag), so the figure is the CPU a refusal costs, body unread; ``shed-linger`` the same with ``INTAKE_LINGER_S=10``
@@ -25,7 +29,7 @@ page faults per request, and the ratio bare / api (the issue's target: >= 0.5). 
 on each API process during its first round and prints the top frames (self time and inclusive time).
 
     .venv/bin/python -m loadtests.bench_cpu [--rate 40] [--duration 12] [--rounds 2] [--photos 500k]
-        [--producers aiokafka,confluent] [--plain] [--only-plain] [--before DIR] [--api-procs 1] [--profile]
+        [--producers aiokafka,confluent] [--plain] [--only-plain] [--floors] [--before DIR] [--api-procs 1] [--profile]
         [--out reports/bench-cpu]
 
 Runs on the benchmark's private stack (``loadtests.procs.Stack``, ``INTAKE_BENCH_*`` ports), with its own topics.
@@ -51,6 +55,8 @@ from loadtests import bench
 from loadtests.procs import REPO, Child, free_port, python, wait_http
 
 PRODUCERS = ("aiokafka", "confluent")
+FLOORS = ["bare-produce", "api-memory"]
+"""The ``--floors`` variants (see :meth:`CpuBench.start_floor`); their Kafka producer is librdkafka's."""
 IDLE_S = 3.0
 """Seconds the server's idle CPU is measured before each variant's load (subtracted in the "net" column)."""
 
@@ -182,18 +188,37 @@ class CpuBench(bench.Bench):
             return {**before, "INTAKE_SEAL_RECORDS": "false"}
         return before
 
+    def start_floor(self, name: str, prefix: str) -> tuple[str, list[Any]]:
+        """A floor variant (``--floors``) on this run's settings: ``bare-produce`` (the bare reader, tuned heap,
+        appending each body to Kafka) or ``api-memory`` (:mod:`loadtests.memory_api`)."""
+        port = free_port()
+        env = self.api_env(prefix, port)
+        if name.endswith("bare-produce"):
+            argv, role = (
+                [python(), "-m", "loadtests.baseline_app", "--port", str(port), "--tune-heap", "--produce"],
+                "bare",
+            )
+        else:
+            argv, role = [python(), "-m", "loadtests.memory_api"], "api"
+        children = [self.spawn(f"{name}{i}", argv, env, role) for i in range(self.args.api_procs)]
+        url = f"http://127.0.0.1:{port}"
+        if not wait_http(url + "/healthz", 45):
+            raise RuntimeError(f"{name}: did not start (see {self.procs.log_dir})")
+        return url, children
+
     def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
         a = self.args
-        if name.startswith("bare"):
+        if name.startswith("bare") and name not in FLOORS:
             url, children = self.start_baseline(f"r{round_no}-{name}", ("--tune-heap",) if name == "bare-tuned" else ())
         else:
             producer = name[4:].removesuffix("-before").removesuffix("-plain")
-            self.producer = "confluent" if name.startswith("shed") else producer
+            self.producer = "confluent" if name.startswith("shed") or name in FLOORS else producer
             self.producer = "aiokafka" if name == "shed-before" else self.producer
             self.extra_env = self._variant_env(name)
             prefix = f"{self.run_id}-{self.producer[:2]}{round_no}"
             self.ensure_topics(prefix)
-            url, children = self.start_api(f"r{round_no}-{name}", prefix)
+            start = self.start_floor if name in FLOORS else self.start_api
+            url, children = start(f"r{round_no}-{name}", prefix)
             # warm-up: connections, metadata, the first batches (not measured)
             self.open_loop(f"r{round_no}-{name}-warm", url=url, rate=a.rate, duration_s=2, size=a.photos,
                            out=self.out / f"r{round_no}-{name}-warm.csv")  # fmt: skip
@@ -214,7 +239,7 @@ class CpuBench(bench.Bench):
         for child in spy:
             self.procs.wait(child, 30)
         self.stop(children)
-        if not name.startswith("bare"):
+        if not name.startswith("bare") or name in FLOORS:
             self.delete_topics([t for t in self.topics if t.startswith(f"{self.run_id}-{self.producer[:2]}{round_no}")])
         s = ol["summary"]
         accepted = max(int(s["requests"] if name.startswith("shed") else s["accepted"]), 1)  # per refusal, or per 202
@@ -291,6 +316,8 @@ def variants_of(a: argparse.Namespace) -> list[str]:
         *(["bare-tuned"] if a.bare_tuned else []),
         *(v for api in apis for v in ([f"{api}-before"] if a.before else []) + [api]),
     ]
+    if a.floors:
+        variants[1:1] = FLOORS
     if a.shed:
         variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
     return variants
@@ -331,6 +358,51 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def split(summary: dict[str, dict[str, float]], api: str) -> dict[str, float] | None:
+    """The CPU per upload of ``api`` (net of idle) split by the ``--floors`` variants, or None without them. The
+    parts add up to the API's figure: ``reading`` (the bare reader with the API's heap, else the bare one), ``own
+    work`` (the API with Kafka and the store in memory, less reading), ``forwarding`` (what appending the body to
+    Kafka adds to the bare reader), ``other clients`` (the rest: the data key's create in the object store, and
+    whatever the API's use of the producer costs beyond the bare one's). ``floor_ratio`` is bare-produce / API:
+    the ratio against a reader that also forwards."""
+    floor, memory, read = summary.get("bare-produce"), summary.get("api-memory"), summary.get("bare-tuned")
+    read = read or summary.get("bare")
+    if floor is None or memory is None or read is None or api not in summary:
+        return None
+    net = "server_net_ms_per_req"
+    total = summary[api][net]
+    forwarding = floor[net] - read[net]
+    return {
+        "reading": read[net],
+        "own work": memory[net] - read[net],
+        "forwarding": forwarding,
+        "other clients": total - memory[net] - forwarding,
+        "total": total,
+        "floor_ratio": floor[net] / total,
+    }
+
+
+def _split_lines(summary: dict[str, dict[str, float]]) -> list[str]:
+    apis = [name for name in summary if name.startswith("api-") and name != "api-memory" and "-before" not in name]
+    parts = {api: split(summary, api) for api in apis}
+    lines = [
+        "",
+        "Where each API's CPU goes (ms per upload, net of idle; `--floors`): reading = the bare reader (with the "
+        "API's heap settings when measured), own work = api-memory less reading, forwarding = bare-produce less "
+        "reading, other clients = the rest (the data key's create, the API's producer use beyond the bare one's)",
+        "",
+        "| variant | reading | own work | forwarding to Kafka | other clients | total | bare-produce ÷ API |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {api} | {p['reading']:.2f} | {p['own work']:.2f} | {p['forwarding']:.2f} | {p['other clients']:.2f} | "
+        f"{p['total']:.2f} | {p['floor_ratio']:.2f} |"
+        for api, p in parts.items()
+        if p is not None
+    ]
+    return lines if any(p is not None for p in parts.values()) else []
+
+
 def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out: Path, a: argparse.Namespace) -> str:
     lines = [
         f"CPU per accepted request, {a.photos} photos, open loop {a.rate:g}/s x {a.duration:g}s, {a.rounds} rounds "
@@ -362,6 +434,7 @@ def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out
             f"| {name} | {f['sealed_over_plain']:.3f} | {f['sealed_over_plain_net']:.3f} | <= 1.10 |"
             for name, f in sealed.items()
         ]
+    lines += _split_lines(summary)
     compared = {name: f for name, f in summary.items() if "now_over_before" in f}
     if compared:
         lines += [
@@ -405,6 +478,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plain", action="store_true", help="also each API with INTAKE_SEAL_RECORDS=false (sealing's cost)")
     p.add_argument("--bare-tuned", action="store_true", help="also the bare reader with the API's heap settings")
     p.add_argument("--only-plain", action="store_true", help="only the plaintext API variants (no sealed ones)")
+    p.add_argument(
+        "--floors",
+        action="store_true",
+        help="also bare-produce (the tuned bare reader appending each body to Kafka) and api-memory (the API with "
+        "Kafka and the object store in memory): where the API's CPU goes, reading, forwarding, its own work",
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for cpu.md, cpu.json, the CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
     p.add_argument(

@@ -241,7 +241,9 @@ def _clean_text(value: object, field: str) -> str:
     text = _WS.sub(" ", unicodedata.normalize("NFC", value)).strip()
     if not text:
         raise _err("field_required")
-    if any(unicodedata.category(ch).startswith("C") for ch in text):
+    # isprintable() is False for every control/format character (category C) and for separators (Z) other than the
+    # space, which the collapse above already turned into spaces: so a printable text needs no per-character look.
+    if not text.isprintable() and any(unicodedata.category(ch).startswith("C") for ch in text):
         raise _err("text_invalid")
     if len(text) > high:
         raise _err("field_too_long")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -214,6 +216,13 @@ def test_field_too_long_message_has_limit() -> None:
 @pytest.mark.parametrize("value", ["Jl. Braga\x00 10", "Jl. Braga \u202e01 oN", "Jl. Braga\x7f10", "Jl. \ue000 Braga"])
 def test_text_invalid(value: str) -> None:
     assert codes(good(ktp_address=value)) == {"ktp_address": "text_invalid"}
+
+
+def test_a_printable_character_is_never_a_control_or_format_one() -> None:
+    """What lets the text check skip its per-character look for printable text: over every code point."""
+    assert not [
+        cp for cp in range(sys.maxunicode + 1) if chr(cp).isprintable() and unicodedata.category(chr(cp))[0] == "C"
+    ]
 
 
 @pytest.mark.parametrize(

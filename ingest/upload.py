@@ -153,8 +153,9 @@ def _split(request: web.Request, body: bytes, limits: Limits) -> Upload | None:
     return form.upload()
 
 
-class _FromMemory(BaseProtocol):
-    """The protocol under a stream fed from memory: there is no transport to pause or resume."""
+class FromMemory(BaseProtocol):
+    """The protocol under a :class:`~aiohttp.StreamReader` fed from memory: there is no transport to pause or
+    resume (the benchmarks and tests feed streams this way too)."""
 
     def pause_reading(self) -> None:
         pass
@@ -166,7 +167,7 @@ class _FromMemory(BaseProtocol):
 def _reader_of(request: web.Request, body: bytes) -> MultipartReader:
     """aiohttp's multipart reader over ``body``, made as ``request.multipart()`` makes it over the request."""
     loop = asyncio.get_running_loop()
-    stream = StreamReader(_FromMemory(loop), request.content.get_read_buffer_limits()[0], loop=loop)
+    stream = StreamReader(FromMemory(loop), request.content.get_read_buffer_limits()[0], loop=loop)
     stream.feed_data(body)
     stream.feed_eof()
     protocol = request.protocol

@@ -24,10 +24,9 @@ import time
 from unittest import mock
 
 from aiohttp import StreamReader, web
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.test_utils import make_mocked_request
 
-from ingest.upload import read_upload
+from ingest.upload import FromMemory, read_upload
 from intake.heap import tune_heap
 from intake.settings import Limits
 from loadtests.payloads import BodyFactory, fresh_registration, photo_set
@@ -36,20 +35,10 @@ PIECE = 256 * 1024
 """Bytes per piece fed to the payload stream: asyncio's read size once an upload is admitted."""
 
 
-class _Fed(BaseProtocol):
-    """The protocol under a stream fed by hand: nothing to pause."""
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self, resume_parser: bool = True) -> None:
-        pass
-
-
 def _stream(body: bytes) -> StreamReader:
     """A payload stream holding ``body`` in 256 KiB pieces, then its end."""
     loop = asyncio.get_running_loop()
-    stream = StreamReader(_Fed(loop), 2**16, loop=loop)
+    stream = StreamReader(FromMemory(loop), 2**16, loop=loop)
     for at in range(0, len(body), PIECE):
         stream.feed_data(body[at : at + PIECE])
     stream.feed_eof()

@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 from aiohttp import BodyPartReader, FormData, MultipartReader, StreamReader, web
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.test_utils import TestClient, TestServer
 
 from ingest.form_split import split_form
-from ingest.upload import UploadError, read_upload
+from ingest.upload import FromMemory, UploadError, read_upload
 from intake.settings import Limits
 
 B = "----intakeBoundary7MA4YWxkTrZu0gW"
@@ -58,18 +57,10 @@ def _upload(photo: bytes = JPEG, registration: bytes = REGISTRATION, filename: s
     )
 
 
-class _FromMemory(BaseProtocol):
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self, resume_parser: bool = True) -> None:
-        pass
-
-
 async def _aiohttp_reads(body: bytes, boundary: str, rnd: random.Random) -> list[tuple[str | None, bytes]] | str:
     """aiohttp's reading of ``body`` fed in random pieces: the parts, or the name of what it raised."""
     loop = asyncio.get_running_loop()
-    stream = StreamReader(_FromMemory(loop), 2**16, loop=loop)
+    stream = StreamReader(FromMemory(loop), 2**16, loop=loop)
     pos = 0
     while pos < len(body):
         step = rnd.choice((1, 7, 100, 4096, 65536, len(body)))
@@ -276,3 +267,13 @@ async def test_a_broken_part_header_is_malformed_multipart_not_a_server_error(
     body = _form([(['Content-Disposition: form-data; name="registration"', "no colon here"], REGISTRATION)])
     for chunked in (False, True):
         assert (await _post(client, body, chunked=chunked))["error"] == "malformed_multipart"
+
+
+async def test_a_body_outside_the_strict_form_is_read_by_aiohttp_from_memory(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    body = b"a preamble, which RFC 2046 allows\r\n" + _upload() + b"an epilogue\r\n"
+    assert split_form(body, B) is None
+    whole = await _post(client, body, chunked=False)
+    assert whole == await _post(client, body, chunked=True)
+    assert bytes.fromhex(whole["photo"]) == JPEG and whole["registration"] == json.loads(REGISTRATION)

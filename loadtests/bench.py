@@ -36,6 +36,7 @@ import re
 import resource
 import secrets
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -54,6 +55,7 @@ from minio.deleteobjects import DeleteObject
 from consumers.photo_task import check_photo
 from consumers.runner import pool_size
 from intake.kafka import ensure_topics
+from intake.metrics import MULTIPROC_ENV
 from intake.settings import Settings, load_settings
 from intake.topics import TopicSpec, topic_names, topic_specs
 from loadtests import outcomes, report
@@ -327,9 +329,20 @@ class Bench:
             self.notes.append(f"could not remove the benchmark's buckets: {type(exc).__name__}: {exc}")
 
     # ---------------------------------------------------------------------------------------- processes
+    def shared_metrics(self, name: str, env: dict[str, str]) -> dict[str, str]:
+        """``env`` for the processes of one server start; with ``--api-procs`` > 1 they share a fresh metrics
+        directory (``PROMETHEUS_MULTIPROC_DIR``, as ``intake serve`` gives its processes), so a scrape of any one
+        answers for all of them."""
+        if self.args.api_procs <= 1:
+            return env
+        folder = self.out / "metrics" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return {**env, MULTIPROC_ENV: str(folder)}
+
     def start_api(self, name: str, prefix: str) -> tuple[str, list[Any]]:
         port = free_port()
-        env = self.api_env(prefix, port)
+        env = self.shared_metrics(name, self.api_env(prefix, port))
         children = [
             self.spawn(f"{name}-api{i}", [python(), "-m", "cli", "serve"], env, "api")
             for i in range(self.args.api_procs)

@@ -167,9 +167,8 @@ class CpuBench(bench.Bench):
             return super().start_api(name, prefix)
         port = free_port()
         argv = [python(), "-P", "-m", "cli", "serve"]
-        children = [
-            self.procs.start(f"{name}-api{i}", argv, self.api_env(prefix, port)) for i in range(self.args.api_procs)
-        ]
+        env = self.shared_metrics(name, self.api_env(prefix, port))
+        children = [self.procs.start(f"{name}-api{i}", argv, env) for i in range(self.args.api_procs)]
         url = f"http://127.0.0.1:{port}"
         if not wait_http(url + "/readyz", 45):
             raise RuntimeError(f"{name}: the API did not become ready (see {self.procs.log_dir})")
@@ -192,7 +191,7 @@ class CpuBench(bench.Bench):
         """A floor variant (``--floors``) on this run's settings: ``bare-produce`` (the bare reader, tuned heap,
         appending each body to Kafka) or ``api-memory`` (:mod:`loadtests.memory_api`)."""
         port = free_port()
-        env = self.api_env(prefix, port)
+        env = self.shared_metrics(name, self.api_env(prefix, port))
         if name.endswith("bare-produce"):
             argv, role = (
                 [python(), "-m", "loadtests.baseline_app", "--port", str(port), "--tune-heap", "--produce"],

@@ -1,4 +1,4 @@
-"""The load benchmark's process placement (``--pin``)."""
+"""The load benchmark's process placement (``--pin``) and its servers' shared metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.bench import parse_args, parse_pins
+from intake.metrics import MULTIPROC_ENV
+from loadtests.bench import Bench, parse_args, parse_pins
 from loadtests.procs import Procs
 
 
@@ -53,3 +54,14 @@ def test_a_pinned_child_and_its_threads_run_on_those_cpus(tmp_path: Path) -> Non
     assert procs.wait(child, 30) == 0
     procs.stop(child)
     assert (tmp_path / "probe.log").read_text().strip() == "[0]"
+
+
+def test_the_processes_of_one_server_share_a_fresh_metrics_directory(tmp_path: Path) -> None:
+    one = Bench(parse_args(["--out", str(tmp_path)]))
+    assert one.shared_metrics("r0-api", {"A": "1"}) == {"A": "1"}
+    two = Bench(parse_args(["--api-procs", "2", "--out", str(tmp_path)]))
+    env = two.shared_metrics("r0-api", {"A": "1"})
+    folder = Path(env[MULTIPROC_ENV])
+    assert env["A"] == "1" and folder.is_dir() and not any(folder.iterdir())
+    (folder / "counter_1.db").write_bytes(b"x")  # what the previous start left behind is gone at the next
+    assert not any(Path(two.shared_metrics("r0-api", {})[MULTIPROC_ENV]).iterdir())

@@ -26,6 +26,9 @@ from intake.settings import Limits
 REGISTRATION_PART = "registration"
 PHOTO_PART = "ktp_photo"
 _CHUNK = 64 * 1024
+_BROKEN = (ValueError, AssertionError, RuntimeError, RequestPayloadError, HttpProcessingError, ConnectionResetError)
+"""What aiohttp raises for a body that cannot be read as a form: broken boundaries or part headers, a body cut
+short of its Content-Length, undecodable parts, a client gone mid-body."""
 
 
 class UploadError(Exception):
@@ -133,7 +136,7 @@ async def _read_body(request: web.Request) -> bytes:
     try:
         while chunk := await request.content.readany():
             chunks.append(chunk)
-    except (ValueError, RequestPayloadError) as exc:  # e.g. the client closed before its Content-Length
+    except _BROKEN as exc:  # e.g. the client closed before its Content-Length
         raise UploadError("malformed_multipart") from exc
     return b"".join(chunks)
 
@@ -213,7 +216,6 @@ async def _read_parts(request: web.Request, body: bytes | None, limits: Limits) 
                 raise UploadError("malformed_multipart")
             name = part_name(part)
             form.put(name, await _read_part(part, form.limit_of(name), budget))
-    except (ValueError, AssertionError, RuntimeError, RequestPayloadError, HttpProcessingError) as exc:
-        # aiohttp raises these for broken boundaries, bad headers, truncated or undecodable bodies.
+    except _BROKEN as exc:
         raise UploadError("malformed_multipart") from exc
     return form.upload()

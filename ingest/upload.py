@@ -18,6 +18,7 @@ from aiohttp import BodyPartReader, MultipartReader, StreamReader, hdrs, web
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import EmptyStreamReader
 from aiohttp.web_protocol import RequestPayloadError
 
 from ingest.form_split import PLAIN_DISPOSITION, split_form
@@ -26,6 +27,8 @@ from intake.settings import Limits
 REGISTRATION_PART = "registration"
 PHOTO_PART = "ktp_photo"
 _CHUNK = 64 * 1024
+_DEFAULT_READ_LIMIT = 2**16
+"""aiohttp's read buffer limit of a request stream (``read_bufsize``), for a body that has none (empty)."""
 _BROKEN = (ValueError, AssertionError, RuntimeError, RequestPayloadError, HttpProcessingError, ConnectionResetError)
 """What aiohttp raises for a body that cannot be read as a form: broken boundaries or part headers, a body cut
 short of its Content-Length, undecodable parts, a client gone mid-body."""
@@ -170,7 +173,9 @@ class FromMemory(BaseProtocol):
 def _reader_of(request: web.Request, body: bytes) -> MultipartReader:
     """aiohttp's multipart reader over ``body``, made as ``request.multipart()`` makes it over the request."""
     loop = asyncio.get_running_loop()
-    stream = StreamReader(FromMemory(loop), request.content.get_read_buffer_limits()[0], loop=loop)
+    content = request.content  # an empty body's stream (aiohttp's EmptyStreamReader) has no buffer: its default then
+    limit = _DEFAULT_READ_LIMIT if isinstance(content, EmptyStreamReader) else content.get_read_buffer_limits()[0]
+    stream = StreamReader(FromMemory(loop), limit, loop=loop)
     stream.feed_data(body)
     stream.feed_eof()
     protocol = request.protocol

@@ -315,3 +315,17 @@ async def test_a_client_gone_mid_body_is_no_server_error(declared: bool, caplog:
     # gets malformed_multipart. Either way nothing is logged as an error (no 500, no traceback).
     assert read in (["CancelledError()"], ["malformed_multipart"])
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR and "UploadError" not in r.getMessage()]
+
+
+@pytest.mark.parametrize("content_type", [f"multipart/form-data; boundary={B}", "multipart/form-data"])
+async def test_an_empty_body_is_malformed_multipart_on_both_paths(
+    client: TestClient[web.Request, web.Application], content_type: str
+) -> None:
+    async def nothing() -> AsyncIterator[bytes]:
+        empty: list[bytes] = []
+        for piece in empty:
+            yield piece
+
+    for data in (b"", nothing()):
+        async with client.post("/", data=data, headers={"Content-Type": content_type}) as resp:
+            assert resp.status == 200 and (await resp.json())["error"] == "malformed_multipart"

@@ -340,25 +340,29 @@ class Bench:
         folder.mkdir(parents=True)
         return {**env, MULTIPROC_ENV: str(folder)}
 
+    def api_argv(self) -> list[str]:
+        """How an API process is started."""
+        return [python(), "-m", "cli", "serve"]
+
     def start_api(self, name: str, prefix: str) -> tuple[str, list[Any]]:
         port = free_port()
         env = self.shared_metrics(name, self.api_env(prefix, port))
-        children = [
-            self.spawn(f"{name}-api{i}", [python(), "-m", "cli", "serve"], env, "api")
-            for i in range(self.args.api_procs)
-        ]
-        url = f"http://127.0.0.1:{port}"
-        if not wait_http(url + "/readyz", 45):
-            raise RuntimeError(f"{name}: the API did not become ready (see {self.procs.log_dir})")
-        return url, children
+        return self.start_servers(name, "api", port, self.api_argv(), env=env, ready_path="/readyz")
 
     def start_baseline(self, name: str, extra_args: tuple[str, ...] = ()) -> tuple[str, list[Any]]:
         port = free_port()
         argv = [python(), "-m", "loadtests.baseline_app", "--port", str(port), *extra_args]
-        children = [self.spawn(f"{name}-bare{i}", argv, self.base_env(), "bare") for i in range(self.args.api_procs)]
+        return self.start_servers(name, "bare", port, argv, env=self.base_env(), ready_path="/healthz")
+
+    def start_servers(
+        self, name: str, role: str, port: int, argv: list[str], *, env: dict[str, str], ready_path: str
+    ) -> tuple[str, list[Any]]:
+        """``--api-procs`` processes of one server listening on ``port`` (process group ``role``), and its URL
+        once ``ready_path`` answers. Raises RuntimeError when it does not within 45 s."""
+        children = [self.spawn(f"{name}-{role}{i}", argv, env, role) for i in range(self.args.api_procs)]
         url = f"http://127.0.0.1:{port}"
-        if not wait_http(url + "/healthz", 30):
-            raise RuntimeError(f"{name}: the bare aiohttp app did not start")
+        if not wait_http(url + ready_path, 45):
+            raise RuntimeError(f"{name}: the {role} server did not become ready (see {self.procs.log_dir})")
         return url, children
 
     def stop(self, children: list[Any]) -> None:

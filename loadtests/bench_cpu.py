@@ -52,7 +52,7 @@ from typing import Any
 import psutil
 
 from loadtests import bench
-from loadtests.procs import REPO, Child, free_port, python, wait_http
+from loadtests.procs import REPO, Child, free_port, python
 
 PRODUCERS = ("aiokafka", "confluent")
 FLOORS = ["bare-produce", "api-memory"]
@@ -160,19 +160,11 @@ class CpuBench(bench.Bench):
         env.update(self.extra_env)
         return env
 
-    def start_api(self, name: str, prefix: str) -> tuple[str, list[Any]]:
+    def api_argv(self) -> list[str]:
         """As the load benchmark's, but an earlier checkout (``PYTHONPATH``) runs with ``-P``: its own modules
         before this working tree's."""
-        if "PYTHONPATH" not in self.extra_env:
-            return super().start_api(name, prefix)
-        port = free_port()
-        argv = [python(), "-P", "-m", "cli", "serve"]
-        env = self.shared_metrics(name, self.api_env(prefix, port))
-        children = [self.procs.start(f"{name}-api{i}", argv, env) for i in range(self.args.api_procs)]
-        url = f"http://127.0.0.1:{port}"
-        if not wait_http(url + "/readyz", 45):
-            raise RuntimeError(f"{name}: the API did not become ready (see {self.procs.log_dir})")
-        return url, children
+        argv = super().api_argv()
+        return [argv[0], "-P", *argv[1:]] if "PYTHONPATH" in self.extra_env else argv
 
     def _variant_env(self, name: str) -> dict[str, str]:
         """Environment overrides of a variant (an earlier checkout comes first on PYTHONPATH)."""
@@ -193,17 +185,10 @@ class CpuBench(bench.Bench):
         port = free_port()
         env = self.shared_metrics(name, self.api_env(prefix, port))
         if name.endswith("bare-produce"):
-            argv, role = (
-                [python(), "-m", "loadtests.baseline_app", "--port", str(port), "--tune-heap", "--produce"],
-                "bare",
-            )
-        else:
-            argv, role = [python(), "-m", "loadtests.memory_api"], "api"
-        children = [self.spawn(f"{name}{i}", argv, env, role) for i in range(self.args.api_procs)]
-        url = f"http://127.0.0.1:{port}"
-        if not wait_http(url + "/healthz", 45):
-            raise RuntimeError(f"{name}: did not start (see {self.procs.log_dir})")
-        return url, children
+            argv = [python(), "-m", "loadtests.baseline_app", "--port", str(port), "--tune-heap", "--produce"]
+            return self.start_servers(name, "bare", port, argv, env=env, ready_path="/healthz")
+        argv = [python(), "-m", "loadtests.memory_api"]
+        return self.start_servers(name, "api", port, argv, env=env, ready_path="/healthz")
 
     def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
         a = self.args

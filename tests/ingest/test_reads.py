@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,7 +116,10 @@ async def test_the_gate_widens_the_reads_of_an_admitted_upload_only() -> None:
     assert refused.max_size == 8 * 1024
 
 
-async def test_the_site_starts_every_connection_with_the_first_read_size() -> None:
+@contextlib.asynccontextmanager
+async def _size_site(port: int, **site: Any) -> AsyncIterator[FirstReadsSite]:
+    """A started :class:`FirstReadsSite` on ``port`` whose ``GET /size`` answers its connection's read size."""
+
     async def size(request: web.Request) -> web.StreamResponse:
         return web.Response(text=str(getattr(request.transport, "max_size", None)))
 
@@ -122,14 +127,22 @@ async def test_the_site_starts_every_connection_with_the_first_read_size() -> No
     app.router.add_get("/size", size)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = unused_port()
-    site = FirstReadsSite(runner, "127.0.0.1", port, backlog=16, first_read_bytes=4096)
-    await site.start()
+    started = FirstReadsSite(runner, "127.0.0.1", port, first_read_bytes=4096, **site)
+    await started.start()
     try:
-        async with ClientSession() as session, session.get(f"http://127.0.0.1:{port}/size") as resp:
-            assert await resp.text() == "4096"
+        yield started
     finally:
         await runner.cleanup()
+
+
+async def test_the_site_starts_every_connection_with_the_first_read_size() -> None:
+    port = unused_port()
+    async with (
+        _size_site(port, backlog=16),
+        ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/size") as resp,
+    ):
+        assert await resp.text() == "4096"
 
 
 async def test_the_site_keeps_what_aiohttps_site_does_its_port_and_tls(tmp_path: Path) -> None:
@@ -138,22 +151,10 @@ async def test_the_site_keeps_what_aiohttps_site_does_its_port_and_tls(tmp_path:
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
     client_tls = ssl.create_default_context(cafile=str(cert))
-
-    async def size(request: web.Request) -> web.StreamResponse:
-        return web.Response(text=str(getattr(request.transport, "max_size", None)))
-
-    app = web.Application()
-    app.router.add_get("/size", size)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = FirstReadsSite(runner, "127.0.0.1", 0, ssl_context=server_tls, first_read_bytes=4096)
-    await site.start()
-    try:
+    async with _size_site(0, ssl_context=server_tls) as site:
         assert site.port != 0 and site.name == f"https://127.0.0.1:{site.port}"
         async with ClientSession() as session, session.get(f"{site.name}/size", ssl=client_tls) as resp:
             assert resp.status == 200
-    finally:
-        await runner.cleanup()
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

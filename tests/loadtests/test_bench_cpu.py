@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from loadtests.bench_cpu import parse_args, render, summarise, variants_of
+from loadtests.bench_cpu import CpuBench, parse_args, render, summarise, variants_of
 
 
 def _row(variant: str, cpu_ms: float, round_no: int = 0) -> dict[str, float | str | int]:
@@ -56,3 +56,10 @@ def test_the_namespace_has_what_the_load_benchmark_reads(tmp_path: Path) -> None
     args = parse_args(["--api-env", "INTAKE_HTTP_FIRST_READ_BYTES=262144", "--out", str(tmp_path)])
     assert args.generators == 1 and args.pin == []
     assert args.api_env == ["INTAKE_HTTP_FIRST_READ_BYTES=262144"]
+
+
+def test_an_earlier_checkout_runs_its_own_modules_first(tmp_path: Path) -> None:
+    b = CpuBench(parse_args(["--before", str(tmp_path), "--out", str(tmp_path)]))
+    assert b.api_argv()[1:] == ["-m", "cli", "serve"]
+    b.extra_env = {"PYTHONPATH": str(tmp_path)}
+    assert b.api_argv()[1:] == ["-P", "-m", "cli", "serve"]

@@ -79,10 +79,10 @@ class LagSampler:
 
     async def sample_once(self) -> list[TopicLag]:
         """Read every topic once and set the gauges. Raises when the source fails (gauges untouched)."""
-        readings = [
-            (topic, await asyncio.wait_for(self._source.read(self._group, topic), self._timeout_s))
-            for topic in self._topics
-        ]
+        readings = []
+        for topic in self._topics:
+            async with asyncio.timeout(self._timeout_s):
+                readings.append((topic, await self._source.read(self._group, topic)))
         now = self._clock()
         out = [self._apply(topic, parts, now) for topic, parts in readings]
         self._metrics.lag_sampled_at.set(self._wall_clock())

@@ -125,7 +125,8 @@ class Worker:
         and a rebalance waits for :meth:`on_partitions_revoked`, which waits for this batch; the bound breaks
         that cycle. An offset not committed only means a redelivery, and the writes are idempotent."""
         try:
-            await asyncio.wait_for(self._consumer.commit(offsets), self._commit_timeout_s)
+            async with asyncio.timeout(self._commit_timeout_s):
+                await self._consumer.commit(offsets)
         except TimeoutError:
             log.warning("commit timed out; records will be redelivered")
         except CommitFailedError:
@@ -139,7 +140,8 @@ class Worker:
         revoked partitions' pause timers. Nothing half-done is handed over: the new owner starts at the last
         commit, and every write it repeats is idempotent."""
         try:
-            await asyncio.wait_for(self._idle.wait(), self._commit_timeout_s + self._retry.budget_s())
+            async with asyncio.timeout(self._commit_timeout_s + self._retry.budget_s()):
+                await self._idle.wait()
         except TimeoutError:
             log.warning("rebalance did not wait for the batch under way; its records will be redelivered")
         self._pauses.forget(revoked)

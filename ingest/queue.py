@@ -89,7 +89,8 @@ class QueueWatermark:
 
     async def sample_once(self) -> None:
         """Read the offsets once and render the document. Raises when the source fails (document untouched)."""
-        parts = await asyncio.wait_for(self._source.read(self._group, self._topic), self._timeout_s)
+        async with asyncio.timeout(self._timeout_s):
+            parts = await self._source.read(self._group, self._topic)
         now = self._clock()
         marks: dict[int, Mark] = {}
         for p in parts:

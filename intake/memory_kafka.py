@@ -95,7 +95,8 @@ class MemoryBroker:
         """Wait until a record is appended or ``timeout_s`` passed."""
         self._arrived.clear()
         try:
-            await asyncio.wait_for(self._arrived.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._arrived.wait()
         except TimeoutError:
             return
 

@@ -263,17 +263,18 @@ class Bench:
 
         async def run() -> None:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.bootstrap, request_timeout_ms=30_000)
-            await admin.start()
-            try:
-                existing = set(await admin.list_topics())
-                doomed = [n for n in names if n in existing]
-                if doomed:
-                    await admin.delete_topics(doomed)
-            finally:
-                await admin.close()
+            async with asyncio.timeout(60):
+                await admin.start()
+                try:
+                    existing = set(await admin.list_topics())
+                    doomed = [n for n in names if n in existing]
+                    if doomed:
+                        await admin.delete_topics(doomed)
+                finally:
+                    await admin.close()
 
         try:
-            asyncio.run(asyncio.wait_for(run(), 60))
+            asyncio.run(run())
         except Exception as exc:  # cleanup is best effort; say so
             self.notes.append(f"could not delete topics {names}: {type(exc).__name__}: {exc}")
         self.topics = [t for t in self.topics if t not in names]

@@ -72,8 +72,10 @@ class BacklogSampler(threading.Thread):
             while not self._stop_event.is_set():
                 t = time.time()
                 try:
-                    ends = await asyncio.wait_for(consumer.end_offsets(tps), 5)
-                    committed = await asyncio.wait_for(admin.list_consumer_group_offsets(self.group), 5)
+                    async with asyncio.timeout(5):
+                        ends = await consumer.end_offsets(tps)
+                    async with asyncio.timeout(5):
+                        committed = await admin.list_consumer_group_offsets(self.group)
                 except Exception as exc:  # keep sampling through a hiccup; the last error is reported
                     self.error = f"{type(exc).__name__}: {exc}"
                     self.errors += 1

@@ -16,8 +16,10 @@ async def _kafka(bootstrap: str, brokers: int) -> None:
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
-        await asyncio.wait_for(admin.start(), timeout=4)
-        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout=4)
+        async with asyncio.timeout(4):
+            await admin.start()
+        async with asyncio.timeout(4):
+            cluster = await admin.describe_cluster()
         if len(cluster.get("brokers") or []) < brokers:
             raise RuntimeError(f"metadata response lists fewer than {brokers} brokers")
     finally:

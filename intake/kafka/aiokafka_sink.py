@@ -66,7 +66,8 @@ class AIOKafkaSink(KeptSink):
         while True:
             producer = self._factory()
             try:
-                await asyncio.wait_for(producer.start(), self._timeout_s)
+                async with asyncio.timeout(self._timeout_s):
+                    await producer.start()
             except (KafkaError, TimeoutError, OSError):
                 self._last_error = time.monotonic()
                 await self._discard(producer)
@@ -85,9 +86,11 @@ class AIOKafkaSink(KeptSink):
         """Stop a producer that failed or broke, bounded in time; its connections are closed even when its
         sender is dead and ``stop()`` cannot finish."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.stop(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await producer.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.client.close(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await producer.client.close()
 
     async def close(self) -> None:
         """Flush what is pending and stop the producer (if one is running). Blocks at most twice the send
@@ -97,7 +100,8 @@ class AIOKafkaSink(KeptSink):
         if producer is None:
             return
         try:
-            await asyncio.wait_for(producer.stop(), 2 * self._timeout_s)
+            async with asyncio.timeout(2 * self._timeout_s):
+                await producer.stop()
         except TimeoutError:
             await self._discard(producer)
 
@@ -108,10 +112,10 @@ class AIOKafkaSink(KeptSink):
             raise QueueUnavailable("producer not connected")
         self._pending += 1
         try:
-            fut = await asyncio.wait_for(
-                producer.send(topic, value=value, key=key, headers=list(headers) or None), self._timeout_s
-            )
-            metadata = await asyncio.wait_for(fut, self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                fut = await producer.send(topic, value=value, key=key, headers=list(headers) or None)
+            async with asyncio.timeout(self._timeout_s):
+                metadata = await fut
         except (KafkaError, TimeoutError) as exc:
             self._failed(isinstance(exc, _PRODUCER_BROKEN))
             raise QueueUnavailable(type(exc).__name__) from exc
@@ -126,5 +130,6 @@ class AIOKafkaSink(KeptSink):
         ok = False
         if producer is not None:
             with contextlib.suppress(KafkaError, TimeoutError, OSError):
-                ok = bool(await asyncio.wait_for(producer.client.force_metadata_update(), self._timeout_s))
+                async with asyncio.timeout(self._timeout_s):
+                    ok = bool(await producer.client.force_metadata_update())
         return self._probed(ok)

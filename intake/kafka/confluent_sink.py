@@ -136,7 +136,8 @@ class ConfluentSink(KeptSink):
                 producer.produce(topic, value, key, headers=list(headers) or None, on_delivery=delivered)
             except BufferError as exc:  # librdkafka's queue is full
                 raise _DeliveryFailed("BufferError", fatal=False) from exc
-            return_value = await asyncio.wait_for(fut, self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                return_value = await fut
         except _DeliveryFailed as exc:
             self._failed(exc.fatal)
             raise QueueUnavailable(exc.name) from exc

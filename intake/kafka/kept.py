@@ -40,7 +40,8 @@ class KeptSink:
             if not self._connected() or self._reset.is_set():
                 await self._replace()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reset.wait(), probe_interval_s)
+                async with asyncio.timeout(probe_interval_s):
+                    await self._reset.wait()
             if not self._reset.is_set():
                 await self.probe()
 
@@ -60,7 +61,8 @@ class KeptSink:
         """Wait at most ``timeout_s`` until a producer has connected once; True if it has. For batch commands
         that send at once (the API never waits: until then it answers 503)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._up.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._up.wait()
         return self._up.is_set()
 
     def _probed(self, ok: bool) -> bool:

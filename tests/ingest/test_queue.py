@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -17,9 +18,11 @@ class FakeSource:
         self.parts: list[PartitionOffsets] = []
         self.fail = False
         self.reads = 0
+        self.on_read: Callable[[], object] = lambda: None
 
     async def read(self, group: str, topic: str) -> Sequence[PartitionOffsets]:
         self.reads += 1
+        self.on_read()
         if self.fail:
             raise ConnectionError("broker down")
         return list(self.parts)
@@ -86,3 +89,16 @@ async def test_unchanged_numbers_keep_the_etag() -> None:
     source.parts = [PartitionOffsets(0, 0, 6, 5)]
     await mark.sample_once()
     assert mark.etag != etag
+
+
+async def test_a_cancellation_that_arrives_as_a_sample_fails_stops_the_watermark() -> None:
+    """The read fails just as the task is cancelled: the cancellation wins (Python 3.11's ``asyncio.wait_for``
+    raised the read's error instead, and the loop never ended)."""
+    source = FakeSource()
+    source.fail = True
+    mark = _watermark(source, Clock())
+    task = asyncio.create_task(mark.run())
+    source.on_read = task.cancel
+    done, _ = await asyncio.wait({task}, timeout=60)
+    assert task in done and task.cancelled()
+    assert source.reads == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +26,7 @@ class FakeSource:
         self.fail = False
         self.reads: list[tuple[str, str]] = []
         self.was_read = asyncio.Event()
+        self.on_read: Callable[[], object] = lambda: None
 
     def set(self, *parts: tuple[int, int, int, int | None]) -> None:
         self.parts[TOPIC] = [PartitionOffsets(p, start, end, committed) for p, start, end, committed in parts]
@@ -33,6 +34,7 @@ class FakeSource:
     async def read(self, group: str, topic: str) -> Sequence[PartitionOffsets]:
         self.reads.append((group, topic))
         self.was_read.set()
+        self.on_read()
         if self.fail:
             raise ConnectionError("broker down")
         return list(self.parts[topic])
@@ -157,6 +159,18 @@ async def test_failures_are_counted_and_keep_the_last_values() -> None:
     assert samples(metrics, "intake_consumer_lag_sample_errors_total")[()] >= 2
     assert samples(metrics, "intake_consumer_backlog_records") == {(("partition", "0"), ("topic", TOPIC)): 9}
 
+
+async def test_a_cancellation_that_arrives_as_a_sample_fails_stops_the_sampler() -> None:
+    """The read fails just as the task is cancelled. Python 3.11's ``asyncio.wait_for`` raised the read's error
+    instead of the cancellation, the loop counted it, and the sampler (and the consumer's shutdown) never ended."""
+    source, _, metrics, sampler = make()
+    sampler.interval_s = 0.01
+    source.fail = True
+    task = asyncio.create_task(sampler.run())
+    source.on_read = task.cancel
+    done, _ = await asyncio.wait({task}, timeout=60)
+    assert task in done and task.cancelled()
+    assert samples(metrics, "intake_consumer_lag_sample_errors_total")[()] == 1
 
 async def test_sample_lag_runs_for_the_settings_topic_and_group_while_the_block_runs() -> None:
     settings = unit_settings()

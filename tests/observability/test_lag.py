@@ -172,6 +172,7 @@ async def test_a_cancellation_that_arrives_as_a_sample_fails_stops_the_sampler()
     assert task in done and task.cancelled()
     assert samples(metrics, "intake_consumer_lag_sample_errors_total")[()] == 1
 
+
 async def test_sample_lag_runs_for_the_settings_topic_and_group_while_the_block_runs() -> None:
     settings = unit_settings()
     source, metrics = FakeSource(), build_metrics()

@@ -43,7 +43,9 @@ import json
 import os
 import re
 import resource
+import select
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -95,6 +97,36 @@ def tree_minor_faults(pids: list[int]) -> int:
             continue
         total += int(stat.rsplit(")", 1)[1].split()[7])  # fields after the command: state is field 3
     return total
+
+
+def tree_sleeps(pids: list[int]) -> int:
+    """Voluntary context switches so far of every living thread of ``pids`` and their descendants: how often a
+    thread blocked (in ``epoll_wait``, on a lock, a condition, a socket) and was woken again
+    (``/proc/<pid>/task/*/status``; the process's own ``status`` counts only its main thread). A thread that ended
+    takes its count with it: the servers' threads live as long as they do."""
+    total = 0
+    for proc in _tree(pids):
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            try:
+                status = (task / "status").read_text()
+            except OSError:
+                continue
+            total += int(re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M)[1])  # type: ignore[index]
+    return total
+
+
+def sleep_cost_ms(cycles: int = 300, sleep_s: float = 0.005) -> float:
+    """CPU milliseconds this machine charges a thread for one block-and-wake cycle (an ``epoll_wait`` that times
+    out, nothing to do): the price of every sleep counted by :func:`tree_sleeps`. On a virtual machine it is much
+    higher than on bare metal (halting the virtual CPU and waking it)."""
+    ep = select.epoll()
+    try:
+        started = time.thread_time()
+        for _ in range(cycles):
+            ep.poll(sleep_s)
+        return (time.thread_time() - started) / cycles * 1000
+    finally:
+        ep.close()
 
 
 def thread_cpu_s(pids: list[int]) -> dict[str, float]:
@@ -211,13 +243,14 @@ class CpuBench(bench.Bench):
         i0, ti0 = tree_cpu_s(pids), time.monotonic()
         time.sleep(IDLE_S)  # the server's own background work (timers, producer threads), no requests
         idle_cores = (tree_cpu_s(pids) - i0) / (time.monotonic() - ti0)
+        sleep_cost = sleep_cost_ms()  # what one of the server's sleeps costs on this machine now
         spy = self._spy(name, pids) if profile and not name.startswith("bare") else []
-        flt0, thr0 = tree_minor_faults(pids), thread_cpu_s(pids)
+        flt0, thr0, sl0 = tree_minor_faults(pids), thread_cpu_s(pids), tree_sleeps(pids)
         gen0, srv0, stk0, t0 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
         ol = self.open_loop(f"r{round_no}-{name}", url=url, rate=a.rate, duration_s=a.duration, size=a.photos,
                             out=self.out / f"r{round_no}-{name}.csv")  # fmt: skip
         gen1, srv1, stk1, t1 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
-        faults = tree_minor_faults(pids) - flt0
+        faults, sleeps = tree_minor_faults(pids) - flt0, tree_sleeps(pids) - sl0
         thr1 = thread_cpu_s(pids)
         threads = sorted(((k, v - thr0.get(k, 0.0)) for k, v in thr1.items()), key=lambda kv: -kv[1])
         for child in spy:
@@ -240,6 +273,8 @@ class CpuBench(bench.Bench):
             "server_cpu_ms_per_req": (srv1 - srv0) / accepted * 1000,
             "server_idle_cores": idle_cores,
             "server_faults_per_req": faults / accepted,
+            "server_sleeps_per_req": sleeps / accepted,
+            "sleep_cost_ms": sleep_cost,
             "server_threads_ms_per_req": {k: v / accepted * 1000 for k, v in threads if v > 0},
             "server_net_ms_per_req": (srv1 - srv0 - idle_cores * (t1 - t0)) / accepted * 1000,
             "generator_cpu_ms_per_req": (gen1 - gen0) / accepted * 1000,
@@ -249,7 +284,8 @@ class CpuBench(bench.Bench):
         }
         bench._log(
             f"{name} round {round_no}: {s['accepted']}/{s['requests']} accepted, server "
-            f"{out['server_cpu_ms_per_req']:.2f} ms CPU/req ({out['server_faults_per_req']:.0f} faults), "
+            f"{out['server_cpu_ms_per_req']:.2f} ms CPU/req ({out['server_faults_per_req']:.0f} faults, "
+            f"{out['server_sleeps_per_req']:.1f} sleeps), "
             f"generator {out['generator_cpu_ms_per_req']:.2f}, "
             f"kafka+minio {out['stack_cpu_ms_per_req']:.2f}, p99 {s['p99_ms']:.0f} ms; server threads ms/req "
             + ", ".join(f"{k} {v:.2f}" for k, v in out["server_threads_ms_per_req"].items())
@@ -322,8 +358,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         out[name] = {
             k: med([float(r[k]) for r in rs])
             for k in ("server_cpu_ms_per_req", "server_net_ms_per_req", "server_idle_cores", "server_faults_per_req",
-                      "generator_cpu_ms_per_req", "stack_cpu_ms_per_req", "p99_ms",
-                      "shed_p99_ms", "generator_cores", "others_cores")
+                      "server_sleeps_per_req", "sleep_cost_ms", "generator_cpu_ms_per_req", "stack_cpu_ms_per_req",
+                      "p99_ms", "shed_p99_ms", "generator_cores", "others_cores")
         }  # fmt: skip
     bare = out.get("bare", {}).get("server_cpu_ms_per_req", float("nan"))
     bare_net = out.get("bare", {}).get("server_net_ms_per_req", float("nan"))
@@ -391,18 +427,20 @@ def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out
     lines = [
         f"CPU per accepted request, {a.photos} photos, open loop {a.rate:g}/s x {a.duration:g}s, {a.rounds} rounds "
         f"(medians), {a.api_procs} server process(es); ratio = bare / variant (target >= 0.5); shed variants: CPU "
-        "per refusal",
+        "per refusal; a server's sleeps are its threads' blocking waits (voluntary context switches), one of which "
+        f"costs {statistics.median(r['sleep_cost_ms'] for r in rows):.3f} ms CPU on this machine (median)",
         "",
         "| variant | server CPU ms/req | ratio | idle server, cores | net of idle ms/req | net ratio | "
-        "server faults/req | generator ms/req | Kafka+MinIO ms/req | accepted p99 ms | shed p99 ms | "
-        "generator cores | others, cores |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "server faults/req | server sleeps/req | sleeps × their cost, ms/req | generator ms/req | "
+        "Kafka+MinIO ms/req | accepted p99 ms | shed p99 ms | generator cores | others, cores |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, f in summary.items():
         lines.append(
             f"| {name} | {f['server_cpu_ms_per_req']:.2f} | {f['ratio_bare_over_this']:.2f} | "
             f"{f['server_idle_cores']:.3f} | {f['server_net_ms_per_req']:.2f} | {f['net_ratio']:.2f} | "
-            f"{f['server_faults_per_req']:.0f} | "
+            f"{f['server_faults_per_req']:.0f} | {f['server_sleeps_per_req']:.1f} | "
+            f"{f['server_sleeps_per_req'] * f['sleep_cost_ms']:.2f} | "
             f"{f['generator_cpu_ms_per_req']:.2f} | {f['stack_cpu_ms_per_req']:.2f} | {f['p99_ms']:.0f} | "
             f"{f['shed_p99_ms']:.0f} | "
             f"{f['generator_cores']:.2f} | {f['others_cores']:.2f} |"

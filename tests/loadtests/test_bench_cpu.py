@@ -4,9 +4,11 @@ tree against an earlier checkout, same run."""
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
-from loadtests.bench_cpu import CpuBench, parse_args, render, summarise, variants_of
+from loadtests.bench_cpu import CpuBench, parse_args, render, sleep_cost_ms, summarise, tree_sleeps, variants_of
 
 
 def _row(variant: str, cpu_ms: float, round_no: int = 0) -> dict[str, float | str | int]:
@@ -20,6 +22,8 @@ def _row(variant: str, cpu_ms: float, round_no: int = 0) -> dict[str, float | st
         "server_net_ms_per_req": cpu_ms - 0.1,
         "server_idle_cores": 0.01,
         "server_faults_per_req": 3.0,
+        "server_sleeps_per_req": 4.0,
+        "sleep_cost_ms": 0.05,
         "others_cores": 1.0,
         **figures,
     }
@@ -35,6 +39,28 @@ def test_sealed_over_plain_is_the_median_ratio_of_the_twins(tmp_path: Path) -> N
     assert args.plain
     text = render(summary, rows, tmp_path, args)
     assert "| api-confluent | 1.067 |" in text and "<= 1.10" in text
+    assert "| 3 | 4.0 | 0.20 |" in text  # faults, sleeps and sleeps × their cost per request
+    assert "costs 0.050 ms CPU on this machine" in text
+
+
+def test_sleeps_are_counted_over_every_thread_of_the_tree() -> None:
+    """A child whose second thread blocked 30 times and still lives: the count includes it (the process's own
+    ``status`` counts only the main thread)."""
+    code = (
+        "import sys, threading, time\n"
+        "slept = threading.Event()\n"
+        "def work():\n"
+        "    for _ in range(30): time.sleep(0.002)\n"
+        "    slept.set(); sys.stdin.read()\n"
+        "threading.Thread(target=work).start(); slept.wait(); print('slept', flush=True)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "slept\n"
+        assert tree_sleeps([child.pid]) >= 30
+    finally:
+        child.communicate("")
+    assert sleep_cost_ms(cycles=5, sleep_s=0.001) > 0
 
 
 def test_before_variants_mirror_the_api_variants(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,8 @@ def tree_sleeps(pids: list[int]) -> int:
     thread blocked (in ``epoll_wait``, on a lock, a condition, a socket) and was woken again
     (``/proc/<pid>/task/*/status``; the process's own ``status`` counts only its main thread). A thread that ended
     takes its count with it: the servers' threads live as long as they do."""
-    total = 0
-    for proc in _tree(pids):
-        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
-            try:
-                status = (task / "status").read_text()
-            except OSError:
-                continue
-            total += int(re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M)[1])  # type: ignore[index]
-    return total
+    found = (re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M) for status in _thread_files(pids, "status"))
+    return sum(int(m[1]) for m in found if m is not None)
 
 
 def sleep_cost_ms(cycles: int = 300, sleep_s: float = 0.005) -> float:
@@ -134,16 +128,21 @@ def thread_cpu_s(pids: list[int]) -> dict[str, float]:
     librdkafka names its threads ``rdk:…``; Python's threads all share the interpreter's name)."""
     ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = collections.defaultdict(float)
+    for stat in _thread_files(pids, "stat"):
+        name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[re.sub(r"\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
+
+
+def _thread_files(pids: list[int], name: str) -> Iterator[str]:
+    """The ``/proc/<pid>/task/<tid>/<name>`` text of every living thread of ``pids`` and their descendants."""
     for proc in _tree(pids):
         for task in Path(f"/proc/{proc.pid}/task").glob("*"):
             try:
-                stat = (task / "stat").read_text()
+                yield (task / name).read_text()
             except OSError:
                 continue
-            name = stat.split("(", 1)[1].rsplit(")", 1)[0]
-            fields = stat.rsplit(")", 1)[1].split()
-            out[re.sub(r"\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return out
 
 
 def children_cpu_s() -> float:

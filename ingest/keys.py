@@ -47,3 +47,5 @@ ROUTES: web.AppKey[tuple[Route, ...]] = web.AppKey("routes")
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 """Who signed the request, on requests to routes that need a signing scope (:mod:`ingest.routes`)."""
+CONTINUE_DEFERRED = web.RequestKey("continue_deferred", bool)
+"""True on a request whose route defers ``100 Continue`` to its handler (:mod:`ingest.expect`)."""

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from ingest import demo, handlers, operations
 from ingest.admission import Admit, Handler
+from ingest.expect import defer_continue
 from ingest.ktp_read import get_ktp_image
 from ingest.openapi import openapi_json
 from ingest.status_read import get_queue, get_status
@@ -84,9 +85,12 @@ class Route:
         return tuple(dict.fromkeys((*signed, *self.admission.codes, *self.errors, INTERNAL_ERROR)))
 
     def definition(self) -> web.RouteDef:
-        """The aiohttp route (``GET`` answers ``HEAD`` too)."""
+        """The aiohttp route (``GET`` answers ``HEAD`` too). An upload route (:attr:`Admit.UPLOAD`: admitted before
+        its body is read) defers ``100 Continue`` to its handler (:mod:`ingest.expect`)."""
         if self.method == "GET":
             return web.get(self.path, self.handler, name=self.name)
+        if self.admission is Admit.UPLOAD:
+            return web.route(self.method, self.path, self.handler, name=self.name, expect_handler=defer_continue)
         return web.route(self.method, self.path, self.handler, name=self.name)
 
 
@@ -104,6 +108,7 @@ ROUTES: tuple[Route, ...] = (
             "idempotency_key_invalid",
             "unsupported_media_type",
             "body_too_large",
+            "expectation_failed",
             "photo_too_large",
             "request_timeout",
             "malformed_multipart",

@@ -21,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import EmptyStreamReader
 from aiohttp.web_protocol import RequestPayloadError
 
+from ingest.expect import continue_body
 from ingest.form_split import PLAIN_DISPOSITION, split_form
 from intake.settings import Limits
 
@@ -117,12 +118,15 @@ async def read_upload(request: web.Request, limits: Limits, timeout_s: float) ->
 
     A body of declared length (what browsers send) is read whole (it is at most ``max_body_bytes``), then split by
     :func:`ingest.form_split.split_form`, or, when not in its strict form, read from memory by aiohttp's reader.
-    A chunked body is read by aiohttp's reader as it arrives, within the same limits."""
+    A chunked body is read by aiohttp's reader as it arrives, within the same limits. A client that sent
+    ``Expect: 100-continue`` gets the go-ahead here, after the type and the declared length were checked."""
     if request.content_type != "multipart/form-data":
         raise UploadError("unsupported_media_type")
     declared = request.content_length
     if declared is not None and declared > limits.max_body_bytes:
         raise UploadError("body_too_large", {"limit_bytes": limits.max_body_bytes})
+    if not await continue_body(request):  # the go-ahead of a client that waits for one (ingest.expect)
+        raise UploadError("expectation_failed")
     try:
         async with asyncio.timeout(timeout_s):
             if declared is None:

@@ -58,6 +58,13 @@ _TABLE: tuple[Reason, ...] = (
         "Jenis konten tidak didukung; gunakan multipart/form-data.",
         "Unsupported content type; use multipart/form-data.",
     ),
+    _r(
+        "expectation_failed",
+        _REJ,
+        417,
+        "Header Expect tidak didukung; gunakan 100-continue atau kirim tanpa Expect.",
+        "Unsupported Expect header; use 100-continue or send without Expect.",
+    ),
     _r("malformed_multipart", _REJ, 400, "Format kiriman tidak dapat dibaca.", "The multipart body is malformed."),
     _r("missing_part", _REJ, 400, "Bagian kiriman yang wajib tidak ada.", "A required part of the request is missing."),
     _r(

@@ -64,7 +64,10 @@ def create_registration(settings: Settings) -> Operation:
             "`Idempotency-Key` (it maps to the same submission). "
             f"The body is limited to {limits.max_body_bytes} bytes "
             f"(photo {limits.max_photo_bytes}, registration part {limits.max_registration_bytes}), "
-            "enforced while streaming."
+            "enforced while streaming. "
+            "A client that sends `Expect: 100-continue` gets `100 Continue` only once the upload is admitted, "
+            "signed and within the declared length; a refusal (503 with Retry-After, 401, 429, 413, …) comes "
+            "instead, before the body is sent."
         ),
         "parameters": [
             {

@@ -164,6 +164,9 @@ min.insync.replicas=$min_isr
 unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 log.retention.check.interval.ms=60000
+# The log cleaner allocates its offset map whole when it starts: 128 MB by default, half of a cluster node's 256m
+# heap (a node once died of it at start-up, OutOfMemoryError starting LogManager). 32 MB maps ~1.3 M keys a pass.
+log.cleaner.dedupe.buffer.size=33554432
 EOF
   cat > "$dir/log4j2.properties" <<EOF
 status = warn

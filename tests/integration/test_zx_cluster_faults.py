@@ -19,6 +19,7 @@ exactly once with the right content and its applicant registered once (``eligibl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -118,7 +119,12 @@ def cluster() -> Iterator[Cluster]:
     try:
         c.stack("start-kafka")
     except subprocess.CalledProcessError as exc:
-        pytest.fail(f"the 3-node cluster did not start: {exc.stderr.decode(errors='replace')[-2000:]}")
+        logs = "".join(
+            f"\n{log.name}: ...{log.read_text(errors='replace')[-1500:]}" for log in sorted(folder.glob("logs/*.log"))
+        )
+        with contextlib.suppress(subprocess.SubprocessError):  # the nodes that did start must not outlive the run
+            c.stack("stop-kafka")
+        pytest.fail(f"the 3-node cluster did not start: {exc.stderr.decode(errors='replace')[-2000:]}{logs}")
     try:
         yield c
     finally:

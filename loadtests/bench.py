@@ -402,6 +402,7 @@ class Bench:
                 python(), "-m", "loadtests.openloop", "--url", url, "--rate", f"{rate / n:.3f}", "--duration",
                 str(duration_s), "--photos", size, "--out", str(out if n == 1 else outcomes.part_path(out, k)),
                 "--timeout", "30", "--max-outstanding", str(max(1, 2000 // n)),
+                *(["--expect"] if self.args.expect else []),
             ]  # fmt: skip
             children.append(self.spawn(f"{name}-{k}" if n > 1 else name, argv, self.base_env(), "generator"))
         for child in children:
@@ -789,6 +790,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="load-generator processes: locust --processes for the probes and the shape, and as many open-loop "
         "processes sharing the rate (one process saturates near one core)",
+    )
+    p.add_argument(
+        "--expect",
+        action="store_true",
+        help="open-loop clients send Expect: 100-continue (a refused upload's body is never sent), as curl, Go, Java "
+        "and .NET clients do; the probes and the shape stay browser-like (locust)",
     )
     p.add_argument("--pool-workers", type=int, default=0, help="image processes per consumer (0 = one per core)")
     p.add_argument(

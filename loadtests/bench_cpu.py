@@ -526,6 +526,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.log_level, args.pool_workers, args.consumers = "WARNING", 0, 1
     args.generators = 1  # one open-loop generator at a rate below every variant's capacity
     args.pin = []  # every process on every CPU: CPU-seconds per request do not depend on where they ran
+    args.expect = False  # browser-like clients: every body sent
     return args
 
 

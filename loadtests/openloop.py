@@ -76,8 +76,11 @@ async def run_open_loop(
     *,
     timeout_s: float = 30.0,
     max_outstanding: int = 2000,
+    expect: bool = False,
 ) -> OpenLoopResult:
-    """POST to ``url`` at each offset (seconds from now); returns one outcome per planned request."""
+    """POST to ``url`` at each offset (seconds from now); returns one outcome per planned request. With ``expect``
+    each request sends ``Expect: 100-continue`` and its body only after the go-ahead (a refused one never sends it),
+    as curl, Go, Java and .NET clients do; browsers do not."""
     check_loopback(url)
     loop = asyncio.get_running_loop()
     rows: list[outcomes.Outcome] = []
@@ -93,7 +96,7 @@ async def run_open_loop(
         async def one(due: float, body: bytes, headers: dict[str, str], label: str) -> None:
             status, payload, outcome = 0, b"", ""
             try:
-                async with session.post(url, data=body, headers=headers) as resp:
+                async with session.post(url, data=body, headers=headers, expect100=expect) as resp:
                     status = resp.status
                     payload = await resp.read()
             except TimeoutError:
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, s")
     p.add_argument("--photos", default="500k", help="size class or mix")
     p.add_argument("--out", type=Path, required=True, help="outcomes CSV")
+    p.add_argument("--expect", action="store_true", help="send Expect: 100-continue (the body after the go-ahead)")
     args = p.parse_args(argv)
     tune_heap()  # bodies of 0.2-5 MB per request: keep them in the heap (see loadtests/locustfile.py)
     url = args.url.rstrip("/") + args.path
@@ -179,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
             registration_factory(args.photos, key=load_key()),
             timeout_s=args.timeout,
             max_outstanding=args.max_outstanding,
+            expect=args.expect,
         )
     )
     outcomes.write(args.out, result.rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -120,6 +121,35 @@ async def test_shed_answers_are_classified(server: tuple[str, Seen]) -> None:
     s = outcomes.summarise(result.rows)
     assert s.shed == 10 and s.accepted == 0
     assert s.by_outcome == {"overloaded": 10}
+
+
+async def test_with_expect_a_refused_upload_never_sends_its_body() -> None:
+    """A server that refuses at once, as the API's gate does: an Expect client sends it the head only."""
+    body_bytes: list[int] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        received = 0
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(0.5):  # whatever the client sends after the answer, until it closes
+                while chunk := await reader.read(65536):
+                    received += len(chunk)
+        body_bytes.append(received)
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/registrations"
+    try:
+        result = await run_open_loop(url, schedule(20, 0.1, 2), _make, timeout_s=5, expect=True)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert [r.status for r in result.rows] == [503, 503]
+    assert body_bytes == [0, 0]  # without Expect the body follows the head at once
 
 
 def test_generated_uploads_are_signed_for_their_idempotency_key(monkeypatch: pytest.MonkeyPatch) -> None:

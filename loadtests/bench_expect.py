@@ -46,18 +46,20 @@ def _serve(checkout: Path, port: int) -> subprocess.Popen[bytes]:
     exe = checkout / ".venv" / "bin" / "python" if checkout != REPO else Path(python())
     server = subprocess.Popen([str(exe), "-m", "loadtests.memory_api"], cwd=checkout, env=env)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # up, and refusing: the gate sheds once it has sampled the loop's lag
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server
+            answer = _upload(port, 1000, b"x" * 1000, expect=False)[1]
         except OSError:
-            time.sleep(0.1)
+            answer = b""
+        if answer.startswith(b"HTTP/1.1 503"):
+            return server
+        time.sleep(0.1)
     server.kill()
-    raise SystemExit(f"the API of {checkout} did not start on port {port}")
+    raise SystemExit(f"the API of {checkout} did not start refusing uploads on port {port}")
 
 
-def _upload(port: int, size: int, body: bytes, expect: bool) -> tuple[int, bool]:
-    """One refused upload on a new connection: (bytes sent, whether an answer arrived)."""
+def _upload(port: int, size: int, body: bytes, expect: bool) -> tuple[int, bytes]:
+    """One upload on a new connection: (bytes sent, the start of the answer, empty when none could be read)."""
     auth = sign(load_key(), "POST", UPLOAD_PATH)["Authorization"]
     head = (
         f"POST {UPLOAD_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
@@ -82,8 +84,8 @@ def _upload(port: int, size: int, body: bytes, expect: bool) -> tuple[int, bool]
                 while first.startswith(b"HTTP/1.1 100"):  # the interim answer, then the final one
                     first = first.partition(b"\r\n\r\n")[2] or sock.recv(65536)
         except OSError:  # reset before the answer could be read
-            return sent, False
-    return sent, first.startswith(b"HTTP/1.1 ")
+            return sent, b""
+    return sent, first if first.startswith(b"HTTP/1.1 ") else b""
 
 
 def _send_until_refused(sock: socket.socket, body: bytes) -> int:
@@ -116,7 +118,8 @@ def measure(checkout: Path, args: argparse.Namespace, expect: bool) -> dict[str,
     return {
         "sent_bytes": sum(sent for sent, _ in outcomes) / args.uploads,
         "cpu_ms": cpu_s / args.uploads * 1000,
-        "lost": sum(not answered for _, answered in outcomes),
+        "lost": sum(not answer for _, answer in outcomes),
+        "refused": sum(answer.startswith(b"HTTP/1.1 503") for _, answer in outcomes),
     }
 
 

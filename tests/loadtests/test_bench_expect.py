@@ -23,6 +23,7 @@ def test_an_expect_client_sends_only_its_head_and_every_refusal_is_answered(monk
         plain = measure(REPO, args, expect=False)
     finally:
         signing.load_key.cache_clear()
+    assert expect["refused"] == plain["refused"] == 5  # every upload shed by the gate, none accepted
     assert expect["lost"] == 0 and expect["sent_bytes"] < 1_000  # the head alone
     assert plain["sent_bytes"] > 1_000  # the same uploads with their bodies sent at once
     assert expect["cpu_ms"] >= 0 and plain["cpu_ms"] >= 0

@@ -40,7 +40,7 @@ WAIT_FOR_CONTINUE_S = 1.0
 
 
 def _serve(checkout: Path, port: int) -> subprocess.Popen[bytes]:
-    """The in-memory API of ``checkout`` on ``port``, refusing every upload; returns once it accepts connections."""
+    """The in-memory API of ``checkout`` on ``port``, refusing every upload; returns once its gate refuses."""
     env = {**os.environ, "INTAKE_HTTP_HOST": "127.0.0.1", "INTAKE_HTTP_PORT": str(port)}
     env.update(INTAKE_MAX_LOOP_LAG_MS="0.001", INTAKE_LINGER_S="0", INTAKE_HTTP_PROCESSES="1")
     exe = checkout / ".venv" / "bin" / "python" if checkout != REPO else Path(python())
@@ -48,7 +48,7 @@ def _serve(checkout: Path, port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # up, and refusing: the gate sheds once it has sampled the loop's lag
         try:
-            answer = _upload(port, 1000, b"x" * 1000, expect=False)[1]
+            answer = _upload(port, b"x" * 1000, expect=False)[1]
         except OSError:
             answer = b""
         if answer.startswith(b"HTTP/1.1 503"):
@@ -58,12 +58,14 @@ def _serve(checkout: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the API of {checkout} did not start refusing uploads on port {port}")
 
 
-def _upload(port: int, size: int, body: bytes, expect: bool) -> tuple[int, bytes]:
+def _upload(port: int, body: bytes, expect: bool) -> tuple[int, bytes]:
     """One upload on a new connection: (bytes sent, the start of the answer, empty when none could be read)."""
     auth = sign(load_key(), "POST", UPLOAD_PATH)["Authorization"]
     head = (
         f"POST {UPLOAD_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-        f"Content-Length: {size}\r\nAuthorization: {auth}\r\n" + ("Expect: 100-continue\r\n" if expect else "") + "\r\n"
+        f"Content-Length: {len(body)}\r\nAuthorization: {auth}\r\n"
+        + ("Expect: 100-continue\r\n" if expect else "")
+        + "\r\n"
     ).encode()
     sent = 0
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -109,7 +111,7 @@ def measure(checkout: Path, args: argparse.Namespace, expect: bool) -> dict[str,
     try:
         proc = psutil.Process(server.pid)
         before = proc.cpu_times()
-        outcomes = [_upload(port, args.size, body, expect) for _ in range(args.uploads)]
+        outcomes = [_upload(port, body, expect) for _ in range(args.uploads)]
         after = proc.cpu_times()
     finally:
         server.terminate()

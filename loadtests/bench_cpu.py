@@ -60,6 +60,9 @@ from loadtests.procs import REPO, Child, free_port, python
 PRODUCERS = ("aiokafka", "confluent")
 FLOORS = ["bare-produce", "api-memory"]
 """The ``--floors`` variants (see :meth:`CpuBench.start_floor`); their Kafka producer is librdkafka's."""
+SHED_ENV = {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "0"}
+"""Settings under which the API refuses every upload at its overload gate (an event-loop lag bound below any lag,
+once the lag was first sampled) and closes without reading the body."""
 IDLE_S = 3.0
 """Seconds the server's idle CPU is measured before each variant's load (subtracted in the "net" column)."""
 
@@ -203,9 +206,9 @@ class CpuBench(bench.Bench):
         if name.startswith("shed-before"):
             return {**before, "INTAKE_RATE_PER_CLIENT": "0.001", "INTAKE_BURST_PER_CLIENT": "1"}
         if name == "shed":
-            return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "0"}
+            return dict(SHED_ENV)
         if name == "shed-linger":
-            return {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "10"}
+            return {**SHED_ENV, "INTAKE_LINGER_S": "10"}
         if name.removesuffix("-before").endswith("-plain"):
             return {**before, "INTAKE_SEAL_RECORDS": "false"}
         return before

@@ -32,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from intake.auth import sign
+from loadtests.bench_cpu import SHED_ENV
 from loadtests.procs import REPO, free_port, python
 from loadtests.signing import UPLOAD_PATH, load_key
 
@@ -42,7 +43,7 @@ WAIT_FOR_CONTINUE_S = 1.0
 def _serve(checkout: Path, port: int) -> subprocess.Popen[bytes]:
     """The in-memory API of ``checkout`` on ``port``, refusing every upload; returns once its gate refuses."""
     env = {**os.environ, "INTAKE_HTTP_HOST": "127.0.0.1", "INTAKE_HTTP_PORT": str(port)}
-    env.update(INTAKE_MAX_LOOP_LAG_MS="0.001", INTAKE_LINGER_S="0", INTAKE_HTTP_PROCESSES="1")
+    env.update(SHED_ENV, INTAKE_HTTP_PROCESSES="1")
     exe = checkout / ".venv" / "bin" / "python" if checkout != REPO else Path(python())
     server = subprocess.Popen([str(exe), "-m", "loadtests.memory_api"], cwd=checkout, env=env)
     deadline = time.monotonic() + 60

@@ -8,9 +8,10 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
-from ingest.expect import CONTINUE
+from ingest.expect import CONTINUE, continue_body
 from intake.auth import sign
 from tests.ingest.conftest import Served
 from tests.support import FakeSink, client_key, make_registration, multipart, unit_settings
@@ -127,10 +128,6 @@ async def test_a_client_that_waits_for_the_go_ahead_gets_its_upload_accepted(ser
 
 async def test_a_route_that_does_not_defer_keeps_aiohttps_go_ahead() -> None:
     """Only the routes that defer answer 100 from their handler; elsewhere aiohttp answered at routing (never two)."""
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
-    from ingest.expect import continue_body
 
     async def handler(request: web.Request) -> web.Response:
         assert await continue_body(request)  # writes nothing: aiohttp's own expect handler already did

@@ -394,12 +394,14 @@ class Bench:
 
     def open_loop(self, name: str, *, url: str, rate: float, duration_s: float, size: str, out: Path) -> dict[str, Any]:
         """``--generators`` open-loop processes, each launching ``rate / generators`` requests per second (one
-        process cannot offer hundreds of 0.5 MB uploads per second); their rows are merged."""
-        n = max(1, self.args.generators)
+        Python process cannot offer hundreds of 0.5 MB uploads per second); their rows are merged. With
+        ``--generator go``, one process of :mod:`loadtests.gogen` offers the whole rate."""
+        n = 1 if self.args.generator == "go" else max(1, self.args.generators)
+        module = "loadtests.gogen" if self.args.generator == "go" else "loadtests.openloop"
         children = []
         for k in range(n):
             argv = [
-                python(), "-m", "loadtests.openloop", "--url", url, "--rate", f"{rate / n:.3f}", "--duration",
+                python(), "-m", module, "--url", url, "--rate", f"{rate / n:.3f}", "--duration",
                 str(duration_s), "--photos", size, "--out", str(out if n == 1 else outcomes.part_path(out, k)),
                 "--timeout", "30", "--max-outstanding", str(max(1, 2000 // n)),
                 *(["--expect"] if self.args.expect else []),
@@ -721,6 +723,8 @@ class Bench:
             "quick": args.quick,
             "api_procs": args.api_procs,
             "consumers": args.consumers,
+            "generator": "loadtests.gogen (Go)" if args.generator == "go" else "loadtests.openloop (Python)",
+            "expect": args.expect,
             "elapsed_s": round(time.time() - self.t0, 1),
             "notes": self.notes,
         }
@@ -790,6 +794,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="load-generator processes: locust --processes for the probes and the shape, and as many open-loop "
         "processes sharing the rate (one process saturates near one core)",
+    )
+    p.add_argument(
+        "--generator",
+        choices=["python", "go"],
+        default="python",
+        help="the open-loop generator: loadtests.openloop (python) or loadtests.gogen (go: compiled, one process "
+        "offers 10x the sustainable rate; built with the machine's go on first use)",
     )
     p.add_argument(
         "--expect",

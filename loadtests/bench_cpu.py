@@ -246,7 +246,7 @@ class CpuBench(bench.Bench):
         time.sleep(IDLE_S)  # the server's own background work (timers, producer threads), no requests
         idle_cores = (tree_cpu_s(pids) - i0) / (time.monotonic() - ti0)
         sleep_cost = sleep_cost_ms()  # what one of the server's sleeps costs on this machine now
-        spy = self._spy(name, pids) if profile and not name.startswith("bare") else []
+        spy = self._spy(name, pids) if profile else []
         flt0, thr0, sl0 = tree_minor_faults(pids), thread_cpu_s(pids), tree_sleeps(pids)
         gen0, srv0, stk0, t0 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
         ol = self.open_loop(f"r{round_no}-{name}", url=url, rate=a.rate, duration_s=a.duration, size=a.photos,
@@ -507,6 +507,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also bare-produce (the tuned bare reader appending each body to Kafka) and api-memory (the API with "
         "Kafka and the object store in memory): where the API's CPU goes, reading, forwarding, its own work",
+    )
+    p.add_argument(
+        "--generator",
+        choices=["python", "go"],
+        default="python",
+        help="the open-loop generator: loadtests.openloop (python: kept-alive connections) or loadtests.gogen "
+        "(go: a connection per upload, as each applicant's browser opens its own; costs the servers the accept)",
     )
     p.add_argument("--out", type=Path, default=None, help="folder for cpu.md, cpu.json, the CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")

@@ -148,20 +148,28 @@ def registration_factory(photo_spec: str, seed: int | None = None, key: ClientKe
     def make(i: int) -> tuple[bytes, dict[str, str], str]:
         label = pick_class(rng, photo_spec)
         body = bodies.body(fresh_registration(rng), rng.choice(photos[label]))
-        idem = idempotency_key()
-        headers = {
-            "Content-Type": bodies.content_type,
-            "Idempotency-Key": idem,
-            "X-Forwarded-For": synthetic_address(rng),
-            **(upload_headers(idem, key) if key is not None else {}),
-        }
-        return body, headers, label
+        return body, request_headers(bodies, rng, key), label
 
     return make
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def request_headers(
+    bodies: BodyFactory, rng: random.Random, key: ClientKey | None, timestamp: int | None = None
+) -> dict[str, str]:
+    """The headers of one upload attempt of a body from ``bodies``: its Idempotency-Key, a source address, and its
+    signature by ``key`` (when given) for ``timestamp`` (default: now)."""
+    idem = idempotency_key()
+    return {
+        "Content-Type": bodies.content_type,
+        "Idempotency-Key": idem,
+        "X-Forwarded-For": synthetic_address(rng),
+        **(upload_headers(idem, key, timestamp) if key is not None else {}),
+    }
+
+
+def arguments(description: str | None) -> argparse.ArgumentParser:
+    """The command line of an open-loop generator (this one and :mod:`loadtests.gogen`)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="http://127.0.0.1:8080", help="base URL (loopback only)")
     p.add_argument("--path", default="/v1/registrations")
     p.add_argument("--rate", type=float, required=True, help="requests per second")
@@ -172,7 +180,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--photos", default="500k", help="size class or mix")
     p.add_argument("--out", type=Path, required=True, help="outcomes CSV")
     p.add_argument("--expect", action="store_true", help="send Expect: 100-continue (the body after the go-ahead)")
-    args = p.parse_args(argv)
+    return p
+
+
+def summary_line(
+    args: argparse.Namespace, planned: int, launched: int, rows: list[outcomes.Outcome], late_p99: float
+) -> str:
+    """The line a generator prints at its end; ``loadtests.bench`` reads its ``client lateness p99``."""
+    s = outcomes.summarise(rows)
+    return (
+        f"open loop {args.rate:g}/s x {args.duration:g}s: planned {planned}, launched {launched}, "
+        f"accepted {s.accepted} ({s.accepted_per_s:.1f}/s), shed {s.shed}, errors {s.errors}, "
+        f"p50 {s.p50_ms:.1f} p90 {s.p90_ms:.1f} p99 {s.p99_ms:.1f} ms, shed p99 {s.shed_p99_ms:.1f} ms, "
+        f"client lateness p99 {late_p99:.1f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(__doc__).parse_args(argv)
     tune_heap()  # bodies of 0.2-5 MB per request: keep them in the heap (see loadtests/locustfile.py)
     url = args.url.rstrip("/") + args.path
     offsets = schedule(args.rate, args.duration, args.max_requests)
@@ -187,13 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     outcomes.write(args.out, result.rows)
-    s = outcomes.summarise(result.rows)
-    print(
-        f"open loop {args.rate:g}/s x {args.duration:g}s: planned {result.planned}, launched {result.launched}, "
-        f"accepted {s.accepted} ({s.accepted_per_s:.1f}/s), shed {s.shed}, errors {s.errors}, "
-        f"p50 {s.p50_ms:.1f} p90 {s.p90_ms:.1f} p99 {s.p99_ms:.1f} ms, shed p99 {s.shed_p99_ms:.1f} ms, "
-        f"client lateness p99 {result.late_ms_p99:.1f} ms"
-    )
+    print(summary_line(args, result.planned, result.launched, result.rows, result.late_ms_p99))
 
 
 if __name__ == "__main__":

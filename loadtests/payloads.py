@@ -86,26 +86,28 @@ def _generate(cls: SizeClass, index: int) -> bytes:
     return best
 
 
-def photo_set(classes: list[str] | None = None, per_class: int = PHOTOS_PER_CLASS) -> dict[str, list[bytes]]:
-    """The cached photos of ``classes`` (all by default), generating the missing ones. Label -> JPEG bytes."""
+def photo_files(classes: list[str] | None = None, per_class: int = PHOTOS_PER_CLASS) -> dict[str, list[Path]]:
+    """The cached photo files of ``classes`` (all by default), generating the missing ones. Label -> paths."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    out: dict[str, list[bytes]] = {}
+    out: dict[str, list[Path]] = {}
     for label in classes or list(SIZE_CLASSES):
         cls = SIZE_CLASSES[label]
-        photos: list[bytes] = []
+        paths: list[Path] = []
         for i in range(per_class):
             path = folder / f"{label}-{i}.jpg"
-            if path.exists():
-                photos.append(path.read_bytes())
-                continue
-            data = _generate(cls, i)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)  # atomic: concurrent generators never see half a file
-            photos.append(data)
-        out[label] = photos
+            if not path.exists():
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(_generate(cls, i))
+                tmp.replace(path)  # atomic: concurrent generators never see half a file
+            paths.append(path)
+        out[label] = paths
     return out
+
+
+def photo_set(classes: list[str] | None = None, per_class: int = PHOTOS_PER_CLASS) -> dict[str, list[bytes]]:
+    """The cached photos of ``classes`` (all by default), generating the missing ones. Label -> JPEG bytes."""
+    return {label: [p.read_bytes() for p in paths] for label, paths in photo_files(classes, per_class).items()}
 
 
 _PROVINCES = ("11", "12", "13", "14", "15", "16", "17", "18", "19", "21", "31", "32", "33", "34", "35", "36", "51")
@@ -163,8 +165,17 @@ class BodyFactory:
 
     def body(self, registration: dict[str, Any], photo: bytes) -> bytes:
         """The whole request body."""
+        return b"".join((self.head(registration), photo, self.tail))
+
+    def head(self, registration: dict[str, Any]) -> bytes:
+        """The body's bytes before the photo: the registration part and the photo part's headers."""
         raw = json.dumps(registration, ensure_ascii=False).encode()
-        return b"".join((self._reg_head, raw, self._photo_head, photo, self._tail))
+        return b"".join((self._reg_head, raw, self._photo_head))
+
+    @property
+    def tail(self) -> bytes:
+        """The body's bytes after the photo (the same for every body of this factory)."""
+        return self._tail
 
     def overhead(self) -> int:
         """Bytes of a body that are not the photo, for a typical registration (about 0.6 KB)."""

@@ -491,7 +491,13 @@ def render_markdown(results: dict[str, Any], charts: list[str]) -> str:
             "",
             "## Open loop (fixed arrival rate; latency from the scheduled send time)",
             "",
-            "Rates are fractions of the sustainable rate = the ingest closed-loop accepted/s above.",
+            "Rates are fractions of the sustainable rate = the ingest closed-loop accepted/s above. Generator: "
+            f"{meta.get('generator', 'loadtests.openloop (Python)')}"
+            + (
+                "; clients send `Expect: 100-continue`."
+                if meta.get("expect")
+                else "; browser-like clients (no `Expect`)."
+            ),
             "",
             *_open_loop_table(ceilings),
             "",

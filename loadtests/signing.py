@@ -26,6 +26,7 @@ def load_key() -> ClientKey:
         ) from None
 
 
-def upload_headers(idempotency_key: str, key: ClientKey | None = None) -> dict[str, str]:
-    """Authorization for one upload attempt with ``idempotency_key`` (a fresh nonce each call)."""
-    return sign(key or load_key(), "POST", UPLOAD_PATH, idempotency_key=idempotency_key)
+def upload_headers(idempotency_key: str, key: ClientKey | None = None, timestamp: int | None = None) -> dict[str, str]:
+    """Authorization for one upload attempt with ``idempotency_key`` (a fresh nonce each call), signed for
+    ``timestamp`` (unix s; default now: a plan made ahead signs each request for the time it is due)."""
+    return sign(key or load_key(), "POST", UPLOAD_PATH, idempotency_key=idempotency_key, timestamp=timestamp)

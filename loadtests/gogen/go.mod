@@ -1,0 +1,3 @@
+module prakerja-intake/loadtests/gogen
+
+go 1.24

@@ -8,8 +8,11 @@ Two middlewares, both before the body is read:
      Content-Length, or the body limit when undeclared),
   2. records awaiting Kafka's acknowledgement reach ``INTAKE_MAX_PENDING_PRODUCE`` (accepting more would only make
      every client wait past its timeout), or
-  3. the event loop runs late by more than ``INTAKE_MAX_LOOP_LAG_MS``, when set (:class:`LoopLag`): the CPU is
-     saturated, so an upload admitted now would wait behind the work already taken on.
+  3. the event loop runs late by more than ``INTAKE_MAX_LOOP_LAG_MS`` (10 ms; 0 turns it off; :class:`LoopLag`):
+     the CPU is saturated, so an upload admitted now would wait behind the work already taken on, and every
+     answer, a refusal too, waits for the loop. The counts above bound memory and Kafka's queue; this bounds the
+     CPU's: with the counts alone, an overloaded process kept 64 uploads in flight and each loop iteration served
+     them all, so its refusals took 50-100 ms and it accepted fewer uploads, not more.
   The refusal costs a few dictionary look-ups: no signature is verified and no body byte is read. Until this
   gate admits an upload its connection is read in small reads (``INTAKE_HTTP_FIRST_READ_BYTES``,
   :mod:`ingest.reads`), so little of a refused body leaves the kernel; admission widens them.

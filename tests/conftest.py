@@ -31,6 +31,13 @@ also after an unparametrised module created them (a direct parametrisation would
 those cached, pointed at the first server)."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No event-loop-lag admission in the APIs the tests start, in process or as children (``INTAKE_MAX_LOOP_LAG_MS``
+    unless already set): a test machine's loops run late whenever it is busy, and an upload refused for that would
+    fail a test of something else. The gate has tests of its own (``tests/ingest/test_admission.py``)."""
+    os.environ.setdefault("INTAKE_MAX_LOOP_LAG_MS", "0")
+
+
 def primary_s3_backend() -> str:
     """The server the stack's ``INTAKE_S3_ENDPOINT`` points at: the first of ``INTAKE_STACK_S3`` (MinIO by default)."""
     return os.environ.get("INTAKE_STACK_S3", "").replace(",", " ").split(" ")[0] or S3_BACKENDS[0]

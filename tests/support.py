@@ -15,7 +15,7 @@ from intake.auth import ClientKey, signing_key, signing_middleware
 from intake.crypto import KeyStore, parse_keks
 from intake.envelope import Submission, decode
 from intake.kafka import Delivery, QueueUnavailable
-from intake.settings import S3Settings, SecuritySettings, Settings
+from intake.settings import HttpSettings, S3Settings, SecuritySettings, Settings
 from intake.storage import MemoryStore, ObjectStore
 
 TEST_KEY = "k" * 40
@@ -35,8 +35,10 @@ SECRET_ENV = {
 
 
 def unit_settings(**sections: Any) -> Settings:
-    """Settings for unit tests: no environment, fixed keys, a small topic prefix."""
+    """Settings for unit tests: no environment, fixed keys, a small topic prefix, and no event-loop-lag admission
+    (a test process's loop runs late whenever the machine is busy; the gate has tests of its own)."""
     base = Settings(
+        http=HttpSettings(max_loop_lag_ms=0.0),
         security=SecuritySettings(
             status_token_key=TEST_KEY, nik_pepper=TEST_PEPPER, client_keys=TEST_CLIENT_KEYS, data_keks=TEST_KEKS
         ),

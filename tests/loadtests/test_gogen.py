@@ -11,6 +11,7 @@ import base64
 import contextlib
 import io
 import json
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -175,3 +176,10 @@ def test_the_binary_is_cached_per_source(monkeypatch: pytest.MonkeyPatch, tmp_pa
     path = gogen.binary_path()
     assert path.parent.parent == tmp_path and path.parent.name.startswith("gogen-")
     assert gogen.build() == path and path.exists()
+
+
+def test_the_sources_are_gofmt_clean_and_vetted() -> None:
+    assert (
+        subprocess.run(["gofmt", "-l", "."], cwd=gogen.SOURCE, capture_output=True, text=True, check=True).stdout == ""
+    )
+    subprocess.run(["go", "vet", "."], cwd=gogen.SOURCE, capture_output=True, check=True)

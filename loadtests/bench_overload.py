@@ -1,0 +1,220 @@
+"""Overload at fixed offered rates: each admission setting of the API against the others, same rates, same run.
+
+``loadtests.bench`` offers 250 % and 10× of a sustainable rate it measures first (a closed loop), so two runs, or
+two settings, are never offered the same load: the closed loop itself is refused more or less depending on the
+setting under test. Here the offered rates are given, and every variant (the API with some ``INTAKE_*``
+settings) is offered each of them, in alternating rounds, by the Go open-loop generator (:mod:`loadtests.gogen`,
+a connection per upload as each applicant's browser opens its own; with ``--expect`` clients that wait for
+``100 Continue``). For each variant and rate it prints what the issue's targets are about: accepted/s, the
+accepted and the shed answers' p50/p99, errors, the API's CPU per accepted upload and per answer, and the
+generator's cores and lateness (a late generator did not offer the rate).
+
+    .venv/bin/python -m loadtests.bench_overload --rates 250,650,2600 --duration 8 --rounds 2 \\
+        --variant default: --variant in-flight-16:INTAKE_MAX_IN_FLIGHT=16 --variant lag-10:INTAKE_MAX_LOOP_LAG_MS=10
+
+A variant is ``NAME:INTAKE_X=V[,INTAKE_Y=W...]`` (``NAME:`` alone: the defaults). Runs on the benchmark's
+private stack with its own topics and buckets; about (rates × (duration + 3 s) + 8 s) per variant and round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtests import bench
+from loadtests.bench_cpu import tree_cpu_s
+from loadtests.procs import REPO
+
+WARM_RATE = 20.0
+"""Uploads per second of the warm-up after each start (connections, metadata, first batches; not measured)."""
+
+
+def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
+    """``NAME:INTAKE_X=V,...`` -> (name, settings). Raises ValueError for anything else."""
+    name, sep, rest = spec.partition(":")
+    if not sep or not name:
+        raise ValueError(f"--variant {spec!r}: expected NAME:INTAKE_X=V[,...] or NAME:")
+    env: dict[str, str] = {}
+    for kv in filter(None, rest.split(",")):
+        key, eq, value = kv.partition("=")
+        if not eq or not key.startswith("INTAKE_"):
+            raise ValueError(f"--variant {spec!r}: {kv!r} is not INTAKE_X=V")
+        env[key] = value
+    return name, env
+
+
+class OverloadBench(bench.Bench):
+    """Reuses the load benchmark's stack, processes and generator."""
+
+    extra_env: dict[str, str] = {}  # noqa: RUF012 - replaced per variant
+
+    def api_env(self, prefix: str, port: int) -> dict[str, str]:
+        return {**super().api_env(prefix, port), **self.extra_env}
+
+    def variant(self, name: str, env: dict[str, str], round_no: int) -> list[dict[str, Any]]:
+        """Start the API with ``env``, warm it, offer each rate in turn; one row per rate."""
+        a = self.args
+        self.extra_env = env
+        prefix = f"{self.run_id}-o{round_no}-{len(self.topics)}"
+        self.ensure_topics(prefix)
+        url, children = self.start_api(f"r{round_no}-{name}", prefix)
+        rows = []
+        try:
+            self.open_loop(f"r{round_no}-{name}-warm", url=url, rate=WARM_RATE, duration_s=2, size=a.photos,
+                           out=self.out / f"r{round_no}-{name}-warm.csv")  # fmt: skip
+            pids = [c.popen.pid for c in children]
+            for rate in a.rates:
+                time.sleep(a.pause)  # the previous rate's stragglers and closes
+                srv0, t0 = tree_cpu_s(pids), time.time()
+                ol = self.open_loop(f"r{round_no}-{name}-{rate:g}", url=url, rate=rate, duration_s=a.duration,
+                                    size=a.photos, out=self.out / f"r{round_no}-{name}-{rate:g}.csv")  # fmt: skip
+                srv1, t1 = tree_cpu_s(pids), time.time()
+                cpu = self.cpu_per_request(t0, t1, max(int(ol["summary"]["accepted"]), 1))
+                s = ol["summary"]
+                answered = max(int(s["accepted"]) + int(s["shed"]), 1)
+                row = {
+                    "variant": name,
+                    "round": round_no,
+                    "rate": rate,
+                    "accepted_per_s": s["accepted_per_s"],
+                    "shed": s["shed"],
+                    "errors": s["errors"],
+                    "p50_ms": s["p50_ms"],
+                    "p99_ms": s["p99_ms"],
+                    "shed_p50_ms": s["shed_p50_ms"],
+                    "shed_p99_ms": s["shed_p99_ms"],
+                    "api_cores": (srv1 - srv0) / max(t1 - t0, 1e-9),
+                    "api_ms_per_accepted": (srv1 - srv0) / max(int(s["accepted"]), 1) * 1000,
+                    "api_ms_per_answer": (srv1 - srv0) / answered * 1000,
+                    "generator_cores": cpu["cores"].get("generator", float("nan")),
+                    "others_cores": cpu["others_cores"],
+                    "late_p99_ms": ol["client_late_p99_ms"],
+                    "not_sent": ol["planned"] - ol["launched"],
+                    "by_outcome": s["by_outcome"],
+                }
+                rows.append(row)
+                bench._log(
+                    f"{name} @ {rate:g}/s round {round_no}: accepted {row['accepted_per_s']:.1f}/s p99 "
+                    f"{row['p99_ms']:.0f} ms, shed {row['shed']} p99 {row['shed_p99_ms']:.0f} ms, errors "
+                    f"{row['errors']}, API {row['api_cores']:.2f} cores, generator late p99 {row['late_p99_ms']:.0f} ms"
+                )
+        finally:
+            self.stop(children)
+            self.delete_topics([t for t in self.topics if t.startswith(prefix + ".")])
+        return rows
+
+    def run_overload(self) -> Path:
+        a = self.args
+        self.cpu.start()
+        rows: list[dict[str, Any]] = []
+        try:
+            self.stack.start()
+            self.service_env = self.stack.service_env()
+            self.purge_stale_topics()
+            self.purge_buckets(only_this_run=False)
+            for r in range(a.rounds):
+                order = a.variants if r % 2 == 0 else list(reversed(a.variants))
+                for name, env in order:
+                    rows.extend(self.variant(name, env, r))
+        finally:
+            self.clean_up(keep_stack=a.keep_stack)
+        text = render(rows, a)
+        (self.out / "overload.json").write_text(json.dumps({"rows": rows}, indent=2))
+        (self.out / "overload.md").write_text(text)
+        print(text)
+        return self.out / "overload.md"
+
+
+_FIGURES = (
+    ("accepted_per_s", "accepted/s", "{:.1f}"),
+    ("p50_ms", "accepted p50 ms", "{:.0f}"),
+    ("p99_ms", "accepted p99 ms", "{:.0f}"),
+    ("shed_p50_ms", "shed p50 ms", "{:.0f}"),
+    ("shed_p99_ms", "shed p99 ms", "{:.0f}"),
+    ("errors", "errors", "{:.0f}"),
+    ("api_cores", "API cores", "{:.2f}"),
+    ("api_ms_per_answer", "API ms/answer", "{:.2f}"),
+    ("generator_cores", "generator cores", "{:.2f}"),
+    ("late_p99_ms", "generator late p99 ms", "{:.0f}"),
+    ("not_sent", "not sent", "{:.0f}"),
+)
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, float]]:
+    """Per (variant, rate): the median over rounds of each figure."""
+    keys = sorted({(r["variant"], r["rate"]) for r in rows}, key=lambda k: (k[1], k[0]))
+    return {
+        k: {f: statistics.median(float(r[f]) for r in rows if (r["variant"], r["rate"]) == k) for f, _, _ in _FIGURES}
+        for k in keys
+    }
+
+
+def render(rows: list[dict[str, Any]], a: argparse.Namespace) -> str:
+    """The report: one row per offered rate and variant (medians over rounds)."""
+    client = "clients that send `Expect: 100-continue`" if a.expect else "browser-like clients (no `Expect`)"
+    lines = [
+        f"Overload at fixed offered rates, {a.photos} photos, {a.duration:g} s per rate, {a.rounds} round(s) "
+        f"(medians), the Go open-loop generator, a connection per upload, {client}. Variants: "
+        + "; ".join(
+            f"`{name}` {' '.join(f'{k}={v}' for k, v in env.items()) or '(defaults)'}" for name, env in a.variants
+        ),
+        "",
+        "| offered/s | variant | " + " | ".join(title for _, title, _ in _FIGURES) + " |",
+        "| ---: | --- | " + " | ".join("---:" for _ in _FIGURES) + " |",
+    ]
+    for (name, rate), figures in summarise(rows).items():
+        cells = " | ".join(fmt.format(figures[f]) for f, _, fmt in _FIGURES)
+        lines.append(f"| {rate:g} | {name} | {cells} |")
+    lines += ["", "command: .venv/bin/python -m loadtests.bench_overload " + " ".join(a.argv)]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rates", required=True, help="offered uploads per second, comma-separated")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:INTAKE_X=V,...", help="(repeatable)")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds of arrivals per rate")
+    p.add_argument("--pause", type=float, default=2.0, help="seconds between two rates")
+    p.add_argument("--rounds", type=int, default=1, help="rounds, alternating the order of the variants")
+    p.add_argument("--photos", default="500k", help="photo size class (or mix)")
+    p.add_argument("--expect", action="store_true", help="clients send Expect: 100-continue")
+    p.add_argument("--out", type=Path, default=None, help="folder for overload.md, overload.json, CSVs and logs")
+    p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
+    args = p.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        args.rates = [float(r) for r in args.rates.split(",") if r]
+        args.variants = [parse_variant(v) for v in args.variant or ["default:"]]
+    except ValueError as exc:
+        p.error(str(exc))
+    if len({name for name, _ in args.variants}) != len(args.variants):
+        p.error("variant names must differ")
+    if args.out is None:
+        args.out = REPO / "reports" / f"bench-overload-{time.strftime('%Y%m%d-%H%M%S')}"
+    # the attributes bench.Bench reads
+    args.quick, args.sizes, args.shape, args.duration_shape = True, None, "none", None
+    args.peak_users, args.probe_users, args.phase_seconds, args.drain_seconds = None, 32, None, None
+    args.log_level, args.pool_workers, args.consumers, args.api_procs = "WARNING", 0, 1, 1
+    args.generators, args.generator, args.pin, args.api_env = 1, "go", [], []
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    bench.interrupt_on_sigterm()
+    resource.setrlimit(resource.RLIMIT_NOFILE, bench._nofile())
+    plan_args = argparse.Namespace(**vars(args))
+    plan_args.duration = None  # bench.Plan's duration is the shape's, unused here
+    runner = OverloadBench(plan_args)
+    runner.args = args
+    runner.run_overload()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""bench_overload's command line and report (the runs themselves need the stack: see loadtests/README.md)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from loadtests.bench_overload import parse_args, parse_variant, render, summarise
+
+
+def test_a_variant_is_a_name_and_intake_settings() -> None:
+    assert parse_variant("default:") == ("default", {})
+    assert parse_variant("lag:INTAKE_MAX_LOOP_LAG_MS=10,INTAKE_MAX_IN_FLIGHT=32") == (
+        "lag",
+        {"INTAKE_MAX_LOOP_LAG_MS": "10", "INTAKE_MAX_IN_FLIGHT": "32"},
+    )
+    for bad in ("default", ":INTAKE_X=1", "x:PATH=/bin", "x:INTAKE_X"):
+        with pytest.raises(ValueError, match="--variant"):
+            parse_variant(bad)
+
+
+def test_the_command_line_defaults_to_the_defaults_and_refuses_twins(tmp_path: object) -> None:
+    args = parse_args(["--rates", "100,250", "--out", str(tmp_path)])
+    assert args.rates == [100.0, 250.0] and args.variants == [("default", {})]
+    assert args.generator == "go"
+    with pytest.raises(SystemExit):
+        parse_args(["--rates", "1", "--variant", "a:", "--variant", "a:INTAKE_X=1"])
+    with pytest.raises(SystemExit):
+        parse_args(["--rates", "1", "--variant", "a:PATH=x"])
+
+
+def _row(variant: str, rate: float, accepted: float, shed_p99: float, round_no: int = 0) -> dict[str, object]:
+    return {
+        "variant": variant, "round": round_no, "rate": rate, "accepted_per_s": accepted, "shed": 10, "errors": 0,
+        "p50_ms": 5.0, "p99_ms": 9.0, "shed_p50_ms": 1.0, "shed_p99_ms": shed_p99, "api_cores": 0.5,
+        "api_ms_per_answer": 0.4, "generator_cores": 0.2, "late_p99_ms": 1.0, "not_sent": 0,
+    }  # fmt: skip
+
+
+def test_the_report_has_the_median_of_the_rounds_per_rate_and_variant(tmp_path: object) -> None:
+    rows = [
+        _row("a", 100, 90, 10, 0), _row("a", 100, 80, 30, 1), _row("a", 100, 85, 20, 2),
+        _row("b", 100, 99, math.nan), _row("a", 400, 70, 40),
+    ]  # fmt: skip
+    summary = summarise(rows)
+    assert list(summary) == [("a", 100), ("b", 100), ("a", 400)]
+    assert summary[("a", 100)]["accepted_per_s"] == 85 and summary[("a", 100)]["shed_p99_ms"] == 20
+    args = parse_args(["--rates", "100,400", "--variant", "a:", "--variant", "b:INTAKE_MAX_IN_FLIGHT=8"])
+    text = render(rows, args)
+    assert "`b` INTAKE_MAX_IN_FLIGHT=8" in text and "`a` (defaults)" in text
+    assert "| 100 | a | 85.0 |" in text and "| 400 | a | 70.0 |" in text
+    assert "command: .venv/bin/python -m loadtests.bench_overload --rates 100,400" in text

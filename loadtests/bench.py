@@ -392,18 +392,23 @@ class Bench:
             self.notes.append(f"locust {name} exited with {code} (see logs/{name}.log)")
         return events
 
-    def open_loop(self, name: str, *, url: str, rate: float, duration_s: float, size: str, out: Path) -> dict[str, Any]:
+    def open_loop(
+        self, name: str, *, url: str, rate: float, duration_s: float, size: str, out: Path, spike: bool = False
+    ) -> dict[str, Any]:
         """``--generators`` open-loop processes, each launching ``rate / generators`` requests per second (one
         Python process cannot offer hundreds of 0.5 MB uploads per second); their rows are merged. With
-        ``--generator go``, one process of :mod:`loadtests.gogen` offers the whole rate."""
+        ``--generator go``, one process of :mod:`loadtests.gogen` offers the whole rate. With ``spike``, ``rate``
+        is the peak of a wave's opening over ``duration_s`` (the generators' ``--spike-peak``)."""
         n = 1 if self.args.generator == "go" else max(1, self.args.generators)
         module = "loadtests.gogen" if self.args.generator == "go" else "loadtests.openloop"
         children = []
         for k in range(n):
             argv = [
-                python(), "-m", module, "--url", url, "--rate", f"{rate / n:.3f}", "--duration",
+                python(), "-m", module, "--url", url, "--spike-peak" if spike else "--rate", f"{rate / n:.3f}",
+                "--duration",
                 str(duration_s), "--photos", size, "--out", str(out if n == 1 else outcomes.part_path(out, k)),
                 "--timeout", "30", "--max-outstanding", str(max(1, 2000 // n)),
+                "--max-requests", str(math.ceil(rate / n * duration_s) + 1),  # all it plans, a spike's too
                 *(["--expect"] if self.args.expect else []),
             ]  # fmt: skip
             children.append(self.spawn(f"{name}-{k}" if n > 1 else name, argv, self.base_env(), "generator"))

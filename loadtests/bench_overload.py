@@ -10,7 +10,14 @@ accepted and the shed answers' p50/p99, errors, the API's CPU per accepted uploa
 generator's cores and lateness (a late generator did not offer the rate).
 
     .venv/bin/python -m loadtests.bench_overload --rates 250,650,2600 --duration 8 --rounds 2 \\
-        --variant default: --variant in-flight-16:INTAKE_MAX_IN_FLIGHT=16 --variant lag-10:INTAKE_MAX_LOOP_LAG_MS=10
+        --variant default: --variant in-flight-16:INTAKE_MAX_IN_FLIGHT=16 --variant lag-off:INTAKE_MAX_LOOP_LAG_MS=0
+    .venv/bin/python -m loadtests.bench_overload --spike 2600 --spike-duration 20 --variant default: \\
+        --variant lag-off:INTAKE_MAX_LOOP_LAG_MS=0
+
+``--spike PEAK`` offers a wave's opening instead of (or after) the fixed rates: idle, a steep ramp to PEAK
+uploads per second, a hold and a decay (:func:`loadtests.shapes.arrivals`), and reports it by the second, so a
+second in which answers take seconds shows. Open loop: a refused upload is not retried (locust's spike in
+``loadtests.bench`` retries; its users share a core with everything else).
 
 A variant is ``NAME:INTAKE_X=V[,INTAKE_Y=W...]`` (``NAME:`` alone: the defaults). Runs on the benchmark's
 private stack with its own topics and buckets; about (rates × (duration + 3 s) + 8 s) per variant and round.
@@ -27,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtests import bench
+from loadtests import bench, outcomes
 from loadtests.bench_cpu import tree_cpu_s
 from loadtests.procs import REPO
 
@@ -69,11 +76,14 @@ class OverloadBench(bench.Bench):
             self.open_loop(f"r{round_no}-{name}-warm", url=url, rate=WARM_RATE, duration_s=2, size=a.photos,
                            out=self.out / f"r{round_no}-{name}-warm.csv")  # fmt: skip
             pids = [c.popen.pid for c in children]
-            for rate in a.rates:
+            offered = [(rate, False) for rate in a.rates] + ([(a.spike, True)] if a.spike else [])
+            for rate, spike in offered:
                 time.sleep(a.pause)  # the previous rate's stragglers and closes
+                label = f"spike{rate:g}" if spike else f"{rate:g}"
+                csv_path = self.out / f"r{round_no}-{name}-{label}.csv"
                 srv0, t0 = tree_cpu_s(pids), time.time()
-                ol = self.open_loop(f"r{round_no}-{name}-{rate:g}", url=url, rate=rate, duration_s=a.duration,
-                                    size=a.photos, out=self.out / f"r{round_no}-{name}-{rate:g}.csv")  # fmt: skip
+                ol = self.open_loop(f"r{round_no}-{name}-{label}", url=url, rate=rate, size=a.photos, out=csv_path,
+                                    duration_s=a.spike_duration if spike else a.duration, spike=spike)  # fmt: skip
                 srv1, t1 = tree_cpu_s(pids), time.time()
                 cpu = self.cpu_per_request(t0, t1, max(int(ol["summary"]["accepted"]), 1))
                 s = ol["summary"]
@@ -82,6 +92,7 @@ class OverloadBench(bench.Bench):
                     "variant": name,
                     "round": round_no,
                     "rate": rate,
+                    "spike": spike,
                     "accepted_per_s": s["accepted_per_s"],
                     "shed": s["shed"],
                     "errors": s["errors"],
@@ -97,10 +108,12 @@ class OverloadBench(bench.Bench):
                     "late_p99_ms": ol["client_late_p99_ms"],
                     "not_sent": ol["planned"] - ol["launched"],
                     "by_outcome": s["by_outcome"],
+                    "per_second": per_second(outcomes.read_all(csv_path)) if spike else [],
                 }
                 rows.append(row)
                 bench._log(
-                    f"{name} @ {rate:g}/s round {round_no}: accepted {row['accepted_per_s']:.1f}/s p99 "
+                    f"{name} @ {'spike to ' if spike else ''}{rate:g}/s round {round_no}: accepted "
+                    f"{row['accepted_per_s']:.1f}/s p99 "
                     f"{row['p99_ms']:.0f} ms, shed {row['shed']} p99 {row['shed_p99_ms']:.0f} ms, errors "
                     f"{row['errors']}, API {row['api_cores']:.2f} cores, generator late p99 {row['late_p99_ms']:.0f} ms"
                 )
@@ -146,13 +159,30 @@ _FIGURES = (
 )
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, float]]:
-    """Per (variant, rate): the median over rounds of each figure."""
-    keys = sorted({(r["variant"], r["rate"]) for r in rows}, key=lambda k: (k[1], k[0]))
-    return {
-        k: {f: statistics.median(float(r[f]) for r in rows if (r["variant"], r["rate"]) == k) for f, _, _ in _FIGURES}
-        for k in keys
-    }
+def per_second(rows: list[outcomes.Outcome]) -> list[dict[str, float]]:
+    """By the second the requests were due: how many, accepted, shed, errors, and the accepted and shed p99."""
+    if not rows:
+        return []
+    t0 = min(r.start for r in rows)
+    by: dict[int, list[outcomes.Outcome]] = {}
+    for r in rows:
+        by.setdefault(int(r.start - t0), []).append(r)
+    out = []
+    for second in sorted(by):
+        s = outcomes.summarise(by[second])
+        out.append({"second": second, "offered": s.requests, "accepted": s.accepted, "shed": s.shed,
+                    "errors": s.errors, "p99_ms": s.p99_ms, "shed_p99_ms": s.shed_p99_ms})  # fmt: skip
+    return out
+
+
+def _key(row: dict[str, Any]) -> tuple[str, float, bool]:
+    return row["variant"], row["rate"], bool(row.get("spike"))
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, float, bool], dict[str, float]]:
+    """Per (variant, rate, spike): the median over rounds of each figure."""
+    keys = sorted({_key(r) for r in rows}, key=lambda k: (k[2], k[1], k[0]))
+    return {k: {f: statistics.median(float(r[f]) for r in rows if _key(r) == k) for f, _, _ in _FIGURES} for k in keys}
 
 
 def render(rows: list[dict[str, Any]], a: argparse.Namespace) -> str:
@@ -168,16 +198,38 @@ def render(rows: list[dict[str, Any]], a: argparse.Namespace) -> str:
         "| offered/s | variant | " + " | ".join(title for _, title, _ in _FIGURES) + " |",
         "| ---: | --- | " + " | ".join("---:" for _ in _FIGURES) + " |",
     ]
-    for (name, rate), figures in summarise(rows).items():
+    for (name, rate, spike), figures in summarise(rows).items():
         cells = " | ".join(fmt.format(figures[f]) for f, _, fmt in _FIGURES)
-        lines.append(f"| {rate:g} | {name} | {cells} |")
+        lines.append(f"| {'spike to ' if spike else ''}{rate:g} | {name} | {cells} |")
+    for r in rows:
+        if r.get("per_second") and r["round"] == 0:
+            lines += [
+                "",
+                f"`{r['variant']}`, spike to {r['rate']:g}/s over {a.spike_duration:g} s (round 0), by the second due:",
+                "",
+                "| s | offered | accepted | shed | errors | accepted p99 ms | shed p99 ms |",
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+                *(
+                    f"| {x['second']} | {x['offered']} | {x['accepted']} | {x['shed']} | {x['errors']} | "
+                    f"{x['p99_ms']:.0f} | {x['shed_p99_ms']:.0f} |"
+                    for x in r["per_second"]
+                ),
+            ]
     lines += ["", "command: .venv/bin/python -m loadtests.bench_overload " + " ".join(a.argv)]
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rates", required=True, help="offered uploads per second, comma-separated")
+    p.add_argument("--rates", default="", help="offered uploads per second, comma-separated")
+    p.add_argument(
+        "--spike",
+        type=float,
+        default=None,
+        metavar="PEAK",
+        help="also a wave's opening: arrivals ramp steeply to PEAK/s, hold and decay (loadtests.shapes)",
+    )
+    p.add_argument("--spike-duration", type=float, default=20.0, help="seconds of the spike's arrivals")
     p.add_argument("--variant", action="append", default=[], metavar="NAME:INTAKE_X=V,...", help="(repeatable)")
     p.add_argument("--duration", type=float, default=8.0, help="seconds of arrivals per rate")
     p.add_argument("--pause", type=float, default=2.0, help="seconds between two rates")
@@ -193,6 +245,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.variants = [parse_variant(v) for v in args.variant or ["default:"]]
     except ValueError as exc:
         p.error(str(exc))
+    if not args.rates and not args.spike:
+        p.error("give --rates, --spike or both")
     if len({name for name, _ in args.variants}) != len(args.variants):
         p.error("variant names must differ")
     if args.out is None:

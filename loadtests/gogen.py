@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from intake.auth import ClientKey
 from loadtests import outcomes
-from loadtests.openloop import arguments, check_loopback, request_headers, schedule, summary_line
+from loadtests.openloop import arguments, check_loopback, offsets_of, request_headers, summary_line
 from loadtests.payloads import BodyFactory, fresh_registration, parse_classes, photo_files, pick_class
 from loadtests.signing import load_key
 
@@ -202,7 +202,7 @@ def _b64(data: bytes) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(__doc__).parse_args(argv)
-    offsets = schedule(args.rate, args.duration, args.max_requests)
+    offsets = offsets_of(args)
     rows, launched, late_p99 = run(
         args.url.rstrip("/") + args.path,
         offsets,

@@ -39,6 +39,7 @@ from loadtests.payloads import (
     pick_class,
     synthetic_address,
 )
+from loadtests.shapes import SpikeSchedule, arrivals
 from loadtests.signing import load_key, upload_headers
 
 RequestFactory = Callable[[int], tuple[bytes, dict[str, str], str]]
@@ -172,7 +173,14 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="http://127.0.0.1:8080", help="base URL (loopback only)")
     p.add_argument("--path", default="/v1/registrations")
-    p.add_argument("--rate", type=float, required=True, help="requests per second")
+    offered = p.add_mutually_exclusive_group(required=True)
+    offered.add_argument("--rate", type=float, help="requests per second")
+    offered.add_argument(
+        "--spike-peak",
+        type=float,
+        help="instead of a fixed rate: a wave's opening over --duration s, idle, a steep ramp to this many uploads "
+        "per second, a hold and a decay (loadtests.shapes.SpikeSchedule.for_duration, read as arrivals per second)",
+    )
     p.add_argument("--duration", type=float, default=10.0, help="seconds of arrivals")
     p.add_argument("--max-requests", type=int, default=20_000)
     p.add_argument("--max-outstanding", type=int, default=2000)
@@ -183,13 +191,21 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def offsets_of(args: argparse.Namespace) -> list[float]:
+    """When each request of a generator's command line is due: a fixed rate, or the spike (``--spike-peak``)."""
+    if args.spike_peak is not None:
+        return arrivals(SpikeSchedule.for_duration(args.duration, round(args.spike_peak)))[: args.max_requests]
+    return schedule(args.rate, args.duration, args.max_requests)
+
+
 def summary_line(
     args: argparse.Namespace, planned: int, launched: int, rows: list[outcomes.Outcome], late_p99: float
 ) -> str:
     """The line a generator prints at its end; ``loadtests.bench`` reads its ``client lateness p99``."""
     s = outcomes.summarise(rows)
+    offered = f"spike to {args.spike_peak:g}/s" if args.spike_peak is not None else f"{args.rate:g}/s"
     return (
-        f"open loop {args.rate:g}/s x {args.duration:g}s: planned {planned}, launched {launched}, "
+        f"open loop {offered} x {args.duration:g}s: planned {planned}, launched {launched}, "
         f"accepted {s.accepted} ({s.accepted_per_s:.1f}/s), shed {s.shed}, errors {s.errors}, "
         f"p50 {s.p50_ms:.1f} p90 {s.p90_ms:.1f} p99 {s.p99_ms:.1f} ms, shed p99 {s.shed_p99_ms:.1f} ms, "
         f"client lateness p99 {late_p99:.1f} ms"
@@ -200,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     args = arguments(__doc__).parse_args(argv)
     tune_heap()  # bodies of 0.2-5 MB per request: keep them in the heap (see loadtests/locustfile.py)
     url = args.url.rstrip("/") + args.path
-    offsets = schedule(args.rate, args.duration, args.max_requests)
+    offsets = offsets_of(args)
     result = asyncio.run(
         run_open_loop(
             url,

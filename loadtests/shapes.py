@@ -136,5 +136,19 @@ class SoakSchedule:
         }
 
 
+def arrivals(shape: SpikeSchedule | SoakSchedule, step_s: float = 0.001) -> list[float]:
+    """Open-loop arrival times (s from the start) that follow ``shape`` read as arrivals per second instead of
+    users: at each moment the rate is its user count then (the spike's idle, steep ramp, hold and decay)."""
+    out: list[float] = []
+    t, due = 0.0, 0.0
+    while (rate := shape.users_at(t)) is not None:
+        due += rate * step_s
+        while due >= 1.0:
+            out.append(round(t, 6))
+            due -= 1.0
+        t += step_s
+    return out
+
+
 SHAPES: dict[str, type[SpikeSchedule] | type[SoakSchedule]] = {"spike": SpikeSchedule, "soak": SoakSchedule}
 """Schedules by the name used in ``INTAKE_LOAD_SHAPE`` and ``bench --shape``."""

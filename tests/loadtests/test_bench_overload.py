@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from loadtests.bench_overload import parse_args, parse_variant, render, summarise
+from loadtests import outcomes
+from loadtests.bench_overload import parse_args, parse_variant, per_second, render, summarise
 
 
 def test_a_variant_is_a_name_and_intake_settings() -> None:
@@ -44,10 +45,30 @@ def test_the_report_has_the_median_of_the_rounds_per_rate_and_variant(tmp_path: 
         _row("b", 100, 99, math.nan), _row("a", 400, 70, 40),
     ]  # fmt: skip
     summary = summarise(rows)
-    assert list(summary) == [("a", 100), ("b", 100), ("a", 400)]
-    assert summary[("a", 100)]["accepted_per_s"] == 85 and summary[("a", 100)]["shed_p99_ms"] == 20
+    assert list(summary) == [("a", 100, False), ("b", 100, False), ("a", 400, False)]
+    assert summary[("a", 100, False)]["accepted_per_s"] == 85 and summary[("a", 100, False)]["shed_p99_ms"] == 20
     args = parse_args(["--rates", "100,400", "--variant", "a:", "--variant", "b:INTAKE_MAX_IN_FLIGHT=8"])
     text = render(rows, args)
     assert "`b` INTAKE_MAX_IN_FLIGHT=8" in text and "`a` (defaults)" in text
     assert "| 100 | a | 85.0 |" in text and "| 400 | a | 70.0 |" in text
     assert "command: .venv/bin/python -m loadtests.bench_overload --rates 100,400" in text
+
+
+def test_a_spike_is_reported_by_the_second() -> None:
+    rows = [
+        outcomes.Outcome(start=100.2, latency_ms=5, kind="register", status=202, outcome="accepted"),
+        outcomes.Outcome(start=100.9, latency_ms=30, kind="register", status=503, outcome="overloaded"),
+        outcomes.Outcome(start=101.5, latency_ms=2500, kind="register", status=202, outcome="accepted"),
+    ]
+    seconds = per_second(rows)
+    assert [(x["second"], x["offered"], x["accepted"], x["shed"]) for x in seconds] == [(0, 2, 1, 1), (1, 1, 1, 0)]
+    assert seconds[1]["p99_ms"] == 2500
+    args = parse_args(["--spike", "900", "--spike-duration", "5", "--variant", "a:"])
+    row = {**_row("a", 900, 80, 30), "spike": True, "per_second": seconds}
+    text = render([row], args)
+    assert "| spike to 900 | a | 80.0 |" in text
+    assert (
+        "`a`, spike to 900/s over 5 s (round 0), by the second due:" in text and "| 1 | 1 | 1 | 0 | 0 | 2500 |" in text
+    )
+    with pytest.raises(SystemExit):
+        parse_args(["--variant", "a:"])  # neither rates nor a spike

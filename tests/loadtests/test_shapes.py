@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 
-from loadtests.shapes import SoakSchedule, SpikeSchedule
+from loadtests.shapes import SoakSchedule, SpikeSchedule, arrivals
 
 
 def test_spike_is_idle_then_peaks_within_seconds_holds_and_decays() -> None:
@@ -54,3 +56,15 @@ def test_schedules_round_trip_through_the_environment(schedule: SpikeSchedule | 
 def test_defaults_from_an_empty_environment() -> None:
     assert SpikeSchedule.from_env({}) == SpikeSchedule()
     assert SoakSchedule.from_env({}) == SoakSchedule()
+
+
+def test_arrivals_follow_the_spike_read_as_a_rate() -> None:
+    spike = SpikeSchedule.for_duration(20, 1000)
+    times = arrivals(spike)
+    per_second = collections.Counter(int(t) for t in times)
+    assert per_second[0] == 0  # idle
+    assert per_second[1] == 250 and per_second[2] == 750  # the steep ramp
+    assert all(per_second[s] == 1000 for s in range(3, 13))  # the hold
+    assert 150 < per_second[19] < per_second[14] < 1000  # the decay to the floor
+    assert times == sorted(times) and times[-1] < spike.duration_s
+    assert len(arrivals(SoakSchedule(users=10, ramp_s=1, hold_s=2))) == pytest.approx(25, abs=1)

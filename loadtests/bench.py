@@ -9,10 +9,13 @@ What it does, all on 127.0.0.1 and on its own stack (``deploy/local/stack.sh`` o
 1. generates (once, cached) the photo set, and times the image pipeline on one core per size class;
 2. per photo size (0.2, 0.5, 1, 3 MB; only 0.5 MB with ``--quick``), back to back:
    a. the bare aiohttp ceiling (``loadtests/baseline_app.py``) driven by locust (closed loop, no think time);
-   b. the real ingest API (``intake serve``) driven by the same locust users at the same body size;
+   b. the real ingest API (``intake serve``) driven by the same locust users at the same body size: its
+      capacity, the sustainable rate (without event-loop-lag admission, :data:`PROBE_OVERRIDES`: these users
+      send again the moment they are answered, so refusals would make the probe measure them instead);
    c. Kafka's ``ProducerPerformance`` (acks=all) at the same record size on the same broker;
-   d. the open-loop generator at 80 % and at 250 % of the ingest rate just measured (tail latency below the
-      ceiling; above it, the excess must fill ``INTAKE_MAX_IN_FLIGHT`` before anything is shed, hence 250 %);
+   d. the open-loop generator (``--generator``: Python or Go) at 80 %, 250 % and 10× of the sustainable rate,
+      against the API as configured (tail latency below the ceiling; above it, how much it still accepts and
+      how fast it refuses the rest);
 3. the load shape (``--shape spike`` or ``soak``) with realistic applicants against the API and consumers
    (``intake consume``), sampling the consumer backlog from Kafka offsets, then watching it drain;
 4. stops every process it started, deletes its topics, stops the stack if it started it, and writes
@@ -68,6 +71,8 @@ from processors.photo import PhotoPolicy
 LOCUSTFILE = REPO / "loadtests" / "locustfile.py"
 GENERATOR_SATURATED_CORES = 0.85
 """A load generator (one process) using this much CPU is saturated: the load it offered is not what was asked."""
+PROBE_OVERRIDES = {"INTAKE_MAX_LOOP_LAG_MS": "0"}
+"""Settings of the API under the closed-loop probe: its capacity, every CPU cycle spent on accepting."""
 GENERATOR_LATE_MS = 100.0
 """An open-loop generator launching requests later than this (p99), or not at all, is saturated too (it may be
 starved by other processes rather than busy itself)."""
@@ -345,9 +350,10 @@ class Bench:
         """How an API process is started."""
         return [python(), "-m", "cli", "serve"]
 
-    def start_api(self, name: str, prefix: str) -> tuple[str, list[Any]]:
+    def start_api(self, name: str, prefix: str, overrides: dict[str, str] | None = None) -> tuple[str, list[Any]]:
+        """``--api-procs`` API processes on this run's settings (``overrides`` last) and their URL once ready."""
         port = free_port()
-        env = self.shared_metrics(name, self.api_env(prefix, port))
+        env = self.shared_metrics(name, {**self.api_env(prefix, port), **(overrides or {})})
         return self.start_servers(name, "api", port, self.api_argv(), env=env, ready_path="/readyz")
 
     def start_baseline(self, name: str, extra_args: tuple[str, ...] = ()) -> tuple[str, list[Any]]:
@@ -508,7 +514,9 @@ class Bench:
         # b. ingest
         prefix = f"{self.run_id}-c{size}"
         self.ensure_topics(prefix)
-        url, api = self.start_api(f"{size}", prefix)
+        # The closed loop measures capacity, so without event-loop-lag admission: its users send again the moment
+        # they are answered, a refusal too, so with it they would measure how fast refusals come back.
+        url, api = self.start_api(f"{size}", prefix, PROBE_OVERRIDES)
         try:
             ingest, result["ingest_cpu"] = probe("ingest", url, "ingest")
             result["ingest"] = _summary(ingest)
@@ -532,7 +540,9 @@ class Bench:
             if perf is None:
                 self.notes.append(f"{size}: ProducerPerformance gave no result (see {folder}/producer-perf.txt)")
             self.delete_topics([perf_topic])
-            # d. open loop below and above the sustainable rate
+            # d. open loop below and above the sustainable rate, against the API as configured
+            self.stop(api)
+            url, api = self.start_api(f"{size}-open", prefix)
             sustainable = ingest.accepted_per_s
             result["open_loop"] = []
             if sustainable > 0:

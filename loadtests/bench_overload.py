@@ -190,7 +190,8 @@ def render(rows: list[dict[str, Any]], a: argparse.Namespace) -> str:
     client = "clients that send `Expect: 100-continue`" if a.expect else "browser-like clients (no `Expect`)"
     lines = [
         f"Overload at fixed offered rates, {a.photos} photos, {a.duration:g} s per rate, {a.rounds} round(s) "
-        f"(medians), the Go open-loop generator, a connection per upload, {client}. Variants: "
+        f"(medians), {a.api_procs} API process(es), the Go open-loop generator, a connection per upload, {client}. "
+        "Variants: "
         + "; ".join(
             f"`{name}` {' '.join(f'{k}={v}' for k, v in env.items()) or '(defaults)'}" for name, env in a.variants
         ),
@@ -236,6 +237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=1, help="rounds, alternating the order of the variants")
     p.add_argument("--photos", default="500k", help="photo size class (or mix)")
     p.add_argument("--expect", action="store_true", help="clients send Expect: 100-continue")
+    p.add_argument("--api-procs", type=int, default=1, help="API processes of each variant (one port, SO_REUSEPORT)")
     p.add_argument("--out", type=Path, default=None, help="folder for overload.md, overload.json, CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
     args = p.parse_args(argv)
@@ -254,7 +256,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # the attributes bench.Bench reads
     args.quick, args.sizes, args.shape, args.duration_shape = True, None, "none", None
     args.peak_users, args.probe_users, args.phase_seconds, args.drain_seconds = None, 32, None, None
-    args.log_level, args.pool_workers, args.consumers, args.api_procs = "WARNING", 0, 1, 1
+    args.log_level, args.pool_workers, args.consumers = "WARNING", 0, 1
     args.generators, args.generator, args.pin, args.api_env = 1, "go", [], []
     return args
 

@@ -46,10 +46,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 from minio import Minio
@@ -68,6 +69,7 @@ from loadtests.samplers import BacklogRow, BacklogSampler, CpuSampler
 from loadtests.shapes import SoakSchedule, SpikeSchedule
 from processors.photo import PhotoPolicy
 
+V = TypeVar("V")
 LOCUSTFILE = REPO / "loadtests" / "locustfile.py"
 GENERATOR_SATURATED_CORES = 0.85
 """A load generator (one process) using this much CPU is saturated: the load it offered is not what was asked."""
@@ -299,6 +301,26 @@ class Bench:
         if stale:
             _log(f"deleting {len(stale)} stale benchmark topics")
             self.delete_topics(stale)
+
+    def in_alternating_rounds(
+        self, variants: Sequence[V], rounds: int, measure: Callable[[V, int], list[dict[str, Any]]], keep_stack: bool
+    ) -> list[dict[str, Any]]:
+        """Start the CPU sampler and the private stack, ``measure(variant, round)`` each variant in each round, the
+        order reversed every other round (so neither drift nor warm-up favours one), and clean up even on error.
+        Returns every row measured."""
+        self.cpu.start()
+        rows: list[dict[str, Any]] = []
+        try:
+            self.stack.start()
+            self.service_env = self.stack.service_env()
+            self.purge_stale_topics()
+            self.purge_buckets(only_this_run=False)
+            for r in range(rounds):
+                for variant in variants if r % 2 == 0 else list(reversed(variants)):
+                    rows.extend(measure(variant, r))
+        finally:
+            self.clean_up(keep_stack=keep_stack)
+        return rows
 
     def clean_up(self, keep_stack: bool) -> None:
         """After a run: stop its processes, delete its topics and buckets, stop the private stack unless

@@ -306,20 +306,12 @@ class CpuBench(bench.Bench):
 
     def run_cpu(self) -> Path:
         a = self.args
-        self.cpu.start()
-        rows: list[dict[str, Any]] = []
-        variants = variants_of(a)
-        try:
-            self.stack.start()
-            self.service_env = self.stack.service_env()
-            self.purge_stale_topics()
-            self.purge_buckets(only_this_run=False)
-            for r in range(a.rounds):
-                order = variants if r % 2 == 0 else list(reversed(variants))
-                for name in order:
-                    rows.append(self.variant(name, r, profile=a.profile and r == 0))
-        finally:
-            self.clean_up(keep_stack=a.keep_stack)
+        rows = self.in_alternating_rounds(
+            variants_of(a),
+            a.rounds,
+            lambda name, r: [self.variant(name, r, profile=a.profile and r == 0)],
+            a.keep_stack,
+        )
         summary = summarise(rows)
         text = render(summary, rows, self.out, a)
         (self.out / "cpu.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))

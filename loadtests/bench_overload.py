@@ -124,19 +124,7 @@ class OverloadBench(bench.Bench):
 
     def run_overload(self) -> Path:
         a = self.args
-        self.cpu.start()
-        rows: list[dict[str, Any]] = []
-        try:
-            self.stack.start()
-            self.service_env = self.stack.service_env()
-            self.purge_stale_topics()
-            self.purge_buckets(only_this_run=False)
-            for r in range(a.rounds):
-                order = a.variants if r % 2 == 0 else list(reversed(a.variants))
-                for name, env in order:
-                    rows.extend(self.variant(name, env, r))
-        finally:
-            self.clean_up(keep_stack=a.keep_stack)
+        rows = self.in_alternating_rounds(a.variants, a.rounds, lambda v, r: self.variant(v[0], v[1], r), a.keep_stack)
         text = render(rows, a)
         (self.out / "overload.json").write_text(json.dumps({"rows": rows}, indent=2))
         (self.out / "overload.md").write_text(text)

@@ -65,3 +65,27 @@ def test_the_processes_of_one_server_share_a_fresh_metrics_directory(tmp_path: P
     assert env["A"] == "1" and folder.is_dir() and not any(folder.iterdir())
     (folder / "counter_1.db").write_bytes(b"x")  # what the previous start left behind is gone at the next
     assert not any(Path(two.shared_metrics("r0-api", {})[MULTIPROC_ENV]).iterdir())
+
+
+def test_variants_are_measured_in_alternating_rounds_and_the_stack_is_cleaned_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = Bench(parse_args(["--out", str(tmp_path)]))
+    calls: list[str] = []
+    monkeypatch.setattr(b.cpu, "start", lambda: calls.append("cpu"))
+    monkeypatch.setattr(b.stack, "start", lambda: calls.append("stack"))
+    monkeypatch.setattr(b.stack, "service_env", lambda: {})
+    monkeypatch.setattr(b, "purge_stale_topics", lambda: None)
+    monkeypatch.setattr(b, "purge_buckets", lambda only_this_run: None)
+    monkeypatch.setattr(b, "clean_up", lambda keep_stack: calls.append(f"clean {keep_stack}"))
+    rows = b.in_alternating_rounds(["a", "b"], 3, lambda v, r: [{"v": v, "r": r}], keep_stack=False)
+    assert [(x["v"], x["r"]) for x in rows] == [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("a", 2), ("b", 2)]
+    assert calls == ["cpu", "stack", "clean False"]
+
+    def failing(v: str, r: int) -> list[dict[str, object]]:
+        raise RuntimeError("a variant failed")
+
+    calls.clear()
+    with pytest.raises(RuntimeError):
+        b.in_alternating_rounds(["a"], 1, failing, keep_stack=True)
+    assert calls[-1] == "clean True"

@@ -876,6 +876,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+B = TypeVar("B", bound="Bench")
+
+
+def fixed_load(args: argparse.Namespace, **settings: Any) -> argparse.Namespace:
+    """Complete the command line of a benchmark built on :class:`Bench` that offers its own fixed loads, no
+    ceilings and no shape (``bench_cpu``, ``bench_overload``) with what :class:`Bench` reads: quick, no shape, the
+    probe's 32 users, WARNING logs, one consumer, one open-loop generator process, no pins; ``settings`` last.
+    Returns ``args``."""
+    defaults: dict[str, Any] = {
+        "quick": True, "sizes": None, "shape": "none", "duration_shape": None, "peak_users": None,
+        "probe_users": 32, "phase_seconds": None, "drain_seconds": None, "log_level": "WARNING", "pool_workers": 0,
+        "consumers": 1, "generators": 1, "pin": [],
+    }  # fmt: skip
+    for name, value in {**defaults, **settings}.items():
+        setattr(args, name, value)
+    return args
+
+
+def start_fixed_load(cls: type[B], args: argparse.Namespace) -> B:
+    """``cls`` for ``args`` (:func:`fixed_load`): SIGTERM interrupts it, its children may open many files."""
+    interrupt_on_sigterm()
+    resource.setrlimit(resource.RLIMIT_NOFILE, _nofile())
+    plan_args = argparse.Namespace(**vars(args))
+    plan_args.duration = None  # Plan's duration is the shape's, unused by these
+    runner = cls(plan_args)
+    runner.args = args
+    return runner
+
+
 def interrupt_on_sigterm() -> None:
     """Make SIGTERM raise ``KeyboardInterrupt``, so a benchmark stopped either way cleans up what it started."""
 

@@ -522,30 +522,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in filter(None, args.producers.split(",")):
         if name not in PRODUCERS:
             raise SystemExit(f"unknown producer {name!r}: one of {', '.join(PRODUCERS)}")
-    # the attributes bench.Bench reads
-    args.quick, args.sizes, args.duration_shape, args.shape = True, None, None, "none"
-    args.peak_users, args.probe_users, args.phase_seconds, args.drain_seconds = None, 32, None, None
-    args.log_level, args.pool_workers, args.consumers = "WARNING", 0, 1
-    args.generators = 1  # one open-loop generator at a rate below every variant's capacity
-    args.pin = []  # every process on every CPU: CPU-seconds per request do not depend on where they ran
-    args.expect = False  # browser-like clients: every body sent
-    return args
+    # one open-loop generator at a rate below every variant's capacity; every process on every CPU (CPU-seconds per
+    # request do not depend on where they ran); browser-like clients: every body sent
+    return bench.fixed_load(args, expect=False)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    bench.interrupt_on_sigterm()
-    resource.setrlimit(resource.RLIMIT_NOFILE, bench._nofile())
-    cpu_bench = CpuBench(_plan_args(args))
-    cpu_bench.args = args
-    cpu_bench.run_cpu()
-
-
-def _plan_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The namespace :class:`bench.Plan` expects (its ``duration`` is the shape's, unused here)."""
-    plan_args = argparse.Namespace(**vars(args))
-    plan_args.duration = None
-    return plan_args
+    bench.start_fixed_load(CpuBench, parse_args(argv)).run_cpu()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import time
@@ -241,23 +240,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("variant names must differ")
     if args.out is None:
         args.out = REPO / "reports" / f"bench-overload-{time.strftime('%Y%m%d-%H%M%S')}"
-    # the attributes bench.Bench reads
-    args.quick, args.sizes, args.shape, args.duration_shape = True, None, "none", None
-    args.peak_users, args.probe_users, args.phase_seconds, args.drain_seconds = None, 32, None, None
-    args.log_level, args.pool_workers, args.consumers = "WARNING", 0, 1
-    args.generators, args.generator, args.pin, args.api_env = 1, "go", [], []
-    return args
+    return bench.fixed_load(args, generator="go", api_env=[])
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    bench.interrupt_on_sigterm()
-    resource.setrlimit(resource.RLIMIT_NOFILE, bench._nofile())
-    plan_args = argparse.Namespace(**vars(args))
-    plan_args.duration = None  # bench.Plan's duration is the shape's, unused here
-    runner = OverloadBench(plan_args)
-    runner.args = args
-    runner.run_overload()
+    bench.start_fixed_load(OverloadBench, parse_args(argv)).run_overload()
 
 
 if __name__ == "__main__":

@@ -66,9 +66,10 @@ class Admit(StrEnum):
 ADMISSION_LAG_INTERVAL_S = 0.02
 """How often the loop's lag is sampled while it decides admission (``INTAKE_MAX_LOOP_LAG_MS`` set)."""
 GAUGE_LAG_INTERVAL_S = 1.0
-"""How often it is sampled for the gauge alone (lag admission off, the default): every wake-up costs CPU (a bare
-asyncio loop with a 20 ms timer used ~9 ms of CPU per second; the idle API 8-9 ms/s before, 5-7 after), and a
-stall is seen while it lasts either way (``lag_s`` counts an overdue sleep)."""
+"""How often it is sampled for the gauge alone (lag admission off, ``INTAKE_MAX_LOOP_LAG_MS=0``): every wake-up
+costs CPU (a bare asyncio loop with a 20 ms timer used ~9 ms of CPU per second; the idle API 8-9 ms/s with it, 5-7
+without), and a stall is seen while it lasts either way (``lag_s`` counts an overdue sleep). With admission on (the
+default) an idle API pays those few ms per second for refusals that come within a loop iteration of saturation."""
 
 
 class LoopLag:

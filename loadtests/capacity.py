@@ -182,7 +182,7 @@ def measure(args: argparse.Namespace) -> None:
         # 2. ingest, status reads, broker
         prefix = f"{b.run_id}-api"
         b.ensure_topics(prefix)
-        url, children = b.start_api("capacity", prefix)
+        url, children = b.start_api("capacity", prefix, bench.PROBE_OVERRIDES)  # per-core capacity: no lag gate
         kafka_pid = b.stack.pids()[0]
         t0 = time.time()
         api = asyncio.run(

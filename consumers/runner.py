@@ -30,7 +30,7 @@ from consumers.pipeline import Pipeline
 from consumers.registries import RegistryWatcher
 from consumers.worker import RetryPolicy, RetryTopic, Worker
 from intake.background import background
-from intake.kafka import build_consumer, running_sink
+from intake.kafka import build_consumer, running_sink, start_client
 from intake.metrics import Metrics, build_metrics
 from intake.metrics_http import serve_metrics
 from intake.settings import Settings
@@ -116,7 +116,7 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
             log.warning("waiting for Kafka: the producer has not connected yet")
         consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
         resources.push_async_callback(_stop_quietly, consumer)
-        await consumer.start()
+        await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_ms / 1000)
         worker = Worker(
             consumer=consumer,
             pipeline=Pipeline(settings, store, photos, sink, metrics, screener=registries),

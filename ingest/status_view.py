@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from intake.kafka import connection_config, topic_partitions
+from intake.kafka import connection_config, start_client, topic_partitions
 from intake.metrics import Metrics
 from intake.settings import Settings
 from intake.status import StatusRecord
@@ -204,7 +204,7 @@ async def follow_status_topic(
         consumer = status_consumer(settings)
         applied = view.applied
         try:
-            await consumer.start()
+            await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_ms / 1000)
             await _run(settings, consumer, view, positions=positions, started=started)
         except asyncio.CancelledError:
             raise

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from intake.kafka.admin import build_admin
+from intake.kafka.starting import start_client
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,9 @@ class KafkaOffsetSource:
                 request_timeout_ms=self._request_timeout_ms,
             )
             try:
-                await admin.start()
-                await consumer.start()
+                settle_s = self._request_timeout_ms / 1000
+                await start_client(admin.start(), admin.close, settle_s=settle_s)
+                await start_client(consumer.start(), consumer.stop, settle_s=settle_s)
             except BaseException:
                 await _quietly_close(admin, consumer)
                 raise

@@ -13,7 +13,8 @@ never reports success for an unacknowledged record. Whoever calls ``start()`` cl
 One concept per module: :mod:`~intake.kafka.sink` (the protocol), :mod:`~intake.kafka.config` (client options),
 :mod:`~intake.kafka.kept` (the keeper both sinks share), :mod:`~intake.kafka.aiokafka_sink`,
 :mod:`~intake.kafka.confluent_sink`, :mod:`~intake.kafka.running` (:func:`running_sink`), :mod:`~intake.kafka.admin`
-(topics), :mod:`~intake.kafka.reading` (consumers). The public names are importable from here.
+(topics), :mod:`~intake.kafka.reading` (consumers), :mod:`~intake.kafka.starting` (a start that, cancelled,
+leaves no connection open). The public names are importable from here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from intake.kafka.confluent_sink import ConfluentProducer, ConfluentSink, build_
 from intake.kafka.reading import build_consumer, read_topic
 from intake.kafka.running import running_sink
 from intake.kafka.sink import Delivery, Headers, QueueUnavailable, RecordSink
+from intake.kafka.starting import start_client
 
 __all__ = [
     "AIOKafkaSink",
@@ -46,5 +48,6 @@ __all__ = [
     "producer_config",
     "read_topic",
     "running_sink",
+    "start_client",
     "topic_partitions",
 ]

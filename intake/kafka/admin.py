@@ -14,6 +14,7 @@ from aiokafka.errors import (
 )
 
 from intake.kafka.config import connection_config
+from intake.kafka.starting import start_client
 from intake.settings import Settings
 from intake.topics import TopicSpec, topic_specs
 
@@ -34,7 +35,7 @@ async def started_admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient
     """An admin client for ``settings``, started; closed on exit. Raises what ``start()`` raises (Kafka down)."""
     admin = build_admin(connection_config(settings), settings.kafka.request_timeout_ms)
     try:
-        await admin.start()  # inside: a start that fails after connecting leaves no connection open
+        await start_client(admin.start(), admin.close, settle_s=settings.kafka.request_timeout_ms / 1000)
         yield admin
     finally:
         await admin.close()

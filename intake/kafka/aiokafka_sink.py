@@ -19,6 +19,7 @@ from aiokafka.errors import (
 from intake.kafka.config import producer_config
 from intake.kafka.kept import KeptSink
 from intake.kafka.sink import Delivery, Headers, QueueUnavailable
+from intake.kafka.starting import start_client
 from intake.settings import Settings
 
 
@@ -67,7 +68,7 @@ class AIOKafkaSink(KeptSink):
             producer = self._factory()
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    await producer.start()
+                    await start_client(producer.start(), producer.stop, settle_s=self._timeout_s)
             except (KafkaError, TimeoutError, OSError):
                 self._last_error = time.monotonic()
                 await self._discard(producer)

@@ -11,6 +11,7 @@ from aiokafka.structs import ConsumerRecord
 
 from intake.kafka.admin import topic_partitions
 from intake.kafka.config import FETCH_MAX_BYTES, connection_config, consumer_config
+from intake.kafka.starting import start_client
 from intake.settings import Settings
 
 
@@ -38,7 +39,7 @@ async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRe
         fetch_max_bytes=max(settings.limits.max_message_bytes, FETCH_MAX_BYTES),
     )
     try:
-        await consumer.start()  # inside: a start that fails after connecting leaves no connection open
+        await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_ms / 1000)
         partitions = [TopicPartition(topic, p) for p in numbers]
         if not partitions:
             return

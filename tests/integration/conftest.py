@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -64,11 +65,16 @@ hang is reported with the stacks of every asyncio task instead of only the threa
 
 
 async def bounded_teardown(closing: Awaitable[None], what: str) -> None:
-    """Await ``closing``; past :data:`TEARDOWN_S` print every asyncio task's stack and fail naming ``what``."""
+    """Await ``closing``; past :data:`TEARDOWN_S` print every asyncio task's stack and fail naming ``what``.
+
+    Then collect garbage while the loop still runs, so that a client left unclosed is reported (warnings are
+    errors) at the teardown of the test that left it, and not in whichever later test the collector happens to run.
+    """
     task = asyncio.ensure_future(closing)
     done, _ = await asyncio.wait({task}, timeout=TEARDOWN_S)
     if task in done:
         task.result()
+        gc.collect()
         return
     for pending in asyncio.all_tasks():
         if pending is not asyncio.current_task():

@@ -8,6 +8,10 @@ With ``--produce`` it also appends each body, whole, to the submissions topic th
 (:func:`intake.kafka.running_sink`, settings from the environment as for ``intake serve``) and answers 202 after
 Kafka's acknowledgement (503 when there is none): the floor of any front that forwards what it reads to Kafka,
 before parsing, validation, sealing or a data key.
+
+With ``--refuse`` it refuses every upload instead: ``503 overloaded`` with Retry-After, a constant body, no body
+byte read, the connection closed at once (no lingering read): the floor of the API's refusal
+(``loadtests.bench_cpu --shed``).
 """
 
 from __future__ import annotations
@@ -59,14 +63,28 @@ async def accept(request: web.Request) -> web.Response:
     return web.Response(status=202, body=json.dumps(body).encode(), content_type="application/json")
 
 
+REFUSAL = json.dumps({"error": {"code": "overloaded", "message": "Server busy, retry later."}}).encode()
+"""The refusal's body: what a client needs to classify it (``loadtests.outcomes.classify``), nothing more."""
+
+
+async def refuse(request: web.Request) -> web.Response:
+    """Answer 503 at once, the body unread; the connection is closed after the answer."""
+    response = web.Response(status=503, body=REFUSAL, content_type="application/json", headers={"Retry-After": "5"})
+    response.force_close()
+    return response
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-def create_app(max_body_bytes: int = 64 * 1024 * 1024, produce: bool = False) -> web.Application:
-    """The bare reader; with ``produce``, its bodies go to the submissions topic (settings from the environment)."""
+def create_app(
+    max_body_bytes: int = 64 * 1024 * 1024, produce: bool = False, refusing: bool = False
+) -> web.Application:
+    """The bare reader; with ``produce``, its bodies go to the submissions topic (settings from the environment);
+    ``refusing``, every upload is refused (:func:`refuse`)."""
     app = web.Application(client_max_size=max_body_bytes)
-    app.router.add_post("/v1/registrations", accept)
+    app.router.add_post("/v1/registrations", refuse if refusing else accept)
     app.router.add_get("/healthz", healthz)
     if produce:
         app.cleanup_ctx.append(_producing)
@@ -88,11 +106,18 @@ def main(argv: list[str] | None = None) -> None:
         "--tune-heap", action="store_true", help="keep large buffers in the heap, as the API does (intake.heap)"
     )
     p.add_argument("--produce", action="store_true", help="append each body to the submissions topic (see above)")
+    p.add_argument("--refuse", action="store_true", help="refuse every upload, body unread (see above)")
     args = p.parse_args(argv)
     if args.tune_heap:
         tune_heap()
     web.run_app(
-        create_app(produce=args.produce), host=args.host, port=args.port, reuse_port=True, print=None, access_log=None
+        create_app(produce=args.produce, refusing=args.refuse),
+        host=args.host,
+        port=args.port,
+        reuse_port=True,
+        print=None,
+        access_log=None,
+        lingering_time=0.0,  # as the API's INTAKE_LINGER_S: an unread body is not read before the close
     )
 
 

@@ -22,7 +22,9 @@ before and after, and prints CPU-ms per accepted request for:
 * ``shed`` (with ``--shed``): every upload refused by the overload gate (``INTAKE_MAX_LOOP_LAG_MS`` set below any
   lag), so the figure is the CPU a refusal costs, body unread; ``shed-linger`` the same with ``INTAKE_LINGER_S=10``
   (aiohttp reads and discards each refused body); ``shed-before`` an earlier commit's refusal (its per-client rate
-  limit, 429, after the signature check; aiohttp's default lingering read);
+  limit, 429, after the signature check; aiohttp's default lingering read); ``bare-refuse`` the floor of a
+  refusal: the bare server answering every upload ``503`` with a constant body, unread, and closing
+  (``loadtests.baseline_app --refuse``);
 
 in alternating rounds, with the generator's, Kafka's and MinIO's CPU over the same windows, the server's minor
 page faults per request, and the ratio bare / api (the issue's target: >= 0.5). ``--profile`` runs ``py-spy record``
@@ -227,7 +229,8 @@ class CpuBench(bench.Bench):
     def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
         a = self.args
         if name.startswith("bare") and name not in FLOORS:
-            url, children = self.start_baseline(f"r{round_no}-{name}", ("--tune-heap",) if name == "bare-tuned" else ())
+            flags = {"bare-tuned": ("--tune-heap",), "bare-refuse": ("--refuse",)}.get(name, ())
+            url, children = self.start_baseline(f"r{round_no}-{name}", flags)
         else:
             producer = name[4:].removesuffix("-before").removesuffix("-plain")
             self.producer = "confluent" if name.startswith("shed") or name in FLOORS else producer
@@ -261,7 +264,8 @@ class CpuBench(bench.Bench):
         if not name.startswith("bare") or name in FLOORS:
             self.delete_topics([t for t in self.topics if t.startswith(f"{self.run_id}-{self.producer[:2]}{round_no}")])
         s = ol["summary"]
-        accepted = max(int(s["requests"] if name.startswith("shed") else s["accepted"]), 1)  # per refusal, or per 202
+        refusing = name.startswith("shed") or name == "bare-refuse"
+        accepted = max(int(s["requests"] if refusing else s["accepted"]), 1)  # per refusal, or per 202
         out = {
             "variant": name,
             "round": round_no,
@@ -333,7 +337,7 @@ def variants_of(a: argparse.Namespace) -> list[str]:
     if a.floors:
         variants[1:1] = FLOORS
     if a.shed:
-        variants += ["shed", "shed-linger", *(["shed-before"] if a.before else [])]
+        variants += ["bare-refuse", "shed", "shed-linger", *(["shed-before"] if a.before else [])]
     return variants
 
 
@@ -490,7 +494,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="checkout of an earlier commit: each API variant also as <variant>-before",
     )
-    p.add_argument("--shed", action="store_true", help="also the CPU per refusal (shed, shed-linger, shed-before)")
+    p.add_argument(
+        "--shed", action="store_true", help="also the CPU per refusal (bare-refuse, shed, shed-linger, shed-before)"
+    )
     p.add_argument("--plain", action="store_true", help="also each API with INTAKE_SEAL_RECORDS=false (sealing's cost)")
     p.add_argument("--bare-tuned", action="store_true", help="also the bare reader with the API's heap settings")
     p.add_argument("--only-plain", action="store_true", help="only the plaintext API variants (no sealed ones)")

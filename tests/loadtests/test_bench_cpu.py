@@ -67,7 +67,15 @@ def test_before_variants_mirror_the_api_variants(tmp_path: Path) -> None:
     args = parse_args(["--producers", "confluent", "--only-plain", "--before", str(tmp_path), "--out", str(tmp_path)])
     assert variants_of(args) == ["bare", "api-confluent-plain-before", "api-confluent-plain"]
     args = parse_args(["--producers", "confluent", "--plain", "--shed", "--bare-tuned", "--out", str(tmp_path)])
-    assert variants_of(args) == ["bare", "bare-tuned", "api-confluent", "api-confluent-plain", "shed", "shed-linger"]
+    assert variants_of(args) == [
+        "bare",
+        "bare-tuned",
+        "api-confluent",
+        "api-confluent-plain",
+        "bare-refuse",
+        "shed",
+        "shed-linger",
+    ]
 
 
 def test_now_over_before_is_the_working_tree_against_the_checkout(tmp_path: Path) -> None:

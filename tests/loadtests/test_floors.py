@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from loadtests import baseline_app
 from loadtests.bench_cpu import parse_args, render, split, summarise, variants_of
 from loadtests.memory_api import DiscardingSink, memory_app
+from loadtests.outcomes import classify
 from tests.loadtests.test_bench_cpu import _row
 from tests.support import FakeSink, api_client, make_registration, multipart, unit_settings
 
@@ -34,6 +35,19 @@ async def test_without_produce_the_bare_reader_only_reads() -> None:
     async with TestClient(TestServer(baseline_app.create_app())) as client:
         resp = await client.post("/v1/registrations", data=b"x" * 1000)
         assert resp.status == 202 and (await resp.json())["bytes"] == 1000
+
+
+async def test_the_refusing_bare_server_answers_overloaded_unread_and_closes() -> None:
+    async with TestClient(TestServer(baseline_app.create_app(refusing=True))) as client:
+        resp = await client.post("/v1/registrations", data=b"x" * 100_000)
+        assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+        assert resp.headers["Connection"] == "close"
+        assert classify(resp.status, await resp.read()) == "overloaded"
+
+
+def test_the_refusal_floor_is_measured_with_the_shed_variants(tmp_path: Path) -> None:
+    args = parse_args(["--producers", "", "--shed", "--out", str(tmp_path)])
+    assert variants_of(args)[-3:] == ["bare-refuse", "shed", "shed-linger"]
 
 
 async def test_the_memory_api_is_the_real_api_on_a_discarding_sink() -> None:

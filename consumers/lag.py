@@ -140,7 +140,7 @@ async def sample_lag(
         topics=[topic_names(settings).submissions],
         interval_s=interval_s,
         window_s=window_s,
-        timeout_s=settings.kafka.request_timeout_ms / 1000,
+        timeout_s=settings.kafka.request_timeout_s,
     )
     try:
         async with background(sampler.run(), name="lag-sampler"):

@@ -116,7 +116,7 @@ async def run_consumer(settings: Settings, stop: asyncio.Event, metrics: Metrics
             log.warning("waiting for Kafka: the producer has not connected yet")
         consumer = build_consumer(settings, names.submissions, names.retry, listener=listener)
         resources.push_async_callback(_stop_quietly, consumer)
-        await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_ms / 1000)
+        await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_s)
         worker = Worker(
             consumer=consumer,
             pipeline=Pipeline(settings, store, photos, sink, metrics, screener=registries),

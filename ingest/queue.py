@@ -139,7 +139,7 @@ def build_watermark(settings: Settings, metrics: Metrics, source: OffsetSource) 
         topic=topic_names(settings).submissions,
         sample_s=settings.status.queue_sample_s,
         window_s=settings.status.queue_rate_window_s,
-        timeout_s=settings.kafka.request_timeout_ms / 1000,
+        timeout_s=settings.kafka.request_timeout_s,
     )
 
 

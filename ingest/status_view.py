@@ -204,7 +204,7 @@ async def follow_status_topic(
         consumer = status_consumer(settings)
         applied = view.applied
         try:
-            await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_ms / 1000)
+            await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_s)
             await _run(settings, consumer, view, positions=positions, started=started)
         except asyncio.CancelledError:
             raise

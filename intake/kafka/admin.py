@@ -35,7 +35,7 @@ async def started_admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient
     """An admin client for ``settings``, started; closed on exit. Raises what ``start()`` raises (Kafka down)."""
     admin = build_admin(connection_config(settings), settings.kafka.request_timeout_ms)
     try:
-        await start_client(admin.start(), admin.close, settle_s=settings.kafka.request_timeout_ms / 1000)
+        await start_client(admin.start(), admin.close, settle_s=settings.kafka.request_timeout_s)
         yield admin
     finally:
         await admin.close()

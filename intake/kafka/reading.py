@@ -39,7 +39,7 @@ async def read_topic(settings: Settings, topic: str) -> AsyncIterator[ConsumerRe
         fetch_max_bytes=max(settings.limits.max_message_bytes, FETCH_MAX_BYTES),
     )
     try:
-        await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_ms / 1000)
+        await start_client(consumer.start(), consumer.stop, settle_s=settings.kafka.request_timeout_s)
         partitions = [TopicPartition(topic, p) for p in numbers]
         if not partitions:
             return

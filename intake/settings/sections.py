@@ -116,6 +116,11 @@ class KafkaSettings:
         -1,
     )
 
+    @property
+    def request_timeout_s(self) -> float:
+        """``request_timeout_ms`` in seconds: what a caller waits at most for one Kafka request."""
+        return self.request_timeout_ms / 1000
+
 
 @dataclass(frozen=True)
 class S3Settings:

@@ -16,8 +16,9 @@ No message, detail or exception produced here contains submitted values (in part
 are built from the code and the field's label only, and pydantic's own errors are discarded (``from None``).
 
 Normalisation: text is NFC-normalised, trimmed, and runs of whitespace (including line breaks) become one space;
-the email is normalised by ``email-validator`` (domain lower-cased, IDNA); the phone becomes E.164 (``+628…``);
-the NIK loses separators (space, ``-``, ``.``); enum values are matched case-insensitively.
+the email is normalised as ``email-validator`` does it (domain lower-cased, IDNA; :mod:`processors.email_address`);
+the phone becomes E.164 (``+628…``); the NIK loses separators (space, ``-``, ``.``); enum values are matched
+case-insensitively.
 
 The age rule needs the reference date: it is applied when the model is validated with the context
 ``{"on": date}``, which :func:`parse_registration` always passes. Validating :class:`Registration` without that
@@ -41,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, 
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
+from processors.email_address import normalize_email
 from processors.nik import check_nik_birth_date, check_nik_structure, normalize_nik, validate_nik
 from processors.reasons import Rejected, reason
 
@@ -327,10 +329,9 @@ class Registration(BaseModel):
         if len(value) > LIMITS["email"][1]:
             raise _err("field_too_long")
         try:
-            checked = email_validator.validate_email(value.strip(), check_deliverability=False)
+            return normalize_email(value.strip())
         except email_validator.EmailNotValidError:
             raise _err("email_invalid") from None
-        return str(checked.normalized)
 
     @field_validator("birth_date", mode="before")
     @classmethod

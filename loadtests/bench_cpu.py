@@ -27,7 +27,8 @@ before and after, and prints CPU-ms per accepted request for:
   (``loadtests.baseline_app --refuse``);
 
 in alternating rounds, with the generator's, Kafka's and MinIO's CPU over the same windows, the server's minor
-page faults per request, and the ratio bare / api (the issue's target: >= 0.5). ``--profile`` runs ``py-spy record``
+page faults and sleeps per request (its threads' blocking waits, in all and by thread: :func:`thread_sleeps`), and
+the ratio bare / api (the issue's target: >= 0.5). ``--profile`` runs ``py-spy record``
 on each API process during its first round and prints the top frames (self time and inclusive time).
 
     .venv/bin/python -m loadtests.bench_cpu [--rate 40] [--duration 12] [--rounds 2] [--photos 500k]
@@ -110,8 +111,25 @@ def tree_sleeps(pids: list[int]) -> int:
     thread blocked (in ``epoll_wait``, on a lock, a condition, a socket) and was woken again
     (``/proc/<pid>/task/*/status``; the process's own ``status`` counts only its main thread). A thread that ended
     takes its count with it: the servers' threads live as long as they do."""
-    found = (re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M) for status in _thread_files(pids, "status"))
-    return sum(int(m[1]) for m in found if m is not None)
+    return sum(thread_sleeps(pids).values())
+
+
+def thread_sleeps(pids: list[int]) -> dict[str, int]:
+    """:func:`tree_sleeps` by kind of thread: ``main`` (each process's main thread: the event loop), ``python``
+    (its other Python threads: librdkafka's poll thread, the default executor), and librdkafka's own threads by
+    name (``rdk:broker``, ``rdk:main``)."""
+    out: dict[str, int] = collections.defaultdict(int)
+    for proc in _tree(pids):
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            try:
+                status = (task / "status").read_text()
+            except OSError:
+                continue
+            found = re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M)
+            name = re.sub(r"\d+$", "", status.split("\n", 1)[0].removeprefix("Name:").strip())
+            kind = "main" if task.name == str(proc.pid) else name if name.startswith("rdk:") else "python"
+            out[kind] += int(found[1]) if found is not None else 0
+    return out
 
 
 def sleep_cost_ms(cycles: int = 300, sleep_s: float = 0.005) -> float:
@@ -250,12 +268,13 @@ class CpuBench(bench.Bench):
         idle_cores = (tree_cpu_s(pids) - i0) / (time.monotonic() - ti0)
         sleep_cost = sleep_cost_ms()  # what one of the server's sleeps costs on this machine now
         spy = self._spy(name, pids) if profile else []
-        flt0, thr0, sl0 = tree_minor_faults(pids), thread_cpu_s(pids), tree_sleeps(pids)
+        flt0, thr0, sl0 = tree_minor_faults(pids), thread_cpu_s(pids), thread_sleeps(pids)
         gen0, srv0, stk0, t0 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
         ol = self.open_loop(f"r{round_no}-{name}", url=url, rate=a.rate, duration_s=a.duration, size=a.photos,
                             out=self.out / f"r{round_no}-{name}.csv")  # fmt: skip
         gen1, srv1, stk1, t1 = children_cpu_s(), tree_cpu_s(pids), tree_cpu_s(stack_pids), time.time()
-        faults, sleeps = tree_minor_faults(pids) - flt0, tree_sleeps(pids) - sl0
+        sl1 = thread_sleeps(pids)
+        faults, sleeps = tree_minor_faults(pids) - flt0, sum(sl1.values()) - sum(sl0.values())
         thr1 = thread_cpu_s(pids)
         threads = sorted(((k, v - thr0.get(k, 0.0)) for k, v in thr1.items()), key=lambda kv: -kv[1])
         for child in spy:
@@ -266,6 +285,7 @@ class CpuBench(bench.Bench):
         s = ol["summary"]
         refusing = name.startswith("shed") or name == "bare-refuse"
         accepted = max(int(s["requests"] if refusing else s["accepted"]), 1)  # per refusal, or per 202
+        thread_sleep = {k: (v - sl0.get(k, 0)) / accepted for k, v in sl1.items()}
         out = {
             "variant": name,
             "round": round_no,
@@ -281,6 +301,7 @@ class CpuBench(bench.Bench):
             "server_faults_per_req": faults / accepted,
             "server_sleeps_per_req": sleeps / accepted,
             "sleep_cost_ms": sleep_cost,
+            "server_thread_sleeps_per_req": thread_sleep,
             "server_threads_ms_per_req": {k: v / accepted * 1000 for k, v in threads if v > 0},
             "server_net_ms_per_req": (srv1 - srv0 - idle_cores * (t1 - t0)) / accepted * 1000,
             "generator_cpu_ms_per_req": (gen1 - gen0) / accepted * 1000,
@@ -295,6 +316,8 @@ class CpuBench(bench.Bench):
             f"generator {out['generator_cpu_ms_per_req']:.2f}, "
             f"kafka+minio {out['stack_cpu_ms_per_req']:.2f}, p99 {s['p99_ms']:.0f} ms; server threads ms/req "
             + ", ".join(f"{k} {v:.2f}" for k, v in out["server_threads_ms_per_req"].items())
+            + "; sleeps/req "
+            + ", ".join(f"{k} {v:.1f}" for k, v in thread_sleep.items() if v > 0)
         )
         return out
 

@@ -8,7 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loadtests.bench_cpu import CpuBench, parse_args, render, sleep_cost_ms, summarise, tree_sleeps, variants_of
+from loadtests.bench_cpu import (
+    CpuBench,
+    parse_args,
+    render,
+    sleep_cost_ms,
+    summarise,
+    thread_sleeps,
+    tree_sleeps,
+    variants_of,
+)
 
 
 def _row(variant: str, cpu_ms: float, round_no: int = 0) -> dict[str, float | str | int]:
@@ -58,6 +67,9 @@ def test_sleeps_are_counted_over_every_thread_of_the_tree() -> None:
     try:
         assert child.stdout is not None and child.stdout.readline() == "slept\n"
         assert tree_sleeps([child.pid]) >= 30
+        by_kind = thread_sleeps([child.pid])
+        assert by_kind["python"] >= 30  # the sleeping thread is not the main one, which waits on the event
+        assert set(by_kind) == {"main", "python"}
     finally:
         child.communicate("")
     assert sleep_cost_ms(cycles=5, sleep_s=0.001) > 0

@@ -384,9 +384,20 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         }  # fmt: skip
     bare = out.get("bare", {}).get("server_cpu_ms_per_req", float("nan"))
     bare_net = out.get("bare", {}).get("server_net_ms_per_req", float("nan"))
-    for figures in out.values():
+    bare_by_round = {r["round"]: float(r["server_cpu_ms_per_req"]) for r in by.get("bare", [])}
+    for name, figures in out.items():
         figures["ratio_bare_over_this"] = bare / figures["server_cpu_ms_per_req"]
         figures["net_ratio"] = bare_net / figures["server_net_ms_per_req"]
+        cpu = [float(r["server_cpu_ms_per_req"]) for r in by[name]]
+        figures["server_cpu_min"], figures["server_cpu_max"] = min(cpu), max(cpu)
+        # the ratio within each round (bare and this variant minutes apart), to show how far rounds disagree
+        ratios = [
+            bare_by_round[r["round"]] / float(r["server_cpu_ms_per_req"])
+            for r in by[name]
+            if r["round"] in bare_by_round
+        ]
+        figures["round_ratio_min"] = min(ratios, default=float("nan"))
+        figures["round_ratio_max"] = max(ratios, default=float("nan"))
     for name, figures in out.items():  # the cost of sealing: the sealed API against its plaintext twin
         plain = out.get(f"{name}-plain")
         if plain is not None:
@@ -451,14 +462,15 @@ def render(summary: dict[str, dict[str, float]], rows: list[dict[str, Any]], out
         "per refusal; a server's sleeps are its threads' blocking waits (voluntary context switches), one of which "
         f"costs {statistics.median(r['sleep_cost_ms'] for r in rows):.3f} ms CPU on this machine (median)",
         "",
-        "| variant | server CPU ms/req | ratio | idle server, cores | net of idle ms/req | net ratio | "
-        "server faults/req | server sleeps/req | sleeps × their cost, ms/req | generator ms/req | "
-        "Kafka+MinIO ms/req | accepted p99 ms | shed p99 ms | generator cores | others, cores |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | server CPU ms/req | rounds: min-max | ratio | ratio by round: min-max | idle server, cores | "
+        "net of idle ms/req | net ratio | server faults/req | server sleeps/req | sleeps × their cost, ms/req | "
+        "generator ms/req | Kafka+MinIO ms/req | accepted p99 ms | shed p99 ms | generator cores | others, cores |",
+        "| --- " + "| ---: " * 16 + "|",
     ]
     for name, f in summary.items():
         lines.append(
-            f"| {name} | {f['server_cpu_ms_per_req']:.2f} | {f['ratio_bare_over_this']:.2f} | "
+            f"| {name} | {f['server_cpu_ms_per_req']:.2f} | {f['server_cpu_min']:.2f}-{f['server_cpu_max']:.2f} | "
+            f"{f['ratio_bare_over_this']:.2f} | {f['round_ratio_min']:.2f}-{f['round_ratio_max']:.2f} | "
             f"{f['server_idle_cores']:.3f} | {f['server_net_ms_per_req']:.2f} | {f['net_ratio']:.2f} | "
             f"{f['server_faults_per_req']:.0f} | {f['server_sleeps_per_req']:.1f} | "
             f"{f['server_sleeps_per_req'] * f['sleep_cost_ms']:.2f} | "

@@ -98,6 +98,16 @@ def test_now_over_before_is_the_working_tree_against_the_checkout(tmp_path: Path
     assert "| api-confluent-plain | 3.00 | 2.40 | 0.800 |" in text
 
 
+def test_rounds_show_their_spread_and_their_own_ratio(tmp_path: Path) -> None:
+    rows = [_row("bare", 1.0, 0), _row("api-confluent", 4.0, 0), _row("bare", 1.5, 1), _row("api-confluent", 3.0, 1)]
+    rows.append(_row("api-confluent", 5.0, 2))  # a round whose bare reader is missing has no ratio of its own
+    f = summarise(rows)["api-confluent"]
+    assert (f["server_cpu_min"], f["server_cpu_max"]) == (3.0, 5.0)
+    assert (f["round_ratio_min"], f["round_ratio_max"]) == (0.25, 0.5)
+    text = render(summarise(rows), rows, tmp_path, parse_args(["--out", str(tmp_path)]))
+    assert "| api-confluent | 4.00 | 3.00-5.00 | 0.31 | 0.25-0.50 |" in text
+
+
 def test_the_namespace_has_what_the_load_benchmark_reads(tmp_path: Path) -> None:
     args = parse_args(["--api-env", "INTAKE_HTTP_FIRST_READ_BYTES=262144", "--out", str(tmp_path)])
     assert args.generators == 1 and args.pin == []

@@ -27,8 +27,6 @@ _PLAIN = re.compile(
 """A plain address: dot-atom local part of ``[A-Za-z0-9_+-]``, domain of LDH labels under a letters-only TLD."""
 _MAX_ADDRESS = 254
 """The longest address ``email-validator`` accepts (RFC 3696 errata: a path of 256 less its angle brackets)."""
-_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
-"""Top-level names ``email-validator`` refuses as not globally deliverable (``local``, ``test``, ...)."""
 
 
 def plain_email(value: str) -> str | None:
@@ -38,7 +36,7 @@ def plain_email(value: str) -> str | None:
     if match is None:
         return None
     domain = match["domain"].lower()
-    if "--" in domain or domain.rpartition(".")[2] in _SPECIAL_USE:
+    if "--" in domain or _special_use(domain):
         return None
     return f"{match['local']}@{domain}"
 
@@ -50,3 +48,9 @@ def normalize_email(value: str) -> str:
     if plain is not None:
         return plain
     return str(email_validator.validate_email(value, check_deliverability=False).normalized)
+
+
+def _special_use(domain: str) -> bool:
+    """Whether ``email-validator`` refuses ``domain`` as a special-use name (``.local``, ``.test``, …), read from its
+    own list at each call (an application may change that list)."""
+    return any(domain == name or domain.endswith("." + name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)

@@ -138,3 +138,10 @@ def test_a_plain_address_never_reaches_email_validator(monkeypatch: pytest.Monke
     assert normalize_email("ayu.lestari@Example.co.id") == "ayu.lestari@example.co.id"
     with pytest.raises(AssertionError):
         normalize_email("ayu.lestari@example.local")
+
+
+def test_the_special_use_list_is_email_validators_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(email_validator, "SPECIAL_USE_DOMAIN_NAMES", ["example.co.id"])
+    assert plain_email("ayu@example.co.id") is None
+    assert _normalized("ayu@example.co.id") is None  # email-validator refuses it too
+    assert plain_email("ayu@x.test") == _validator("ayu@x.test") == "ayu@x.test"

@@ -106,35 +106,28 @@ def tree_minor_faults(pids: list[int]) -> int:
     return total
 
 
-def tree_sleeps(pids: list[int]) -> int:
+def thread_sleeps(pids: list[int]) -> dict[str, int]:
     """Voluntary context switches so far of every living thread of ``pids`` and their descendants: how often a
     thread blocked (in ``epoll_wait``, on a lock, a condition, a socket) and was woken again
-    (``/proc/<pid>/task/*/status``; the process's own ``status`` counts only its main thread). A thread that ended
-    takes its count with it: the servers' threads live as long as they do."""
-    return sum(thread_sleeps(pids).values())
-
-
-def thread_sleeps(pids: list[int]) -> dict[str, int]:
-    """:func:`tree_sleeps` by kind of thread: ``main`` (each process's main thread: the event loop), ``python``
-    (its other Python threads: librdkafka's poll thread, the default executor), and librdkafka's own threads by
-    name (``rdk:broker``, ``rdk:main``)."""
+    (``/proc/<pid>/task/*/status``; the process's own ``status`` counts only its main thread), by kind of thread:
+    ``main`` (each process's main thread: the event loop), ``python`` (its other Python threads: librdkafka's poll
+    thread, the default executor), and librdkafka's own threads by name (:func:`_thread_kind`: ``rdk:broker``,
+    ``rdk:main``). A thread that ended takes its count with it: the servers' threads live as long as they do."""
     out: dict[str, int] = collections.defaultdict(int)
-    for proc in _tree(pids):
-        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
-            try:
-                status = (task / "status").read_text()
-            except OSError:
-                continue
-            found = re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M)
-            name = re.sub(r"\d+$", "", status.split("\n", 1)[0].removeprefix("Name:").strip())
-            kind = "main" if task.name == str(proc.pid) else name if name.startswith("rdk:") else "python"
-            out[kind] += int(found[1]) if found is not None else 0
+    for status in _thread_files(pids, "status"):
+        field = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        kind = _thread_kind(field["Name"].strip())
+        if field["Pid"].strip() == field["Tgid"].strip():
+            kind = "main"
+        elif not kind.startswith("rdk:"):
+            kind = "python"
+        out[kind] += int(field.get("voluntary_ctxt_switches", "0"))
     return out
 
 
 def sleep_cost_ms(cycles: int = 300, sleep_s: float = 0.005) -> float:
     """CPU milliseconds this machine charges a thread for one block-and-wake cycle (an ``epoll_wait`` that times
-    out, nothing to do): the price of every sleep counted by :func:`tree_sleeps`. On a virtual machine it is much
+    out, nothing to do): the price of every sleep counted by :func:`thread_sleeps`. On a virtual machine it is much
     higher than on bare metal (halting the virtual CPU and waking it)."""
     ep = select.epoll()
     try:
@@ -154,8 +147,14 @@ def thread_cpu_s(pids: list[int]) -> dict[str, float]:
     for stat in _thread_files(pids, "stat"):
         name = stat.split("(", 1)[1].rsplit(")", 1)[0]
         fields = stat.rsplit(")", 1)[1].split()
-        out[re.sub(r"\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        out[_thread_kind(name)] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return out
+
+
+def _thread_kind(comm: str) -> str:
+    """A thread's name (``comm``) without its number: librdkafka's ``rdk:broker1`` and ``rdk:broker-1`` (its
+    bootstrap connection) are both ``rdk:broker``."""
+    return re.sub(r"-?\d+$", "", comm)
 
 
 def _thread_files(pids: list[int], name: str) -> Iterator[str]:

@@ -15,7 +15,6 @@ from loadtests.bench_cpu import (
     sleep_cost_ms,
     summarise,
     thread_sleeps,
-    tree_sleeps,
     variants_of,
 )
 
@@ -66,8 +65,8 @@ def test_sleeps_are_counted_over_every_thread_of_the_tree() -> None:
     child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline() == "slept\n"
-        assert tree_sleeps([child.pid]) >= 30
         by_kind = thread_sleeps([child.pid])
+        assert sum(by_kind.values()) >= 30
         assert by_kind["python"] >= 30  # the sleeping thread is not the main one, which waits on the event
         assert set(by_kind) == {"main", "python"}
     finally:

@@ -24,7 +24,7 @@ def applicant_of(settings: Settings, registration: Registration) -> str:
 def submission_record(
     settings: Settings,
     registration: Registration,
-    photo: bytes,
+    photo: bytes | memoryview,
     *,
     submission_id: str,
     client_id: str,

@@ -46,10 +46,11 @@ class UploadError(Exception):
 
 @dataclass(frozen=True)
 class Upload:
-    """The parts of an upload as received: parsed registration JSON and the raw photo bytes."""
+    """The parts of an upload as received: parsed registration JSON and the raw photo bytes (a view of the body
+    when the body was read whole and split in memory: the photo is not copied out of it)."""
 
     registration: dict[str, Any]
-    photo: bytes
+    photo: bytes | memoryview
     body_bytes: int
 
 
@@ -78,7 +79,7 @@ class _Form:
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self.registration: bytes | None = None
-        self.photo: bytes | None = None
+        self.photo: bytes | memoryview | None = None
 
     def limit_of(self, name: str | None) -> _Limit:
         """The limit of a part named ``name`` coming next; raises :class:`UploadError` for a part that is not
@@ -89,9 +90,9 @@ class _Form:
             return _Limit(self._limits.max_photo_bytes, "photo_too_large")
         raise UploadError("malformed_multipart", {"unexpected_part": (name or "")[:64]})
 
-    def put(self, name: str | None, data: bytes) -> None:
+    def put(self, name: str | None, data: bytes | memoryview) -> None:
         if name == REGISTRATION_PART:
-            self.registration = data
+            self.registration = bytes(data)  # small; json.loads takes no view
         else:
             self.photo = data
 
@@ -155,11 +156,12 @@ def _split(request: web.Request, body: bytes, limits: Limits) -> Upload | None:
     if parts is None:
         return None
     form = _Form(limits)
+    view = memoryview(body)  # the parts are views of the body: a 500 KB photo is not copied out of it
     for part in parts:
         limit = form.limit_of(part.name)
         if part.end - part.start > limit.size:
             raise UploadError(limit.code, {"limit_bytes": limit.size})
-        form.put(part.name, body[part.start : part.end])
+        form.put(part.name, view[part.start : part.end])
     return form.upload()
 
 

@@ -138,7 +138,7 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytearray:
     return out
 
 
-def seal_into(key: bytes, plaintext: bytes, aad: bytes, out: memoryview) -> None:
+def seal_into(key: bytes, plaintext: bytes | memoryview, aad: bytes, out: memoryview) -> None:
     """:func:`seal`, written into ``out``, which must be exactly ``OVERHEAD + len(plaintext)`` bytes (a slice of
     a larger buffer: a record is built in one allocation). Raises ValueError for a wrong size."""
     if len(out) != OVERHEAD + len(plaintext):

@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 import struct
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +58,8 @@ class Submission:
     client_id: str
     """Which API client sent it (bounded set; never an applicant identifier)."""
     registration: RegistrationData
-    photo: bytes
+    photo: bytes | memoryview
+    """The photo: ``bytes`` as decoded; the API passes a view of the request body it was read in (not copied)."""
     nik_hash: str = ""
     """Keyed hash (hex) of the NIK, also the record key; never the NIK itself."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -81,9 +83,24 @@ def encode(sub: Submission) -> bytes:
     return _PREFIX.pack(MAGIC, VERSION, len(raw)) + raw + sub.photo
 
 
+_scratch = threading.local()
+
+
+def _scratch_view(size: int) -> memoryview:
+    """``size`` writable bytes of this thread's scratch buffer, which grows to the largest record built in the
+    thread and is kept for the next one. Not zero-filled: the caller writes every byte before reading any (a
+    ``bytearray`` of a record's size is zero-filled first, one more pass over a photo-sized buffer)."""
+    buf: bytearray | None = getattr(_scratch, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _scratch.buf = bytearray(size)
+    return memoryview(buf)[:size]
+
+
 def encode_sealed(sub: Submission, key: bytes) -> bytes:
     """Serialise a submission into one version-2 record value, its registration and photo sealed under ``key``
-    (the applicant's data key; ``sub.nik_hash`` must name it). Built in one buffer, copied once into ``bytes``."""
+    (the applicant's data key; ``sub.nik_hash`` must name it). Built in the thread's scratch buffer (every byte
+    written), copied once into ``bytes``; nothing in it is awaited, so records built one after another on one
+    thread never share the buffer."""
     if not _NIK_HASH.match(sub.nik_hash):
         raise EnvelopeError("a sealed envelope needs the keyed NIK hash naming its data key")
     registration = json.dumps(sub.registration, separators=(",", ":"), ensure_ascii=False).encode()
@@ -101,13 +118,12 @@ def encode_sealed(sub: Submission, key: bytes) -> bytes:
     if len(raw) > MAX_HEADER_BYTES:
         raise EnvelopeError("envelope header too large")
     start = _PREFIX.size + len(raw)
-    out = bytearray(start + reg_size + photo_size)
-    _PREFIX.pack_into(out, 0, MAGIC, VERSION_SEALED, len(raw))
-    out[_PREFIX.size : start] = raw
-    view = memoryview(out)
+    view = _scratch_view(start + reg_size + photo_size)
+    _PREFIX.pack_into(view, 0, MAGIC, VERSION_SEALED, len(raw))
+    view[_PREFIX.size : start] = raw
     seal_into(key, registration, _aad("registration", raw), view[start : start + reg_size])
     seal_into(key, sub.photo, _aad("photo", raw), view[start + reg_size :])
-    return bytes(out)
+    return bytes(view)
 
 
 def _aad(part: str, header: bytes) -> bytes:

@@ -136,8 +136,12 @@ class NikFacts:
 def normalize_nik(nik: str) -> str:
     """Return ``nik`` without surrounding whitespace and without the separators space, ``-`` and ``.``.
 
-    The result is not validated; :func:`validate_nik` does that. Raises nothing.
+    The result is not validated; :func:`validate_nik` does that. Raises nothing. A NIK typed as ASCII digits alone
+    (nearly every one) is returned as it is, which is what python-stdnum's ``compact`` answers for it, without its
+    character-by-character passes (~5 µs; the upload path normalises a NIK more than once).
     """
+    if nik.isdigit() and nik.isascii():
+        return nik
     return str(_stdnum_nik.compact(nik))
 
 

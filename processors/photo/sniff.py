@@ -23,14 +23,14 @@ _SIMPLE: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def sniff_format(data: bytes) -> str | None:
+def sniff_format(data: bytes | memoryview) -> str | None:
     """Return the format name for ``data`` or ``None`` if it does not start like any known image.
 
     Accepted-format names match Pillow's (``JPEG``, ``PNG``, ``WEBP``) plus ``HEIF``. Other recognised image
     formats (``GIF``, ``BMP``, ``TIFF``, ``AVIF``, ...) are named so that the caller can answer
     ``unsupported_format`` rather than ``not_an_image``. Only the first 64 bytes are looked at.
     """
-    head = data[:64]
+    head = bytes(data[:64])
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
     if head[4:8] == b"ftyp" and len(head) >= 12:

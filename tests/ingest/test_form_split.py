@@ -329,3 +329,31 @@ async def test_an_empty_body_is_malformed_multipart_on_both_paths(
     for data in (b"", nothing()):
         async with client.post("/", data=data, headers={"Content-Type": content_type}) as resp:
             assert resp.status == 200 and (await resp.json())["error"] == "malformed_multipart"
+
+
+async def test_a_photo_read_whole_is_a_view_of_the_body_not_a_copy() -> None:
+    """The split photo is ``memoryview`` of the body read whole (a 500 KB photo is not copied out of it); the
+    registration is ``bytes``, parsed; a streamed body's photo is the bytes as read."""
+    seen: list[object] = []
+
+    async def keep(request: web.Request) -> web.Response:
+        upload = await read_upload(request, LIMITS, 5.0)
+        seen.append(upload.photo)
+        return web.Response(status=204)
+
+    app = web.Application(client_max_size=LIMITS.max_body_bytes)
+    app.router.add_post("/", keep)
+    async with TestClient(TestServer(app)) as client:
+        body = _upload()
+
+        async def pieces() -> AsyncIterator[bytes]:
+            yield body
+
+        for chunked in (False, True):
+            data: Any = pieces() if chunked else body
+            headers = {"Content-Type": f"multipart/form-data; boundary={B}"}
+            async with client.post("/", data=data, headers=headers) as resp:
+                assert resp.status == 204
+    whole, streamed = seen
+    assert isinstance(whole, memoryview) and whole.readonly and whole == JPEG
+    assert isinstance(streamed, bytes) and streamed == JPEG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from typing import Any
@@ -98,6 +99,22 @@ def test_sealed_round_trip_hides_the_personal_data() -> None:
     assert DEK.hex()[:16] not in value.decode("latin-1")
     assert sealed.open(DEK) == sub
     assert len(value) < len(sub.photo) + 1024  # not inflated either
+
+
+def test_records_built_one_after_another_are_each_whole() -> None:
+    """Records are built in a kept scratch buffer: an earlier record's bytes stay as they were, a smaller record
+    after a larger one is exactly its own size, and a photo given as a view of a larger buffer (the API's request
+    body) is sealed as its bytes."""
+    big, small = _sub(b"\xaa" * 300_000), _sub(b"\x55" * 1_000)
+    first = encode_sealed(big, DEK)
+    body = b"head" + small.photo + b"tail"
+    second = encode_sealed(dataclasses.replace(small, photo=memoryview(body)[4:-4]), DEK)
+    assert isinstance(first, bytes) and isinstance(second, bytes)
+    assert len(second) == len(encode_sealed(small, DEK)) < len(small.photo) + 1024
+    opened = decode(second)
+    assert isinstance(opened, Sealed) and opened.open(DEK).photo == small.photo
+    earlier = decode(first)
+    assert isinstance(earlier, Sealed) and earlier.open(DEK) == big
 
 
 @pytest.mark.parametrize("change", ["key", "header", "registration", "photo", "sizes"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 import pytest
+from stdnum.id import nik as stdnum_nik
 
 from processors.nik import (
     PROVINCES,
@@ -65,6 +67,18 @@ def test_separators_are_accepted() -> None:
     spaced = f" {nik[:4]} {nik[4:8]}-{nik[8:12]}.{nik[12:]} "
     assert normalize_nik(spaced) == nik
     assert validate_nik(spaced, birth, ON).birth_date == birth
+
+
+def test_normalize_nik_answers_as_stdnum_compact() -> None:
+    """The plain-digits shortcut changes no answer: seeded strings of digits (ASCII and others), separators,
+    whitespace and look-alike dashes, each normalised both ways."""
+    rng = random.Random(20261201)
+    alphabet = "0123456789" * 4 + " -.\t\u2013\u2014\u00a0\u0663\uff11\u00b2x"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.choice((0, 1, 15, 16, 17, rng.randrange(40)))))
+        assert normalize_nik(text) == stdnum_nik.compact(text), repr(text)
+    for text in ("3171011708900001", "", "\u0663" * 16, "\uff11" * 16, "\u00b2" * 16):
+        assert normalize_nik(text) == stdnum_nik.compact(text), repr(text)
 
 
 @pytest.mark.parametrize("nik", ["317101170890000", "31710117089000012", "3" * 65])

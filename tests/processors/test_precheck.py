@@ -61,9 +61,19 @@ def test_a_real_scene_passes() -> None:
     ],
 )
 def test_hostile_or_unfit_files_are_named(data: bytes, code: str) -> None:
-    with pytest.raises(Rejected) as info:
-        precheck(data, POLICY)
-    assert info.value.code == code
+    for photo in (data, memoryview(b"--" + data + b"--")[2:-2]):  # the API's photo is a view of the body
+        with pytest.raises(Rejected) as info:
+            precheck(photo, POLICY)
+        assert info.value.code == code
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_a_view_of_the_bytes_is_read_as_the_bytes(fmt: str) -> None:
+    """The API prechecks its photo as a view of the request body (not copied out): the same answers."""
+    data = _image(fmt, (801, 517))
+    view = memoryview(b"x" * 100 + data + b"y" * 100)[100:-100]
+    assert (precheck(view, POLICY), declared_size(view, fmt)) == (precheck(data, POLICY), declared_size(data, fmt))
+    assert declared_size(view, fmt) == (801, 517)
 
 
 def test_too_large_is_refused_by_length() -> None:

@@ -213,6 +213,13 @@ kafka_node_healthy() {
   "$py" "$here/healthcheck.py" kafka "127.0.0.1:$(node_port "$1")" "$brokers" >/dev/null 2>&1
 }
 
+need_probe_python() {
+  # Kafka's health check (deploy/local/healthcheck.py) needs aiokafka: without it every probe fails, and a Kafka
+  # that serves would be reported "not healthy" after the whole start timeout.
+  "$py" -c 'import aiokafka' >/dev/null 2>&1 \
+    || die "the Kafka health check runs $py, which cannot import aiokafka: run ./dev (it makes .venv) or set INTAKE_PYTHON"
+}
+
 kafka_wait_healthy() {
   local i
   for i in $(seq 1 "$brokers"); do
@@ -418,12 +425,13 @@ cmd=${1:-status}
 case "$cmd" in
   install) install_kafka; install_s3 ;;
   start)
+    need_probe_python
     install_kafka; install_s3
     kafka_start; s3_start
     kafka_wait_healthy
     s3_wait
     ;;
-  start-kafka) install_kafka; kafka_start; kafka_wait_healthy ;;
+  start-kafka) need_probe_python; install_kafka; kafka_start; kafka_wait_healthy ;;
   start-minio|start-seaweedfs)
     b=${cmd#start-}; "install_$b"; "${b}_start"; wait_healthy "$b" "${b}_healthy" "$state/$b/pid" ;;
   start-s3) s3_start; s3_wait ;;
@@ -432,6 +440,7 @@ case "$cmd" in
   stop-minio|stop-seaweedfs) b=${cmd#stop-}; stop_pidfile "$b" "$state/$b/pid" ;;
   stop-s3) s3_stop ;;
   status)
+    need_probe_python
     ok=0
     kafka_status || ok=1
     for b in "${s3_backends[@]}"; do

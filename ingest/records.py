@@ -12,6 +12,7 @@ from datetime import datetime
 
 from intake.envelope import Submission, encode, encode_sealed
 from intake.settings import Settings
+from processors.photo import PhotoBytes
 from processors.registration import Registration
 from processors.screening import nik_hash
 
@@ -24,7 +25,7 @@ def applicant_of(settings: Settings, registration: Registration) -> str:
 def submission_record(
     settings: Settings,
     registration: Registration,
-    photo: bytes | memoryview,
+    photo: PhotoBytes,
     *,
     submission_id: str,
     client_id: str,

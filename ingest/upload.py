@@ -24,6 +24,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from ingest.expect import continue_body
 from ingest.form_split import PLAIN_DISPOSITION, split_form
 from intake.settings import Limits
+from processors.photo import PhotoBytes
 
 REGISTRATION_PART = "registration"
 PHOTO_PART = "ktp_photo"
@@ -50,7 +51,7 @@ class Upload:
     when the body was read whole and split in memory: the photo is not copied out of it)."""
 
     registration: dict[str, Any]
-    photo: bytes | memoryview
+    photo: PhotoBytes
     body_bytes: int
 
 
@@ -79,7 +80,7 @@ class _Form:
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self.registration: bytes | None = None
-        self.photo: bytes | memoryview | None = None
+        self.photo: PhotoBytes | None = None
 
     def limit_of(self, name: str | None) -> _Limit:
         """The limit of a part named ``name`` coming next; raises :class:`UploadError` for a part that is not

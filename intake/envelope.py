@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intake.crypto import OVERHEAD, CryptoError, key_id, open_sealed, seal_into
+from processors.photo import PhotoBytes
 from processors.registration import RegistrationData, registration_data
 
 MAGIC = b"PKI"
@@ -58,7 +59,7 @@ class Submission:
     client_id: str
     """Which API client sent it (bounded set; never an applicant identifier)."""
     registration: RegistrationData
-    photo: bytes | memoryview
+    photo: PhotoBytes
     """The photo: ``bytes`` as decoded; the API passes a view of the request body it was read in (not copied)."""
     nik_hash: str = ""
     """Keyed hash (hex) of the NIK, also the record key; never the NIK itself."""

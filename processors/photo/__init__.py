@@ -11,4 +11,8 @@ policy without loading OpenCV, numpy or Pillow; :mod:`processors.photo.pipeline`
 from processors.photo.policy import PhotoPolicy
 from processors.photo.result import PhotoResult
 
-__all__ = ["PhotoPolicy", "PhotoResult"]
+PhotoBytes = bytes | memoryview
+"""A photo as received: ``bytes``, or a read-only view of the buffer that holds it (the API's photo is a view of the
+request body it was read in, not a copy). Whatever reads it indexes and slices it alike."""
+
+__all__ = ["PhotoBytes", "PhotoPolicy", "PhotoResult"]

@@ -11,7 +11,7 @@ HEIF dimensions) is judged by the full pipeline in the worker, which checks all 
 
 from __future__ import annotations
 
-from processors.photo import heif
+from processors.photo import PhotoBytes, heif
 from processors.photo.decode import check_size
 from processors.photo.policy import PhotoPolicy
 from processors.photo.sniff import sniff_format
@@ -24,7 +24,7 @@ _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0x
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
-def _jpeg_size(data: bytes | memoryview) -> tuple[int, int] | None:
+def _jpeg_size(data: PhotoBytes) -> tuple[int, int] | None:
     pos = 2
     for _ in range(MAX_JPEG_SEGMENTS):
         while pos < len(data) and data[pos] == 0xFF and pos + 1 < len(data) and data[pos + 1] == 0xFF:
@@ -50,7 +50,7 @@ def _jpeg_size(data: bytes | memoryview) -> tuple[int, int] | None:
     return None
 
 
-def _webp_size(data: bytes | memoryview) -> tuple[int, int] | None:
+def _webp_size(data: PhotoBytes) -> tuple[int, int] | None:
     chunk = data[12:16]
     if chunk == b"VP8X" and len(data) >= 30:
         return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
@@ -62,7 +62,7 @@ def _webp_size(data: bytes | memoryview) -> tuple[int, int] | None:
     return None
 
 
-def declared_size(data: bytes | memoryview, fmt: str) -> tuple[int, int] | None:
+def declared_size(data: PhotoBytes, fmt: str) -> tuple[int, int] | None:
     """(width, height) as the header of a ``fmt`` file declares it, or ``None`` when not read here."""
     if fmt == "PNG" and data[12:16] == b"IHDR" and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -73,7 +73,7 @@ def declared_size(data: bytes | memoryview, fmt: str) -> tuple[int, int] | None:
     return None
 
 
-def check_container(data: bytes | memoryview, policy: PhotoPolicy) -> str:
+def check_container(data: PhotoBytes, policy: PhotoPolicy) -> str:
     """The format of ``data`` by its magic bytes, or ``Rejected``: ``photo_empty``, ``photo_too_large``,
     ``not_an_image``, ``unsupported_format``. Constant work (the length and the first 64 bytes)."""
     if not data:
@@ -88,7 +88,7 @@ def check_container(data: bytes | memoryview, policy: PhotoPolicy) -> str:
     return fmt
 
 
-def precheck(data: bytes | memoryview, policy: PhotoPolicy) -> str:
+def precheck(data: PhotoBytes, policy: PhotoPolicy) -> str:
     """Return the format of ``data`` or raise ``Rejected`` with the first failed cheap check.
 
     Codes: ``photo_empty``, ``photo_too_large``, ``not_an_image``, ``unsupported_format``, ``too_many_pixels``,

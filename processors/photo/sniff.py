@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from processors.photo import PhotoBytes
+
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 
@@ -23,7 +25,7 @@ _SIMPLE: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def sniff_format(data: bytes | memoryview) -> str | None:
+def sniff_format(data: PhotoBytes) -> str | None:
     """Return the format name for ``data`` or ``None`` if it does not start like any known image.
 
     Accepted-format names match Pillow's (``JPEG``, ``PNG``, ``WEBP``) plus ``HEIF``. Other recognised image

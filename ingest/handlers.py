@@ -25,7 +25,7 @@ from aiohttp import web
 
 from ingest.errors import error_response
 from ingest.keys import DATA_KEYS, LIFECYCLE, METRICS, PRINCIPAL, QUEUE, SETTINGS, SINK, STATUS_VIEW, WAVE
-from ingest.records import applicant_of, submission_record
+from ingest.records import LOGGED_HASH_CHARS, applicant_of, submission_record
 from ingest.sealing import KeysUnavailable
 from ingest.status_read import pace, place_body, status_url
 from ingest.tokens import InvalidIdempotencyKey, new_submission_id, status_token
@@ -105,7 +105,7 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
         return error_response("queue_unavailable", request, retry_after_s=settings.http.retry_after_s)
     metrics.produce_duration.observe(time.perf_counter() - started)
     metrics.http_body_bytes.labels("/v1/registrations").observe(upload.body_bytes)
-    log.info("accepted", extra={"submission_id": submission_id, "nik_hash": digest[:16]})
+    log.info("accepted", extra={"submission_id": submission_id, "nik_hash": digest[:LOGGED_HASH_CHARS]})
     offset = delivery.offset
     # Without an offset (librdkafka after a broker failover) the receipt has no place: the status still works.
     url = status_url(submission_id, delivery.partition, offset) if offset is not None else status_url(submission_id)

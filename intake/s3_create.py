@@ -19,6 +19,8 @@ Contract of :meth:`ConditionalCreates.create`:
   and the caller reads the stored object).
 * At most ``connections`` requests run at once (the others wait for a free connection); idle connections are
   kept for reuse. Connections belong to the event loop that opened them: a call from another loop drops them.
+  A request in flight when :meth:`close` is called closes its connection when it ends (it is never kept idle
+  afterwards, where nobody would close it).
 * Cancellation closes the connection of the request in flight.
 
 Who closes: the owner calls :meth:`close` (synchronous; from the loop that used the connections, while it runs).
@@ -128,11 +130,14 @@ class ConditionalCreates:
         self._connections = connections
         self._connect_timeout_s, self._read_timeout_s = connect_timeout_s, read_timeout_s
         self._idle: list[_Connection] = []
+        self._closes = 0
+        """How many times :meth:`close` ran: a request keeps its connection idle only if none ran meanwhile."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
 
     def close(self) -> None:
         """Close the idle connections (requests in flight close theirs when they end)."""
+        self._closes += 1
         idle, self._idle = self._idle, []
         loop = self._loop
         if loop is not None and not loop.is_closed():
@@ -152,16 +157,17 @@ class ConditionalCreates:
     async def _send(self, request: bytes) -> Answer:
         self._bind_loop()
         assert self._slots is not None
+        closes = self._closes
         async with self._slots:
             conn = self._idle.pop() if self._idle else None
             if conn is not None:
                 try:
-                    return await self._exchange(conn, request)
+                    return await self._exchange(conn, request, closes)
                 except _NoAnswer:
                     pass  # the server closed the idle connection: once more on a fresh one
             conn = await self._open()
             try:
-                return await self._exchange(conn, request)
+                return await self._exchange(conn, request, closes)
             except _NoAnswer as exc:
                 raise ConnectionError("the S3 server closed the connection without answering") from exc
 
@@ -184,10 +190,10 @@ class ConditionalCreates:
         head = self._signer.head(path, content_type, data, condition, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         return f"PUT {path} HTTP/1.1\r\n{head}\r\n".encode("latin-1") + data
 
-    async def _exchange(self, conn: _Connection, request: bytes) -> Answer:
+    async def _exchange(self, conn: _Connection, request: bytes, closes: int) -> Answer:
         """Write ``request`` and read the whole answer. Puts ``conn`` back in the idle list when it may be
-        reused, closes it otherwise. Raises :class:`_NoAnswer` when the connection ended before any answer byte,
-        ``OSError`` for any other failure."""
+        reused and :meth:`close` has not run since the request began (``closes``), closes it otherwise. Raises
+        :class:`_NoAnswer` when the connection ended before any answer byte, ``OSError`` for any other failure."""
         reuse = False
         try:
             conn.writer.write(request)
@@ -208,7 +214,7 @@ class ConditionalCreates:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             raise ConnectionError("the S3 answer ended inside its body or has an over-long line") from exc
         finally:
-            if reuse and asyncio.get_running_loop() is self._loop:
+            if reuse and closes == self._closes and asyncio.get_running_loop() is self._loop:
                 self._idle.append(conn)
             else:
                 conn.close()

@@ -283,3 +283,27 @@ def test_a_header_value_with_a_line_break_is_refused() -> None:
         SigV4("h:1", "a", "s", "r").head(
             "/b/k", "text/plain\r\nX-Evil: 1", b"", ("If-None-Match", "*"), "20261201T000000Z"
         )
+
+
+async def test_a_request_in_flight_at_close_closes_its_connection_when_it_ends() -> None:
+    received, answer, ended = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_request(reader)
+        received.set()
+        await answer.wait()
+        writer.write(CREATED)  # a keep-alive answer: the client would keep the connection for reuse
+        await writer.drain()
+        assert await reader.read() == b""  # the client closes it: no second request, no connection left open
+        ended.set()
+
+    async with server(handler) as port:
+        creates = client(port)
+        call = asyncio.ensure_future(creates.create("b", "k", b"x", "text/plain"))
+        await received.wait()
+        creates.close()  # the owner closes while the create is under way
+        answer.set()
+        assert (await call).status == 200
+        async with asyncio.timeout(5):
+            await ended.wait()
+        creates.close()

@@ -31,11 +31,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import ssl
 import time
 from dataclasses import dataclass
 
 from minio.helpers import quote
+
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
+"""A path ``quote`` leaves as it is (RFC 3986 unreserved characters and ``/``): a data key's name always is."""
 
 MAX_ANSWER_BYTES = 1 << 20
 """Largest answer body read (an S3 error document is a few hundred bytes); a longer one is a protocol error."""
@@ -186,7 +190,7 @@ class ConditionalCreates:
 
     def _request(self, bucket: str, key: str, data: bytes, content_type: str, condition: tuple[str, str]) -> bytes:
         """The whole request (head and body): ``PUT`` of ``data`` with the ``condition`` header, signed."""
-        path = quote(f"/{bucket}/{key}")
+        path = _quoted(f"/{bucket}/{key}")
         head = self._signer.head(path, content_type, data, condition, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         return f"PUT {path} HTTP/1.1\r\n{head}\r\n".encode("latin-1") + data
 
@@ -224,17 +228,26 @@ class _NoAnswer(ConnectionError):
     """The connection ended before the first byte of an answer."""
 
 
+def _quoted(path: str) -> str:
+    """``path`` URI-encoded as the MinIO SDK's ``quote`` does (``/`` kept), without its per-character pass when
+    there is nothing to encode."""
+    return path if _UNRESERVED_PATH.fullmatch(path) else quote(path)
+
+
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    """(status, headers with lower-case names) of an answer's head, ending in an empty line. An HTTP/1.0 answer
+    without ``Connection: keep-alive`` gets ``connection: close``. Raises ``ConnectionError`` when the status line
+    is not HTTP/1.x."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         raise ConnectionError("not an HTTP/1.x answer")
     headers: dict[str, str] = {}
     for line in lines[1:]:
-        name, sep, value = line.partition(":")
+        name, sep, value = line.partition(b":")
         if sep:
-            headers[name.strip().lower()] = value.strip()
-    if parts[0] == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
+            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    if parts[0] == b"HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
         headers.setdefault("connection", "close")
     return int(parts[1]), headers
 

@@ -17,6 +17,7 @@ notifications), and compaction keeps only the latest state per key, which is exa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from intake.settings import Settings
@@ -50,8 +51,13 @@ class Topics:
 
 
 def topic_names(settings: Settings) -> Topics:
-    """Names of the topics for this environment (``INTAKE_TOPIC_PREFIX``)."""
-    p = settings.kafka.topic_prefix
+    """Names of the topics for this environment (``INTAKE_TOPIC_PREFIX``); the same (immutable) object for the
+    same prefix, since the upload path asks for it once per request."""
+    return _topics_of(settings.kafka.topic_prefix)
+
+
+@functools.lru_cache(maxsize=16)
+def _topics_of(p: str) -> Topics:
     return Topics(
         submissions=f"{p}.submissions.v1",
         results=f"{p}.results.v1",

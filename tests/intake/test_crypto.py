@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 
 import pytest
 
@@ -105,6 +106,20 @@ def test_wrapped_key_is_bound_to_its_applicant() -> None:
         unwrap(ring("k9"), APPLICANT, stored)
     with pytest.raises(CryptoError):
         unwrap(r, APPLICANT, b"{}")
+
+
+@pytest.mark.parametrize("kid", ["k1", "Kek_2026.11-a", "x" * 32])
+def test_a_wrapped_key_is_the_json_of_a_sealed_key_as_json_dumps_writes_it(kid: str) -> None:
+    r = ring(kid)
+    stored = wrap(r, APPLICANT, KEY)
+    data = json.loads(stored)
+    assert stored == json.dumps(data).encode()  # the stored form is byte-for-byte what json.dumps writes
+    assert set(data) == {"v", "kek", "dek"} and data["v"] == 1 and data["kek"] == kid
+    sealed = base64.b64decode(data["dek"], validate=True)
+    assert len(sealed) == OVERHEAD + len(KEY)
+    aad = f"intake-dek/v1|{APPLICANT}|{kid}".encode()  # the layout of seal(): open_sealed reads it
+    assert open_sealed(r.active.key, sealed, aad) == KEY
+    assert wrap(r, APPLICANT, KEY) != stored  # a fresh nonce each time
 
 
 async def test_one_key_per_applicant_across_concurrent_callers() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
+import string
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ from minio.credentials.credentials import Credentials
 from minio.helpers import quote
 from minio.signer import sign_v4_s3
 
-from intake.s3_create import MAX_ANSWER_BYTES, ConditionalCreates, SigV4
+from intake.s3_create import MAX_ANSWER_BYTES, ConditionalCreates, SigV4, _parse_head, _quoted
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 """Serves one connection; the int is the connection's number (0, 1, ...)."""
@@ -307,3 +309,22 @@ async def test_a_request_in_flight_at_close_closes_its_connection_when_it_ends()
         async with asyncio.timeout(5):
             await ended.wait()
         creates.close()
+
+
+def test_a_path_is_quoted_as_the_sdk_quotes_it() -> None:
+    rng = random.Random(7)
+    alphabet = string.ascii_letters + string.digits + "_.~/-" + " %+?#&=:@!$'()*,;é\u00a0\n"
+    paths = ["/intake-keys/keys/" + "ab" * 32 + ".json", "/b/keys/ab cd.json", "/b/~x", "/b/%7E"]
+    paths += ["/" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for path in paths:
+        assert _quoted(path) == quote(path), path
+
+
+def test_an_answer_head_is_parsed_to_its_status_and_lower_case_headers() -> None:
+    head = b"HTTP/1.1 412 Precondition Failed\r\nContent-Length: 12\r\nX-Amz-Request-Id:  ab \r\nbogus\r\n\r\n"
+    assert _parse_head(head) == (412, {"content-length": "12", "x-amz-request-id": "ab"})
+    assert _parse_head(b"HTTP/1.0 200 OK\r\n\r\n") == (200, {"connection": "close"})
+    assert _parse_head(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n") == (200, {"connection": "Keep-Alive"})
+    for bad in (b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 2\xb2 OK\r\n\r\n", b"HTTP/2 200\r\n\r\n", b"HTTP/1.1\r\n\r\n"):
+        with pytest.raises(ConnectionError):
+            _parse_head(bad)

@@ -75,7 +75,12 @@ default) an idle API pays those few ms per second for refusals that come within 
 class LoopLag:
     """How late the event loop runs: :meth:`run` sleeps ``interval_s`` again and again and records by how much
     each wake-up overshot. ``lag_s`` is the larger of the last sample and the time the current sleep is already
-    overdue, so a loop that stalls is seen while it stalls, not only afterwards."""
+    overdue, so a loop that stalls is seen while it stalls, not only afterwards.
+
+    Each sleep is a timer callback that schedules the next one, not a task awaiting ``asyncio.sleep``: no future
+    and no task step per wake-up. A loop woken 50 times a second by the probe alone spent 10.7 ms of CPU per
+    second with a sleeping task and 6.5-6.9 with the callback (this machine), and the API under the default lag
+    admission pays it at every rate."""
 
     def __init__(self, interval_s: float = ADMISSION_LAG_INTERVAL_S) -> None:
         self.interval_s = interval_s
@@ -90,14 +95,28 @@ class LoopLag:
         return max(self._last_s, self._loop.time() - self._due)
 
     async def run(self, on_sample: Callable[[float], None] | None = None) -> None:
-        """Sample until cancelled; ``on_sample(lag_s)`` after each wake-up (e.g. a gauge)."""
+        """Sample until cancelled; ``on_sample(lag_s)`` after each wake-up (e.g. a gauge). The next sleep is
+        scheduled before ``on_sample`` runs, so a callback that raises (the loop's exception handler reports it)
+        never stops the sampling; cancelling cancels the pending sleep."""
         self._loop = loop = asyncio.get_running_loop()
-        while True:
-            self._due = loop.time() + self.interval_s
-            await asyncio.sleep(self.interval_s)
-            self._last_s = max(0.0, loop.time() - self._due)
+        interval = self.interval_s
+        pending: asyncio.TimerHandle
+
+        def wake() -> None:
+            nonlocal pending
+            now = loop.time()
+            self._last_s = max(0.0, now - self._due)
+            self._due = now + interval
+            pending = loop.call_at(self._due, wake)
             if on_sample is not None:
                 on_sample(self._last_s)
+
+        self._due = loop.time() + interval
+        pending = loop.call_at(self._due, wake)
+        try:
+            await loop.create_future()  # never set: the callbacks sample until the task is cancelled
+        finally:
+            pending.cancel()
 
 
 class Admission:

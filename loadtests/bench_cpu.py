@@ -207,7 +207,8 @@ class CpuBench(bench.Bench):
         env = super().api_env(prefix, port)
         env["INTAKE_KAFKA_PRODUCER"] = self.producer
         env["INTAKE_MAX_IN_FLIGHT"] = "100000"  # never shed unless asked: the cost of an accepted upload
-        env["INTAKE_MAX_LOOP_LAG_MS"] = "0"
+        if not any(kv.startswith("INTAKE_MAX_LOOP_LAG_MS=") for kv in self.args.api_env):
+            env["INTAKE_MAX_LOOP_LAG_MS"] = "0"  # lag admission off unless asked (--api-env): nothing shed by chance
         env["INTAKE_RATE_PER_CLIENT"] = "100000"
         env["INTAKE_BURST_PER_CLIENT"] = "100000"
         env.update(self.extra_env)
@@ -554,7 +555,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="INTAKE_X=V",
-        help="a setting for every API variant of this run (repeatable), e.g. INTAKE_HTTP_FIRST_READ_BYTES=262144",
+        help="a setting for every API variant of this run (repeatable), e.g. INTAKE_HTTP_FIRST_READ_BYTES=262144; "
+        "lag admission is off (INTAKE_MAX_LOOP_LAG_MS=0) unless set here, e.g. to the service's default of 10",
     )
     args = p.parse_args(argv)
     if args.out is None:

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, unused_port
 
-from ingest.admission import ADMISSION_LAG_INTERVAL_S, GAUGE_LAG_INTERVAL_S
+from ingest.admission import ADMISSION_LAG_INTERVAL_S, GAUGE_LAG_INTERVAL_S, LoopLag
 from ingest.app import create_app
 from ingest.keys import ADMISSION
 from ingest.ratelimit import RateLimiter, TokenBucket
@@ -286,6 +286,50 @@ async def test_event_loop_lag_sheds_uploads(client_for: Any) -> None:
     assert admission.lag.lag_s < 0.05
     assert (await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))).status == 202
     assert len(sink.records) == 1
+
+
+async def test_the_lag_probe_samples_each_wake_up_and_sees_a_stall_while_it_lasts() -> None:
+    lag, samples = LoopLag(0.01), list[float]()
+    probe = asyncio.ensure_future(lag.run(samples.append))
+    try:
+        await asyncio.sleep(0.1)
+        assert len(samples) >= 4  # a sample at each wake-up
+        stalled = asyncio.get_running_loop().time()
+        time.sleep(0.2)  # noqa: ASYNC251 - the point: a loop that runs late
+        assert lag.lag_s >= asyncio.get_running_loop().time() - stalled - 0.02  # overdue while still stalled
+        count = len(samples)
+        await asyncio.sleep(0)  # the overdue wake-up runs and records the stall
+        await asyncio.sleep(0.05)
+        assert len(samples) > count and max(samples[count:]) >= 0.15
+    finally:
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+    count = len(samples)
+    await asyncio.sleep(0.05)
+    assert len(samples) == count  # cancelled: its pending wake-up is cancelled too
+
+
+async def test_a_failing_sample_callback_does_not_stop_the_probe() -> None:
+    loop, reported, calls = asyncio.get_running_loop(), list[dict[str, Any]](), list[float]()
+
+    def on_sample(lag_s: float) -> None:
+        calls.append(lag_s)
+        if len(calls) == 1:
+            raise RuntimeError("gauge broke")
+
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    lag = LoopLag(0.01)
+    probe = asyncio.ensure_future(lag.run(on_sample))
+    try:
+        await asyncio.sleep(0.1)
+    finally:
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+        loop.set_exception_handler(None)
+    assert len(calls) >= 4  # sampling went on after the first callback raised
+    assert [type(c.get("exception")) for c in reported] == [RuntimeError]
 
 
 def test_lag_is_sampled_often_only_while_it_decides_admission() -> None:

@@ -118,3 +118,10 @@ def test_an_earlier_checkout_runs_its_own_modules_first(tmp_path: Path) -> None:
     assert b.api_argv()[1:] == ["-m", "cli", "serve"]
     b.extra_env = {"PYTHONPATH": str(tmp_path)}
     assert b.api_argv()[1:] == ["-P", "-m", "cli", "serve"]
+
+
+def test_lag_admission_is_off_unless_the_run_sets_it(tmp_path: Path) -> None:
+    off = CpuBench(parse_args(["--out", str(tmp_path)]))
+    assert off.api_env("cpu", 8081)["INTAKE_MAX_LOOP_LAG_MS"] == "0"
+    on = CpuBench(parse_args(["--api-env", "INTAKE_MAX_LOOP_LAG_MS=10", "--out", str(tmp_path)]))
+    assert on.api_env("cpu", 8081)["INTAKE_MAX_LOOP_LAG_MS"] == "10"  # the service's default: production's timers

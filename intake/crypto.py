@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -81,11 +82,6 @@ class Kek:
 
     kid: str
     key: bytes = field(repr=False)  # never printed
-    aead: AESGCM = field(init=False, repr=False, compare=False)
-    """The cipher under ``key``, made once: a wrap then costs one encryption, without a cipher's set-up."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "aead", AESGCM(self.key))
 
 
 @dataclass(frozen=True)
@@ -202,13 +198,20 @@ def _wrap_aad(applicant: str, kid: str) -> bytes:
     return f"intake-dek/v1|{applicant}|{kid}".encode()
 
 
+@functools.lru_cache(maxsize=16)
+def _kek_cipher(key: bytes) -> AESGCM:
+    """The cipher under a KEK, made once per KEK (a ring holds a few): a wrap then costs one encryption, without a
+    cipher's set-up. Kept here, not on :class:`Kek`, which stays a plain value (a cipher cannot be pickled)."""
+    return AESGCM(key)
+
+
 def wrap(ring: KeyRing, applicant: str, dek: bytes) -> bytes:
     """The stored form of ``dek``: JSON with the active KEK's id and the DEK sealed under it (:func:`seal`'s
     layout), ``{"v": 1, "kek": …, "dek": …}`` as ``json.dumps`` writes it. Formatted directly: a new applicant's
     upload wraps one key on the API's event loop, and a kid (``[A-Za-z0-9_.-]``) and base64 need no escaping."""
     kek = ring.active
     nonce = os.urandom(NONCE_BYTES)
-    sealed = _SEALED_HEAD + nonce + kek.aead.encrypt(nonce, dek, _wrap_aad(applicant, kek.kid))
+    sealed = _SEALED_HEAD + nonce + _kek_cipher(kek.key).encrypt(nonce, dek, _wrap_aad(applicant, kek.kid))
     return b'{"v": 1, "kek": "%s", "dek": "%s"}' % (kek.kid.encode(), base64.b64encode(sealed))
 
 

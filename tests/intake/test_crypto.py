@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import pickle
 
 import pytest
 
@@ -120,6 +121,12 @@ def test_a_wrapped_key_is_the_json_of_a_sealed_key_as_json_dumps_writes_it(kid: 
     aad = f"intake-dek/v1|{APPLICANT}|{kid}".encode()  # the layout of seal(): open_sealed reads it
     assert open_sealed(r.active.key, sealed, aad) == KEY
     assert wrap(r, APPLICANT, KEY) != stored  # a fresh nonce each time
+
+
+def test_a_key_ring_stays_a_plain_value() -> None:
+    r = ring("k1", "k2")
+    wrap(r, APPLICANT, KEY)  # the wrap's cached cipher is not kept on the ring
+    assert pickle.loads(pickle.dumps(r)) == r
 
 
 async def test_one_key_per_applicant_across_concurrent_callers() -> None:

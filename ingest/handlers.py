@@ -107,7 +107,7 @@ async def post_registration(request: web.Request) -> web.StreamResponse:
     metrics.http_body_bytes.labels("/v1/registrations").observe(upload.body_bytes)
     log.info("accepted", extra={"submission_id": submission_id, "nik_hash": digest[:LOGGED_HASH_CHARS]})
     offset = delivery.offset
-    # Without an offset (librdkafka after a broker failover) the receipt has no place: the status still works.
+    # Without an offset (a sink that cannot tell; librdkafka's is refused as unconfirmed) the receipt has no place.
     url = status_url(submission_id, delivery.partition, offset) if offset is not None else status_url(submission_id)
     where = request.app[QUEUE].where(delivery.partition, offset) if offset is not None else None
     receipt: dict[str, Any] = {

@@ -15,7 +15,8 @@ class Delivery(NamedTuple):
 
     partition: int
     offset: int | None
-    """``None`` when the producer did not learn it (librdkafka after a broker failover): appended all the same."""
+    """``None`` when the sink cannot tell. :class:`~intake.kafka.confluent_sink.ConfluentSink` never acknowledges
+    without one: librdkafka's success without an offset (after a broker failover) is answered as not confirmed."""
 
 
 class QueueUnavailable(Exception):

@@ -58,7 +58,6 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 TAG_BYTES = 16
 _PREFIX = struct.Struct(">3sB")
-_SEALED_HEAD = _PREFIX.pack(MAGIC, VERSION)
 OVERHEAD = _PREFIX.size + NONCE_BYTES + TAG_BYTES
 """Bytes a sealed value has beyond its plaintext."""
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -143,13 +142,18 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytearray:
 def seal_into(key: bytes, plaintext: bytes | memoryview, aad: bytes, out: memoryview) -> None:
     """:func:`seal`, written into ``out``, which must be exactly ``OVERHEAD + len(plaintext)`` bytes (a slice of
     a larger buffer: a record is built in one allocation). Raises ValueError for a wrong size."""
+    _seal_into(AESGCM(key), plaintext, aad, out)
+
+
+def _seal_into(cipher: AESGCM, plaintext: bytes | memoryview, aad: bytes, out: memoryview) -> None:
+    """:func:`seal_into` with a cipher already made: the one place the sealed layout is written."""
     if len(out) != OVERHEAD + len(plaintext):
         raise ValueError("output buffer has the wrong size for the sealed value")
     head = _PREFIX.size + NONCE_BYTES
     nonce = os.urandom(NONCE_BYTES)
     _PREFIX.pack_into(out, 0, MAGIC, VERSION)
     out[_PREFIX.size : head] = nonce
-    AESGCM(key).encrypt_into(nonce, plaintext, aad, out[head:])
+    cipher.encrypt_into(nonce, plaintext, aad, out[head:])
 
 
 def open_sealed(key: bytes, sealed: bytes | bytearray, aad: bytes) -> bytearray:
@@ -210,8 +214,8 @@ def wrap(ring: KeyRing, applicant: str, dek: bytes) -> bytes:
     layout), ``{"v": 1, "kek": …, "dek": …}`` as ``json.dumps`` writes it. Formatted directly: a new applicant's
     upload wraps one key on the API's event loop, and a kid (``[A-Za-z0-9_.-]``) and base64 need no escaping."""
     kek = ring.active
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = _SEALED_HEAD + nonce + _kek_cipher(kek.key).encrypt(nonce, dek, _wrap_aad(applicant, kek.kid))
+    sealed = bytearray(OVERHEAD + len(dek))
+    _seal_into(_kek_cipher(kek.key), dek, _wrap_aad(applicant, kek.kid), memoryview(sealed))
     return b'{"v": 1, "kek": "%s", "dek": "%s"}' % (kek.kid.encode(), base64.b64encode(sealed))
 
 

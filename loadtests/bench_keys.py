@@ -34,8 +34,6 @@ import base64
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -137,10 +135,11 @@ async def paced(rate: float, count: int) -> dict[str, float]:
 
 
 def _measure(tree: Path, rate: float, count: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    argv = [sys.executable, "-P", str(Path(__file__).resolve()), "--child", "--rate", str(rate), "--keys", str(count)]
-    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=600)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    """Run this script's paced mode under ``tree``'s modules in a fresh process; its figures."""
+    from loadtests.procs import run_in_tree  # noqa: PLC0415 - the parent's; a child imports the tree's modules
+
+    figures = run_in_tree(Path(__file__).resolve(), tree, ["--child", "--rate", str(rate), "--keys", str(count)])
+    return dict(figures)
 
 
 def run_paced(args: argparse.Namespace) -> None:

@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -82,10 +79,10 @@ def _child(args: argparse.Namespace) -> None:
 
 def _measure(tree: Path, condition: str, uploads: int) -> float:
     """Run this script under ``tree``'s modules in a fresh process; its µs per upload."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    argv = [sys.executable, "-P", str(Path(__file__).resolve()), "--child", condition, "--uploads", str(uploads)]
-    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=600)
-    return float(json.loads(done.stdout.strip().splitlines()[-1]))
+    from loadtests.procs import run_in_tree  # noqa: PLC0415 - the parent's; a child imports the tree's modules
+
+    figure = run_in_tree(Path(__file__).resolve(), tree, ["--child", condition, "--uploads", str(uploads)])
+    return float(figure)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ project's ``deploy/local/stack.sh`` with this benchmark's own ports and folder.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
 
@@ -288,3 +289,14 @@ def producer_perf(
 
 def python() -> str:
     return sys.executable
+
+
+def run_in_tree(script: Path, tree: Path, args: list[str], timeout_s: float = 600) -> Any:
+    """Run ``script`` with ``args`` in a fresh interpreter that imports ``tree``'s modules first (``python -P``,
+    ``PYTHONPATH=tree``: an earlier checkout against this one, as ``bench_cpu --before``); the JSON on the last
+    line of its output. Raises ``CalledProcessError`` when it fails. The script's own top-level imports then come
+    from ``tree``, so a script that uses this helper imports it in the parent only."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    argv = [sys.executable, "-P", str(script), *args]
+    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=timeout_s)
+    return json.loads(done.stdout.strip().splitlines()[-1])

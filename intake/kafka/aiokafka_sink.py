@@ -122,8 +122,7 @@ class AIOKafkaSink(KeptSink):
             raise QueueUnavailable(type(exc).__name__) from exc
         finally:
             self._pending -= 1
-        self._succeeded()
-        return Delivery(metadata.partition, metadata.offset)
+        return self._confirmed(metadata.partition, metadata.offset)
 
     async def probe(self) -> bool:
         """Send a real metadata request now; True when the cluster answered. Blocks at most the send timeout."""

@@ -125,9 +125,10 @@ class ConfluentSink(KeptSink):
         fut: asyncio.Future[Delivery] = loop.create_future()
 
         def delivered(err: Any, msg: Any) -> None:  # on the poll thread
-            offset = _known(msg.offset()) if err is None else None
-            delivery = Delivery(msg.partition(), offset) if offset is not None else None
-            loop.call_soon_threadsafe(_settle, fut, delivery, err)
+            if err is None:
+                loop.call_soon_threadsafe(_settle, fut, Delivery(msg.partition(), msg.offset()), None)
+            else:
+                loop.call_soon_threadsafe(_settle, fut, None, err)
 
         self._pending += 1
         try:
@@ -137,8 +138,6 @@ class ConfluentSink(KeptSink):
                 raise _DeliveryFailed("BufferError", fatal=False) from exc
             async with asyncio.timeout(self._timeout_s):
                 return_value = await fut
-        except _Unconfirmed as exc:  # the producer works; this record's append is not confirmed
-            raise QueueUnavailable(str(exc)) from exc
         except _DeliveryFailed as exc:
             self._failed(exc.fatal)
             raise QueueUnavailable(exc.name) from exc
@@ -150,8 +149,7 @@ class ConfluentSink(KeptSink):
             raise QueueUnavailable(type(exc).__name__) from exc
         finally:
             self._pending -= 1
-        self._succeeded()
-        return return_value
+        return self._confirmed(*return_value)
 
     async def probe(self) -> bool:
         """A real metadata request now (in a thread); True when the cluster answered within the send timeout."""
@@ -171,27 +169,12 @@ class _DeliveryFailed(Exception):
         self.fatal = fatal
 
 
-class _Unconfirmed(Exception):
-    """librdkafka reported a record delivered without the offset it was appended at."""
-
-
 def _settle(fut: asyncio.Future[Delivery], delivery: Delivery | None, err: Any) -> None:
-    """Complete ``fut`` on its loop (a send that timed out was cancelled: nothing to do): with ``delivery``;
-    with :class:`_Unconfirmed` when librdkafka reported success (``err`` None) without an offset; else with
-    :class:`_DeliveryFailed` for ``err``.
-
-    A success without an offset is not taken as an acknowledgement. librdkafka reports one for a retried record
-    whose first copy the broker says it already has (idempotence), so it should be in the log; but in CI of
-    1dac081 (``test_zy_faults.py::test_b_broker_restart``, the broker stopped and restarted) six uploads answered
-    202 that way, and exactly six acknowledged uploads never reached the consumers. Answered 503 instead, the
-    client resends with the same Idempotency-Key: at worst the record is in the log twice, which the consumers
-    already take as one submission."""
+    """Complete ``fut`` on its loop (a send that timed out was cancelled: nothing to do)."""
     if fut.done():
         return
     if delivery is not None:
         fut.set_result(delivery)
-    elif err is None:
-        fut.set_exception(_Unconfirmed("delivered without an offset: not confirmed"))
     else:
         fatal = bool(getattr(err, "fatal", lambda: False)())
         name = str(getattr(err, "name", lambda: "KafkaError")())
@@ -204,8 +187,3 @@ def build_confluent_producer(settings: Settings, on_error: Callable[[Any], None]
 
     producer: ConfluentProducer = Producer(confluent_config(settings, on_error))
     return producer
-
-
-def _known(offset: int | None) -> int | None:
-    """librdkafka's offset of a delivered record, or ``None`` when it reports none (or a negative sentinel)."""
-    return offset if offset is not None and offset >= 0 else None

@@ -15,8 +15,8 @@ class Delivery(NamedTuple):
 
     partition: int
     offset: int | None
-    """``None`` when the sink cannot tell. :class:`~intake.kafka.confluent_sink.ConfluentSink` never acknowledges
-    without one: librdkafka's success without an offset (after a broker failover) is answered as not confirmed."""
+    """``None`` only from a sink that cannot tell. The service's two never acknowledge without one: a producer's
+    success without an offset (after a broker failover) is answered as not confirmed (``KeptSink._confirmed``)."""
 
 
 class QueueUnavailable(Exception):

@@ -94,6 +94,26 @@ async def test_refuses_until_started_then_sends(running: Any) -> None:
     assert producers[0].sent == [b"v", b"w"]
 
 
+async def test_an_aiokafka_success_without_an_offset_is_not_an_acknowledgement(running: Any) -> None:
+    producer = FakeProducer([])
+    sink = AIOKafkaSink(lambda: producer, timeout_s=1.0, readiness_max_age_s=5.0)
+    running(sink)
+    await _until(sink.ready)
+    real_send = producer.send
+
+    async def duplicate_sequence(topic: str, value: bytes, key: bytes, headers: Any) -> asyncio.Future[Any]:
+        fut = await real_send(topic, value, key, headers)
+        fut.result().offset = -1  # aiokafka on DUPLICATE_SEQUENCE_NUMBER: success, no offset
+        return fut
+
+    producer.send = duplicate_sequence  # type: ignore[method-assign]
+    with pytest.raises(QueueUnavailable, match="without an offset"):
+        await sink.send("t", b"k", b"v")
+    producer.send = real_send  # type: ignore[method-assign]
+    assert await sink.send("t", b"k", b"w") == Delivery(partition=0, offset=1)  # the producer was kept
+    assert sink.ready()
+
+
 async def test_wait_connected_returns_once_the_producer_has_started(running: Any) -> None:
     producers = [FakeProducer([], start_failures=1)]
     sink = AIOKafkaSink(lambda: producers[-1], timeout_s=1.0, readiness_max_age_s=5.0)

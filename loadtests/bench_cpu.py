@@ -60,7 +60,7 @@ import psutil
 from loadtests import bench
 from loadtests.procs import REPO, Child, free_port, python
 
-PRODUCERS = ("aiokafka", "confluent")
+PRODUCERS = ("aiokafka", "confluent", "rdkafka")
 FLOORS = ["bare-produce", "api-memory"]
 """The ``--floors`` variants (see :meth:`CpuBench.start_floor`); their Kafka producer is librdkafka's."""
 SHED_ENV = {"INTAKE_MAX_LOOP_LAG_MS": "0.001", "INTAKE_LINGER_S": "0"}

@@ -63,12 +63,17 @@ class KeptSink:
         """The acknowledgement of a record the producer reported appended at ``offset`` of ``partition``; raises
         :class:`QueueUnavailable` when it reported success without an offset. The producer works either way.
 
-        Both librdkafka and aiokafka report such a success for a retried batch whose first copy the broker says it
-        already has (idempotence: ``DUPLICATE_SEQUENCE_NUMBER``), so the record should be in the log. But in CI of
-        1dac081 (``test_zy_faults.py::test_b_broker_restart``, the broker stopped and restarted) six uploads were
-        answered 202 that way, and exactly six acknowledged uploads never reached the consumers. Answered 503
-        instead, the client resends with the same Idempotency-Key: at worst the record is in the log twice, which
-        the consumers already take as one submission."""
+        Such a success is the producer's inference, not the broker's word. librdkafka reports it when a later
+        batch of the same partition succeeded while this one's request had failed or timed out: it then takes
+        this one as written too ("implicit ack", ``rd_kafka_dr_implicit_ack``), and the offset stays
+        ``RD_KAFKA_OFFSET_INVALID``. That holds only while the broker checks the producer's sequence numbers; a
+        broker without the producer's state (after a restart, a partition the producer never wrote) accepts the
+        later batch after a gap (KAFKA-15591, fixed in Kafka 4.5), and the record is not in the log. aiokafka
+        reports offset -1 for ``DUPLICATE_SEQUENCE_NUMBER``. In CI of 1dac081 (``test_zy_faults.py::
+        test_b_broker_restart``, the broker stopped and restarted) six uploads were answered 202 that way, and
+        exactly six acknowledged uploads never reached the consumers. Answered 503 instead, the client resends
+        with the same Idempotency-Key: at worst the record is in the log twice, which the consumers already take as
+        one submission."""
         self._succeeded()
         if offset is None or offset < 0:
             raise QueueUnavailable("delivered without an offset: not confirmed")

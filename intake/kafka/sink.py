@@ -15,8 +15,9 @@ class Delivery(NamedTuple):
 
     partition: int
     offset: int | None
-    """``None`` only from a sink that cannot tell. The service's two never acknowledge without one: a producer's
-    success without an offset (after a broker failover) is answered as not confirmed (``KeptSink._confirmed``)."""
+    """``None`` only from a sink that cannot tell. The service's sinks never acknowledge without one: a producer's
+    success without an offset (librdkafka's implicit ack after a failed request) is answered as not confirmed
+    (``KeptSink._confirmed``)."""
 
 
 class QueueUnavailable(Exception):
@@ -25,7 +26,8 @@ class QueueUnavailable(Exception):
 
 
 class RecordSink(Protocol):
-    """Appends records durably. Implemented by :class:`AIOKafkaSink` and by test fakes."""
+    """Appends records durably. Implemented by :class:`ConfluentSink`, :class:`RdkafkaSink`, :class:`AIOKafkaSink`
+    and by test fakes."""
 
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
         """Return where the record was appended once it is acknowledged; raise :class:`QueueUnavailable`

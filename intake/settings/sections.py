@@ -82,9 +82,12 @@ class KafkaSettings:
     )
     producer: str = setting(
         "INTAKE_KAFKA_PRODUCER",
-        "Producer library of the API and the workers: confluent (librdkafka: the protocol encoded in C, ~20 % less API "
-        "CPU per 500 KB upload, measured by loadtests.bench_cpu) or aiokafka (pure-Python encoding).",
-        "confluent",
+        "Producer library of the API and the workers: rdkafka (librdkafka called through its C API: the protocol "
+        "encoded in C, values not copied, delivery reports taken on the event loop; intake.kafka.librdkafka), "
+        "confluent (the same librdkafka through confluent-kafka: each value copied, reports served by a thread; ~5 % "
+        "more API CPU per 500 KB upload) or aiokafka (pure-Python encoding; ~20 % more again). Measured by "
+        "loadtests.bench_cpu.",
+        "rdkafka",
     )
     group_id: str = setting(
         "INTAKE_CONSUMER_GROUP", "Consumer group of the photo/registration workers.", "intake-workers"

@@ -59,7 +59,10 @@ def validate(s: Settings) -> None:
             "INTAKE_ENVELOPE_OVERHEAD_BYTES must exceed the registration limit by at least 4 KiB",
         ),
         (s.kafka.partitions >= 1, "INTAKE_TOPIC_PARTITIONS must be >= 1"),
-        (s.kafka.producer in ("aiokafka", "confluent"), "INTAKE_KAFKA_PRODUCER must be aiokafka or confluent"),
+        (
+            s.kafka.producer in ("aiokafka", "confluent", "rdkafka"),
+            "INTAKE_KAFKA_PRODUCER must be aiokafka, confluent or rdkafka",
+        ),
         (s.kafka.replication_factor >= 1, "INTAKE_TOPIC_REPLICATION must be >= 1"),
         (1 <= s.http.port <= 65535, "INTAKE_HTTP_PORT must be a TCP port"),
         (s.http.backlog >= 1, "INTAKE_HTTP_BACKLOG must be >= 1"),

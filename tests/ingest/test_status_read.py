@@ -149,7 +149,7 @@ async def test_queue_document_is_public_and_cacheable(api: Api) -> None:
 
 
 class _NoOffsetSink(FakeSink):
-    """Acknowledges without an offset (a sink that cannot tell; ConfluentSink refuses such a delivery instead)."""
+    """Acknowledges without an offset (a sink that cannot tell; the service's sinks refuse such a delivery instead)."""
 
     async def send(self, topic: str, key: bytes, value: bytes, headers: Any = ()) -> Delivery:
         delivery = await super().send(topic, key, value, headers)

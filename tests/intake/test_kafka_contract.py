@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import pytest
@@ -103,12 +104,22 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     return sorted(parts)
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("kafka", marks=pytest.mark.integration),
+        pytest.param("kafka-confluent", marks=pytest.mark.integration),
+    ]
+)
 async def kafka(request: pytest.FixtureRequest) -> AsyncIterator[Kafka]:
+    """The in-memory broker, the real Kafka through the default producer (``rdkafka``: librdkafka's C API, values
+    not copied), and through ``confluent`` (the same library through confluent-kafka)."""
     if request.param == "memory":
         yield InMemory()
         return
     settings: Settings = request.getfixturevalue("live_settings")
+    if request.param == "kafka-confluent":
+        settings = replace(settings, kafka=replace(settings.kafka, producer="confluent"))
     async with running_sink(settings) as sink:
         await wait_until(_ready(sink), WAIT_S, "the producer")  # the keeper connects in the background
         real = RealKafka(settings, sink)

@@ -1,11 +1,14 @@
-"""The sinks with fake producers (aiokafka and librdkafka): 503 until started, acknowledged records answer where they
-were appended, failures are refused, and a broken producer is replaced by a new one."""
+"""The sinks with fake producers (aiokafka, librdkafka through confluent-kafka and directly): 503 until started,
+acknowledged records answer where they were appended, failures are refused, and a broken producer is replaced by
+a new one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,10 +19,13 @@ from intake.kafka import (
     AIOKafkaSink,
     ConfluentSink,
     Delivery,
+    KeptRecordSink,
     QueueUnavailable,
+    RdkafkaSink,
     confluent_config,
     producer_config,
 )
+from intake.kafka.librdkafka import Failure, QueueFull, Report
 from tests.support import unit_settings
 
 
@@ -71,7 +77,7 @@ async def _until(check: Any, timeout_s: float = 5) -> None:
 async def running() -> Any:
     tasks: list[asyncio.Task[None]] = []
 
-    def start(sink: AIOKafkaSink | ConfluentSink) -> None:
+    def start(sink: KeptRecordSink) -> None:
         tasks.append(asyncio.create_task(sink.keep_connected(probe_interval_s=0.05)))
 
     yield start
@@ -313,3 +319,144 @@ def test_confluent_config_matches_the_aiokafka_one() -> None:
         conf["message.max.bytes"] == settings.limits.max_message_bytes == producer_config(settings)["max_request_size"]
     )
     assert conf["message.timeout.ms"] == settings.http.produce_timeout_s * 1000
+
+
+class FakeNative:
+    """A :class:`~intake.kafka.librdkafka.NativeProducer` stand-in: its pipe becomes readable when a report waits
+    (unless ``hold``); each produce fails with the next of ``errors`` (an exception raised by ``produce``, or a
+    report's error code)."""
+
+    def __init__(self, errors: list[Any] | None = None, unreachable: int = 0) -> None:
+        self.errors = list(errors or [])
+        self.unreachable = unreachable
+        self.sent: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
+        self.waiting: list[Report | Failure] = []
+        self.read_fd, self.write_fd = os.pipe()
+        self.hold = False
+        self.offsets_known = True
+        self.flushed = self.closed = False
+        self.ids = 0
+
+    def fileno(self) -> int:
+        return self.read_fd
+
+    def _signal(self) -> None:
+        if not self.hold:
+            os.write(self.write_fd, b"1")
+
+    def produce(self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> int:
+        error = self.errors.pop(0) if self.errors else None
+        if isinstance(error, Exception):
+            raise error
+        self.ids += 1
+        if error is None:
+            self.sent.append((topic, key, value, list(headers)))
+            offset = len(self.sent) - 1 if self.offsets_known else -1001  # RD_KAFKA_OFFSET_INVALID
+            self.waiting.append(Report(self.ids, 0, "", 3, offset))
+        else:
+            code, name = error
+            self.waiting.append(Report(self.ids, code, name, 3, -1001))
+        self._signal()
+        return self.ids
+
+    def fail(self, failure: Failure) -> None:
+        self.waiting.append(failure)
+        self._signal()
+
+    def take_events(self) -> list[Report | Failure]:
+        with contextlib.suppress(BlockingIOError):
+            os.set_blocking(self.read_fd, False)
+            os.read(self.read_fd, 4096)
+        if self.hold:
+            return []
+        taken, self.waiting = self.waiting, []
+        return taken
+
+    def flush(self, timeout_s: float) -> None:
+        self.flushed = True
+
+    def metadata(self, timeout_s: float) -> bool:
+        if self.unreachable:
+            self.unreachable -= 1
+            return False
+        return True
+
+    def close(self) -> None:
+        assert not self.closed, "closed twice"
+        self.closed = True
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
+async def test_rdkafka_sink_acknowledges_from_the_reports_on_the_loop(running: Any) -> None:
+    made: list[FakeNative] = []
+
+    def factory() -> FakeNative:
+        made.append(FakeNative(unreachable=0 if made else 1))  # the first cannot reach Kafka
+        return made[-1]
+
+    sink = RdkafkaSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    with pytest.raises(QueueUnavailable):
+        await sink.send("t", b"k", b"v")  # not started yet
+    running(sink)
+    await _until(sink.ready)
+    assert len(made) == 2 and made[0].closed and not made[1].closed  # the unreachable one was destroyed
+    assert await sink.send("t", b"k", b"v") == Delivery(partition=3, offset=0)
+    assert await sink.send("t", b"k", b"w", [("h", b"1")]) == Delivery(partition=3, offset=1)
+    assert made[-1].sent == [("t", b"k", b"v", []), ("t", b"k", b"w", [("h", b"1")])] and sink.pending() == 0
+    made[-1].offsets_known = False  # delivered, librdkafka says, but without an offset (an implicit ack)
+    with pytest.raises(QueueUnavailable, match="without an offset"):
+        await sink.send("t", b"k", b"x")  # not confirmed: the client resends (same Idempotency-Key)
+    made[-1].offsets_known = True
+    assert await sink.send("t", b"k", b"y") == Delivery(partition=3, offset=3)  # the producer was kept
+    assert len(made) == 2
+    await sink.close()
+    assert made[-1].flushed and made[-1].closed
+
+
+async def test_rdkafka_sink_refuses_failed_full_and_late_records(running: Any) -> None:
+    made: list[FakeNative] = []
+
+    def factory() -> FakeNative:
+        made.append(FakeNative(errors=[(-192, "_MSG_TIMED_OUT"), QueueFull(-184, "_QUEUE_FULL")]))
+        return made[-1]
+
+    sink = RdkafkaSink(factory, timeout_s=0.3, readiness_max_age_s=5.0)
+    running(sink)
+    await _until(sink.ready)
+    with pytest.raises(QueueUnavailable, match="_MSG_TIMED_OUT"):
+        await sink.send("t", b"k", b"a")  # the broker never acknowledged it
+    with pytest.raises(QueueUnavailable, match="_QUEUE_FULL"):
+        await sink.send("t", b"k", b"b")  # librdkafka's queue is full: refused at once
+    made[-1].hold = True
+    with pytest.raises(QueueUnavailable, match="TimeoutError"):
+        await sink.send("t", b"k", b"c")  # no report within the timeout: not confirmed
+    made[-1].hold = False
+    made[-1].fail(Failure(-195, "_TRANSPORT", "broker down", fatal=False))  # not fatal: the producer is kept
+    assert await sink.send("t", b"k", b"d") == Delivery(partition=3, offset=1)  # the late report of c is ignored
+    assert sink.pending() == 0 and len(made) == 1
+    await sink.close()
+
+
+async def test_rdkafka_sink_replaces_a_producer_after_a_fatal_error(running: Any) -> None:
+    made: list[FakeNative] = []
+
+    def factory() -> FakeNative:
+        made.append(FakeNative())
+        return made[-1]
+
+    sink = RdkafkaSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    running(sink)
+    await _until(lambda: len(made) == 1 and sink.ready())
+    made[0].hold = True
+    waiting = asyncio.create_task(sink.send("t", b"k", b"first"))
+    await _until(lambda: sink.pending() == 1)
+    made[0].hold = False
+    made[0].waiting.clear()  # its report never comes: the fatal error ends the producer first
+    made[0].fail(Failure(-150, "_FATAL", "idempotent state lost", fatal=True))
+    with pytest.raises(QueueUnavailable, match="_DESTROY"):
+        await waiting  # the replaced producer's sends still waiting fail at once
+    await _until(lambda: sink.replacements == 1 and len(made) == 2 and sink.ready())
+    assert await sink.send("t", b"k", b"second") == Delivery(partition=3, offset=0)
+    assert made[0].flushed and made[0].closed and made[1].sent == [("t", b"k", b"second", [])]
+    await sink.close()

@@ -61,7 +61,7 @@ def test_tls_with_a_client_certificate(pem: tuple[Path, Path]) -> None:
         assert isinstance(context, ssl.SSLContext)
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
         assert context.cert_store_stats()["x509_ca"] == 1
-    librdkafka = confluent_config(s)  # the default producer (INTAKE_KAFKA_PRODUCER=confluent) speaks TLS too
+    librdkafka = confluent_config(s)  # the librdkafka producers (rdkafka, the default, and confluent) speak TLS too
     assert librdkafka["security.protocol"] == "ssl"
     assert (librdkafka["ssl.ca.location"], librdkafka["ssl.certificate.location"]) == (str(cert), str(cert))
     assert librdkafka["ssl.key.location"] == str(key)

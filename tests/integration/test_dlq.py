@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from consumers.dlq import read_dead_letters, replay
-from intake.kafka import AIOKafkaSink, ConfluentSink, running_sink
+from intake.kafka import KeptRecordSink, running_sink
 from intake.settings import Settings
 from intake.topics import topic_names
 from tests.corpus.ktp import SceneSpec, encode, scene
@@ -56,5 +56,5 @@ async def test_garbage_is_dead_lettered_and_replayable(
         await wait_until(twice, 60, "the replayed record to be dead-lettered again")
 
 
-async def _started(sink: AIOKafkaSink | ConfluentSink) -> bool:
+async def _started(sink: KeptRecordSink) -> bool:
     return sink.ready()

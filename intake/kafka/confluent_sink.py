@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from intake.kafka.config import confluent_config
-from intake.kafka.kept import KeptSink
+from intake.kafka.kept import DeliveryFailed, KeptSink
 from intake.kafka.sink import Delivery, Headers, QueueUnavailable
 from intake.settings import Settings
 
@@ -130,25 +130,15 @@ class ConfluentSink(KeptSink):
             else:
                 loop.call_soon_threadsafe(_settle, fut, None, err)
 
-        self._pending += 1
-        try:
+        with self._sending():
             try:
                 producer.produce(topic, value, key, headers=list(headers) or None, on_delivery=delivered)
             except BufferError as exc:  # librdkafka's queue is full
-                raise _DeliveryFailed("BufferError", fatal=False) from exc
+                raise DeliveryFailed("BufferError", fatal=False) from exc
+            except Exception as exc:  # confluent_kafka.KafkaException from produce(): not queued
+                raise DeliveryFailed(type(exc).__name__, fatal=False) from exc
             async with asyncio.timeout(self._timeout_s):
                 return_value = await fut
-        except _DeliveryFailed as exc:
-            self._failed(exc.fatal)
-            raise QueueUnavailable(exc.name) from exc
-        except TimeoutError as exc:
-            self._failed(False)
-            raise QueueUnavailable("TimeoutError") from exc
-        except Exception as exc:  # confluent_kafka.KafkaException from produce(): not queued
-            self._failed(False)
-            raise QueueUnavailable(type(exc).__name__) from exc
-        finally:
-            self._pending -= 1
         return self._confirmed(*return_value)
 
     async def probe(self) -> bool:
@@ -162,13 +152,6 @@ class ConfluentSink(KeptSink):
         return self._probed(ok)
 
 
-class _DeliveryFailed(Exception):
-    def __init__(self, name: str, fatal: bool) -> None:
-        super().__init__(name)
-        self.name = name
-        self.fatal = fatal
-
-
 def _settle(fut: asyncio.Future[Delivery], delivery: Delivery | None, err: Any) -> None:
     """Complete ``fut`` on its loop (a send that timed out was cancelled: nothing to do)."""
     if fut.done():
@@ -178,7 +161,7 @@ def _settle(fut: asyncio.Future[Delivery], delivery: Delivery | None, err: Any) 
     else:
         fatal = bool(getattr(err, "fatal", lambda: False)())
         name = str(getattr(err, "name", lambda: "KafkaError")())
-        fut.set_exception(_DeliveryFailed(name, fatal))
+        fut.set_exception(DeliveryFailed(name, fatal))
 
 
 def build_confluent_producer(settings: Settings, on_error: Callable[[Any], None]) -> ConfluentProducer:

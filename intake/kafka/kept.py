@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 
 from intake.kafka.sink import Delivery, QueueUnavailable
 
@@ -53,6 +54,23 @@ class KeptSink:
         self._failures += 1
         if broken or self._failures >= self._reset_after:
             self._reset.set()
+
+    @contextlib.contextmanager
+    def _sending(self) -> Iterator[None]:
+        """Around one record's send by a librdkafka sink: counts it as pending, and turns its failure
+        (:class:`DeliveryFailed`, or ``TimeoutError`` when no report came in time) into :class:`QueueUnavailable`,
+        counted by the keeper (a fatal one replaces the producer)."""
+        self._pending += 1
+        try:
+            yield
+        except DeliveryFailed as exc:
+            self._failed(exc.fatal)
+            raise QueueUnavailable(exc.name) from exc
+        except TimeoutError as exc:
+            self._failed(False)
+            raise QueueUnavailable("TimeoutError") from exc
+        finally:
+            self._pending -= 1
 
     def _succeeded(self) -> None:
         self._failures = 0
@@ -102,3 +120,13 @@ class KeptSink:
         younger than the readiness age. Never blocks."""
         last_ok = self._last_ok
         return last_ok > self._last_error and time.monotonic() - last_ok < self._readiness_max_age_s
+
+
+class DeliveryFailed(Exception):
+    """librdkafka refused a record or reported it failed: ``name`` is its error's name, ``fatal`` whether the
+    producer can never send again."""
+
+    def __init__(self, name: str, fatal: bool) -> None:
+        super().__init__(name)
+        self.name = name
+        self.fatal = fatal

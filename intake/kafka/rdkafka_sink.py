@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from intake.kafka.config import confluent_config
-from intake.kafka.kept import KeptSink
-from intake.kafka.librdkafka import ERR_FATAL, Failure, NativeProducer, ProduceRefused, QueueFull, Report
+from intake.kafka.kept import DeliveryFailed, KeptSink
+from intake.kafka.librdkafka import ERR_FATAL, Failure, NativeProducer, ProduceRefused, Report
 from intake.kafka.sink import Delivery, Headers, QueueUnavailable
 from intake.settings import Settings
 
@@ -115,7 +115,7 @@ class RdkafkaSink(KeptSink):
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
             if not fut.done():
-                fut.set_exception(_DeliveryFailed("_DESTROY", fatal=False))
+                fut.set_exception(DeliveryFailed("_DESTROY", fatal=False))
 
     async def close(self) -> None:
         """Flush what is pending (at most twice the send timeout) and destroy the producer, if one is running."""
@@ -129,29 +129,20 @@ class RdkafkaSink(KeptSink):
             self._last_error = time.monotonic()
             raise QueueUnavailable("producer not connected")
         fut: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
-        self._pending += 1
         opaque = 0
-        try:
+        with self._sending():
             try:
-                opaque = producer.produce(topic, key, value, headers)
-            except QueueFull as exc:
-                raise _DeliveryFailed(exc.name, fatal=False) from exc
-            except ProduceRefused as exc:
-                raise _DeliveryFailed(exc.name, fatal=exc.code == ERR_FATAL) from exc
-            self._waiting[opaque] = fut
-            async with asyncio.timeout(self._timeout_s):
-                report = await fut
+                try:
+                    opaque = producer.produce(topic, key, value, headers)
+                except ProduceRefused as exc:  # QueueFull too: nothing was queued
+                    raise DeliveryFailed(exc.name, fatal=exc.code == ERR_FATAL) from exc
+                self._waiting[opaque] = fut
+                async with asyncio.timeout(self._timeout_s):
+                    report = await fut
+            finally:
+                self._waiting.pop(opaque, None)
             if report.err:
-                raise _DeliveryFailed(report.name, fatal=report.err == ERR_FATAL)
-        except _DeliveryFailed as exc:
-            self._failed(exc.fatal)
-            raise QueueUnavailable(exc.name) from exc
-        except TimeoutError as exc:
-            self._failed(False)
-            raise QueueUnavailable("TimeoutError") from exc
-        finally:
-            self._pending -= 1
-            self._waiting.pop(opaque, None)
+                raise DeliveryFailed(report.name, fatal=report.err == ERR_FATAL)
         return self._confirmed(report.partition, report.offset)
 
     async def probe(self) -> bool:
@@ -162,13 +153,6 @@ class RdkafkaSink(KeptSink):
             with contextlib.suppress(Exception):
                 ok = await asyncio.to_thread(producer.metadata, self._timeout_s)
         return self._probed(ok)
-
-
-class _DeliveryFailed(Exception):
-    def __init__(self, name: str, fatal: bool) -> None:
-        super().__init__(name)
-        self.name = name
-        self.fatal = fatal
 
 
 def build_native_producer(settings: Settings) -> NativeProducer:

@@ -52,6 +52,7 @@ class EdgeKeys:
         if self._clock() < self._down_until:
             self._metrics.data_keys.labels("unavailable").inc()
             raise KeysUnavailable("the key store failed moments ago")
+        started = self._clock()
         try:
             async with asyncio.timeout(self._timeout_s):
                 dek = await self._get_or_create(applicant)
@@ -59,6 +60,8 @@ class EdgeKeys:
             self._down_until = self._clock() + self._timeout_s
             self._metrics.data_keys.labels("unavailable").inc()
             raise KeysUnavailable(f"key store: {type(exc).__name__}") from exc
+        finally:
+            self._metrics.data_key_duration.observe(self._clock() - started)
         self._metrics.data_keys.labels("stored").inc()
         self._cache.put(applicant, dek)
         return dek

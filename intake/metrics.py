@@ -71,6 +71,7 @@ class Metrics:
     auth_failures: Counter
     ktp_reads: Counter
     data_keys: Counter
+    data_key_duration: Histogram
     records_sealed: Gauge
     # --- status reads (ingest.status_view, ingest.queue) ------------------------------------------------------
     status_reads: Counter
@@ -203,6 +204,13 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             "Data keys the API looked up to seal an upload, by outcome: cached (memory), stored (the key store: read "
             "or created), unavailable (the key store failed or timed out: 503).",
             ["outcome"],
+            registry=r,
+        ),
+        data_key_duration=Histogram(
+            "intake_data_key_duration_seconds",
+            "Time an upload waited for the key store to read or create its applicant's data key (keys not cached; a "
+            "failure or timeout counts its whole wait). Each new applicant's upload waits this long before Kafka.",
+            buckets=_LATENCY_BUCKETS,
             registry=r,
         ),
         records_sealed=Gauge(

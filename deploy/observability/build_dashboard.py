@@ -251,6 +251,13 @@ PANELS: list[dict[str, Any]] = [
     row("Object storage (MinIO)"),
     timeseries("Put latency p50 / p99", "s", quantiles("intake_storage_put_duration_seconds")),
     timeseries(
+        "Data key wait p50 / p99 (API)",
+        "s",
+        quantiles("intake_data_key_duration_seconds"),
+        "How long a new applicant's upload waited for the key store to read or create its data key, before Kafka. "
+        "Alert: over 1 % above 250 ms for 10 minutes.",
+    ),
+    timeseries(
         "Storage errors per second",
         "ops",
         [("sum by (operation) (rate(intake_storage_errors_total[$__rate_interval]))", "{{operation}}")],

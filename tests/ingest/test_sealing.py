@@ -59,6 +59,14 @@ async def test_every_personal_field_and_the_photo_are_sealed(
     assert opened.registration["nik"] == reg["nik"] and opened.photo == JPEG
 
 
+def _waits(text: str) -> float:
+    """How many uploads waited for the key store (``intake_data_key_duration_seconds``)."""
+    for line in text.splitlines():
+        if line.startswith("intake_data_key_duration_seconds_count"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("intake_data_key_duration_seconds is not exposed")
+
+
 async def test_resends_of_one_applicant_reuse_the_cached_key(
     served: Served, sink: FakeSink, store: MemoryStore
 ) -> None:
@@ -68,7 +76,9 @@ async def test_resends_of_one_applicant_reuse_the_cached_key(
         assert (await client.post("/v1/registrations", data=multipart(reg, JPEG))).status == 202
     puts = store.puts
     assert puts == 1  # one key created; the next two uploads found it in memory
-    assert _counts(await (await client.get("/metrics")).text()) == {"cached": 2, "stored": 1}
+    metrics = await (await client.get("/metrics")).text()
+    assert _counts(metrics) == {"cached": 2, "stored": 1}
+    assert _waits(metrics) == 1  # only the upload that went to the key store waited for it
     values = [v for _, _, v, _ in sink.records]
     assert len({bytes(v) for v in values}) == 3  # fresh nonces: no two records alike
     for v in values:
@@ -91,6 +101,7 @@ async def test_a_failing_key_store_answers_503_at_once_and_queues_nothing(
     assert resp.status == 503 and store.fail_next == gets_before
     assert (await client.post("/v1/registrations", data=multipart(known, JPEG))).status == 202
     assert len(sink.records) == 2
+    assert _waits(await (await client.get("/metrics")).text()) == 2  # the create and the failure, not the refusal
 
 
 class _Stalled(MemoryStore):

@@ -91,6 +91,7 @@ def test_dashboard_covers_what_sres_asked_for() -> None:
         "intake_dead_letters_total",
         "intake_storage_errors_total",
         "intake_storage_put_duration_seconds_bucket",
+        "intake_data_key_duration_seconds_bucket",
         "intake_kafka_produce_duration_seconds_bucket",
         "intake_http_in_flight_requests",
         "intake_http_request_body_bytes_bucket",

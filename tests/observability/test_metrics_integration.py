@@ -104,6 +104,7 @@ async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolate
         assert api_moved[key("intake_http_requests_total", route=route, status="202", code="ok")] == 1
         assert api_moved[key("intake_http_request_duration_seconds_count", route=route, outcome="ok")] == 1
         assert api_moved[key("intake_kafka_produce_duration_seconds_count")] == 1
+        assert api_moved[key("intake_data_key_duration_seconds_count")] == 1  # the new applicant's key: one wait
         body_counts = [v for (name, _), v in api_moved.items() if name == "intake_http_request_body_bytes_count"]
         assert body_counts == [1]
         # The status polls count where their answers came from; the status view may have grown by the new status,
@@ -115,6 +116,7 @@ async def test_accepted_and_rejected_uploads_move_exactly_their_counters(isolate
             "intake_kafka_produce_duration_seconds",
             "intake_status_reads_total",
             "intake_data_keys_total",  # the applicant's data key, created for the upload's sealed record
+            "intake_data_key_duration_seconds",  # and the upload's wait for that create
         }, api_moved
 
         assert good["reason"] is None, good

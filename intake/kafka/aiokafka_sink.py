@@ -109,8 +109,7 @@ class AIOKafkaSink(KeptSink):
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
         producer = self._producer
         if producer is None:
-            self._last_error = time.monotonic()
-            raise QueueUnavailable("producer not connected")
+            raise self._not_connected()
         self._pending += 1
         try:
             async with asyncio.timeout(self._timeout_s):

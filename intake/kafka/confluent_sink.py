@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from intake.kafka.config import confluent_config
 from intake.kafka.kept import DeliveryFailed, KeptSink
-from intake.kafka.sink import Delivery, Headers, QueueUnavailable
+from intake.kafka.sink import Delivery, Headers
 from intake.settings import Settings
 
 POLL_TIMEOUT_S = 0.5
@@ -96,6 +96,9 @@ class ConfluentSink(KeptSink):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            except BaseException:  # cancelled mid-start (the owner is closing): leave no producer or poller running
+                await self._discard(producer, 0)
+                raise
             self._producer = producer
             self._reset.clear()
             self._succeeded()
@@ -119,8 +122,7 @@ class ConfluentSink(KeptSink):
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
         producer = self._producer
         if producer is None:
-            self._last_error = time.monotonic()
-            raise QueueUnavailable("producer not connected")
+            raise self._not_connected()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Delivery] = loop.create_future()
 

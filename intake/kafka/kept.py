@@ -55,6 +55,11 @@ class KeptSink:
         if broken or self._failures >= self._reset_after:
             self._reset.set()
 
+    def _not_connected(self) -> QueueUnavailable:
+        """The refusal of a send while no producer is connected (counted as contact failed, for readiness)."""
+        self._last_error = time.monotonic()
+        return QueueUnavailable("producer not connected")
+
     @contextlib.contextmanager
     def _sending(self) -> Iterator[None]:
         """Around one record's send by a librdkafka sink: counts it as pending, and turns its failure

@@ -12,7 +12,7 @@ from typing import Protocol
 from intake.kafka.config import confluent_config
 from intake.kafka.kept import DeliveryFailed, KeptSink
 from intake.kafka.librdkafka import ERR_FATAL, Failure, NativeProducer, ProduceRefused, Report
-from intake.kafka.sink import Delivery, Headers, QueueUnavailable
+from intake.kafka.sink import Delivery, Headers
 from intake.settings import Settings
 
 
@@ -57,7 +57,7 @@ class RdkafkaSink(KeptSink):
         super().__init__(timeout_s, readiness_max_age_s, reset_after)
         self._factory = factory
         self._producer: Native | None = None
-        self._watched: tuple[asyncio.AbstractEventLoop, Native] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop watching the producers' pipes
         self._waiting: dict[int, asyncio.Future[Report]] = {}
 
     def _connected(self) -> bool:
@@ -73,27 +73,22 @@ class RdkafkaSink(KeptSink):
             elif event.fatal:
                 self._reset.set()
 
-    def _watch(self, producer: Native) -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_reader(producer.fileno(), self._serve, producer)
-        self._watched = (loop, producer)
-
-    def _unwatch(self) -> None:
-        watched, self._watched = self._watched, None
-        if watched is not None:
-            loop, producer = watched
-            loop.remove_reader(producer.fileno())
-
     async def _replace(self) -> None:
         old, self._producer = self._producer, None
         if old is not None:
             self.replacements += 1
             await self._discard(old, self._timeout_s)
         delay = 0.5
+        self._loop = asyncio.get_running_loop()
         while True:
             producer = self._factory()
-            self._watch(producer)
-            if await asyncio.to_thread(producer.metadata, self._timeout_s):  # started = the cluster answered
+            self._loop.add_reader(producer.fileno(), self._serve, producer)
+            try:  # started = the cluster answered
+                started = await asyncio.to_thread(producer.metadata, self._timeout_s)
+            except BaseException:  # cancelled mid-start (the owner is closing): leave no producer running
+                await self._discard(producer, 0)
+                raise
+            if started:
                 self._producer = producer
                 self._reset.clear()
                 self._succeeded()
@@ -110,7 +105,8 @@ class RdkafkaSink(KeptSink):
             await asyncio.to_thread(producer.flush, flush_s)
         with contextlib.suppress(Exception):
             self._serve(producer)
-        self._unwatch()
+        if self._loop is not None:
+            self._loop.remove_reader(producer.fileno())
         await asyncio.to_thread(producer.close)
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
@@ -126,8 +122,7 @@ class RdkafkaSink(KeptSink):
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
         producer = self._producer
         if producer is None:
-            self._last_error = time.monotonic()
-            raise QueueUnavailable("producer not connected")
+            raise self._not_connected()
         fut: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
         opaque = 0
         with self._sending():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -460,3 +461,55 @@ async def test_rdkafka_sink_replaces_a_producer_after_a_fatal_error(running: Any
     assert await sink.send("t", b"k", b"second") == Delivery(partition=3, offset=0)
     assert made[0].flushed and made[0].closed and made[1].sent == [("t", b"k", b"second", [])]
     await sink.close()
+
+
+class SlowStartNative(FakeNative):
+    """Its metadata request (in a worker thread) takes a while and finds no broker."""
+
+    def metadata(self, timeout_s: float) -> bool:
+        time.sleep(0.3)
+        return False
+
+
+async def test_rdkafka_sink_closes_a_producer_whose_start_was_cancelled() -> None:
+    made: list[FakeNative] = []
+
+    def factory() -> FakeNative:
+        made.append(SlowStartNative())
+        return made[-1]
+
+    sink = RdkafkaSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=0.05))
+    await _until(lambda: len(made) == 1)
+    keeper.cancel()  # the owner shuts down while the first start waits for the cluster
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeper
+    await sink.close()
+    assert made[0].closed  # destroyed: no librdkafka threads, pipe or loop reader left behind
+    assert not asyncio.get_running_loop().remove_reader(made[0].read_fd)
+
+
+class SlowStartConfluent(FakeConfluent):
+    """Its metadata request (in a worker thread) takes a while and finds no broker."""
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        time.sleep(0.3)
+        raise RuntimeError("KafkaException: transport failure")
+
+
+async def test_confluent_sink_stops_a_producer_whose_start_was_cancelled() -> None:
+    made: list[SlowStartConfluent] = []
+
+    def factory(on_error: Any) -> SlowStartConfluent:
+        made.append(SlowStartConfluent(on_error))
+        return made[-1]
+
+    sink = ConfluentSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=0.05))
+    await _until(lambda: len(made) == 1)
+    keeper.cancel()  # the owner shuts down while the first start waits for the cluster
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeper
+    await sink.close()
+    assert made[0].flushed  # discarded: flushed and its poll thread stopped
+    assert not any(t.name == "kafka-poll" and t.is_alive() for t in threading.enumerate())

@@ -64,12 +64,15 @@ class Admit(StrEnum):
 
 
 ADMISSION_LAG_INTERVAL_S = 0.02
-"""How often the loop's lag is sampled while it decides admission (``INTAKE_MAX_LOOP_LAG_MS`` set)."""
-GAUGE_LAG_INTERVAL_S = 1.0
-"""How often it is sampled for the gauge alone (lag admission off, ``INTAKE_MAX_LOOP_LAG_MS=0``): every wake-up
-costs CPU (a bare asyncio loop with a 20 ms timer used ~9 ms of CPU per second; the idle API 8-9 ms/s with it, 5-7
-without), and a stall is seen while it lasts either way (``lag_s`` counts an overdue sleep). With admission on (the
-default) an idle API pays those few ms per second for refusals that come within a loop iteration of saturation."""
+"""How often the loop's lag is sampled while it decides admission (``INTAKE_MAX_LOOP_LAG_MS`` set) and requests
+come: a timer every 20 ms, whose overshoot is the sample."""
+IDLE_LAG_INTERVAL_S = 1.0
+"""How often it is sampled otherwise: for the gauge alone (lag admission off, ``INTAKE_MAX_LOOP_LAG_MS=0``), and
+while no request came for ``IDLE_AFTER_S``. Every wake-up costs CPU: the 20 ms timer woke an idle API 50 times a
+second, which then used 18 ms of CPU per second against 8 with this (``loadtests/README.md``, twelfth pass)."""
+IDLE_AFTER_S = 1.0
+"""Seconds without a request after which the probe slows to ``IDLE_LAG_INTERVAL_S``; the next request speeds it up
+again (:meth:`LoopLag.poke`)."""
 
 
 class LoopLag:
@@ -79,14 +82,33 @@ class LoopLag:
 
     Each sleep is a timer callback that schedules the next one, not a task awaiting ``asyncio.sleep``: no future
     and no task step per wake-up. A loop woken 50 times a second by the probe alone spent 10.7 ms of CPU per
-    second with a sleeping task and 6.5-6.9 with the callback (this machine), and the API under the default lag
-    admission pays it at every rate."""
+    second with a sleeping task and 6.5-6.9 with the callback (this machine).
 
-    def __init__(self, interval_s: float = ADMISSION_LAG_INTERVAL_S) -> None:
+    Only while requests come: admission calls :meth:`poke` for each one, and a probe that saw none for ``idle_after_s``
+    sleeps ``idle_interval_s`` instead, until the next. Under load it samples exactly as a fixed 20 ms timer did, so
+    the overload figures of the sixth pass hold; an idle API is woken once a second. (Sampling with a timer due at
+    once, armed by each request, was tried and not kept: it changed what admission sees under overload, and this
+    machine's figures were too noisy to show that it did no harm; ``loadtests/README.md``, twelfth pass.)
+    Not thread-safe: the loop's thread only.
+    """
+
+    def __init__(
+        self,
+        interval_s: float = ADMISSION_LAG_INTERVAL_S,
+        idle_interval_s: float = IDLE_LAG_INTERVAL_S,
+        idle_after_s: float = IDLE_AFTER_S,
+    ) -> None:
         self.interval_s = interval_s
+        self.idle_interval_s = idle_interval_s
+        self.idle_after_s = idle_after_s
+        self.idle = True  # sleeping idle_interval_s
+        self._poked = False  # a request came since the last wake-up
+        self._quiet_since = 0.0
         self._last_s = 0.0
         self._due = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: Callable[[], None] | None = None
+        self._pending: asyncio.TimerHandle | None = None
 
     @property
     def lag_s(self) -> float:
@@ -94,29 +116,46 @@ class LoopLag:
             return 0.0
         return max(self._last_s, self._loop.time() - self._due)
 
+    def poke(self) -> None:
+        """A request came: sample every ``interval_s`` from now until ``idle_after_s`` pass without one. An
+        attribute store, plus one timer rescheduled when the probe was idle; nothing while :meth:`run` is not
+        running."""
+        self._poked = True
+        if self.idle and self._loop is not None and self._wake is not None:
+            self.idle = False
+            if self._pending is not None:
+                self._pending.cancel()
+            self._due = self._loop.time() + self.interval_s
+            self._pending = self._loop.call_at(self._due, self._wake)
+
     async def run(self, on_sample: Callable[[float], None] | None = None) -> None:
         """Sample until cancelled; ``on_sample(lag_s)`` after each wake-up (e.g. a gauge). The next sleep is
         scheduled before ``on_sample`` runs, so a callback that raises (the loop's exception handler reports it)
         never stops the sampling; cancelling cancels the pending sleep."""
         self._loop = loop = asyncio.get_running_loop()
-        interval = self.interval_s
-        pending: asyncio.TimerHandle
 
         def wake() -> None:
-            nonlocal pending
             now = loop.time()
             self._last_s = max(0.0, now - self._due)
-            self._due = now + interval
-            pending = loop.call_at(self._due, wake)
+            if self._poked:
+                self._poked, self._quiet_since = False, now
+            elif not self.idle and now - self._quiet_since >= self.idle_after_s:
+                self.idle = True
+            self._due = now + (self.idle_interval_s if self.idle else self.interval_s)
+            self._pending = loop.call_at(self._due, wake)
             if on_sample is not None:
                 on_sample(self._last_s)
 
-        self._due = loop.time() + interval
-        pending = loop.call_at(self._due, wake)
+        self._wake = wake
+        self.idle, self._quiet_since = not self._poked, loop.time()
+        self._due = loop.time() + (self.idle_interval_s if self.idle else self.interval_s)
+        self._pending = loop.call_at(self._due, wake)
         try:
             await loop.create_future()  # never set: the callbacks sample until the task is cancelled
         finally:
-            pending.cancel()
+            if self._pending is not None:
+                self._pending.cancel()
+            self._loop = self._wake = self._pending = None
 
 
 class Admission:
@@ -148,7 +187,7 @@ class Admission:
         self.by_address = RateLimiter(h.rate_per_address, h.burst_per_address, h.rate_limit_keys)
         self.by_client = RateLimiter(h.rate_per_client, h.burst_per_client, 10_000)
         self.sink: RecordSink | None = None
-        self.lag = LoopLag(ADMISSION_LAG_INTERVAL_S if self.max_lag_s > 0 else GAUGE_LAG_INTERVAL_S)
+        self.lag = LoopLag()  # slow until requests come, and for good with lag admission off (never poked)
 
     def source_address(self, request: web.Request) -> str:
         """The client's address: the TCP peer, or X-Forwarded-For's last hop behind a trusted proxy."""
@@ -182,8 +221,13 @@ class Admission:
     @web.middleware
     async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Refuse uploads past the process's capacity (503), before anything else is spent on them."""
-        if self._admit_of(request) is not Admit.UPLOAD:
+        admit = self._admit_of(request)
+        if admit is not Admit.UPLOAD:
+            if admit is Admit.LIMITED and self.max_lag_s > 0:
+                self.lag.poke()  # status reads come: the loop's lag is sampled every 20 ms
             return await handler(request)
+        if self.max_lag_s > 0:
+            self.lag.poke()  # uploads come: the loop's lag is sampled every 20 ms (not for probes and scrapes)
         size = (
             request.content_length
             if request.content_length is not None

@@ -1,13 +1,13 @@
 """CPU of an idle API process: this tree against an earlier checkout, alternating.
 
-An API process between waves, or one that only answers status polls, still wakes: the event-loop lag probe
-(every 20 ms under the default lag admission, ``INTAKE_MAX_LOOP_LAG_MS`` > 0; every second with it off), the
-status view's fetches, the queue watermark's sampling, librdkafka's threads. Each wake-up costs CPU that no request
-pays for. This script starts ``intake serve`` (``python -P -m cli serve`` with ``PYTHONPATH`` set to the tree, as
-``bench_cpu --before``) on the environment's stack, waits until it is ready and has settled, and measures, over
-``--seconds`` with no request at all, its CPU in ms per second and its threads' sleeps per second (blocking waits:
-``main`` is the event loop, ``python`` its other Python threads, ``rdk:*`` librdkafka's), in alternating rounds.
-It prints the medians and now ÷ before within each round.
+An API process between waves, or one that only answers status polls, still wakes: the event-loop lag probe (every
+second once no request came for a second; until the twelfth pass every 20 ms under the default lag admission,
+``INTAKE_MAX_LOOP_LAG_MS`` > 0), the status view's fetches, the queue watermark's sampling, librdkafka's threads.
+Each wake-up costs CPU that no request pays for. This script starts ``intake serve`` (``python -P -m cli serve``
+with ``PYTHONPATH`` set to the tree, as ``bench_cpu --before``) on the environment's stack, waits until it is ready
+and has settled, and measures, over ``--seconds`` with no request at all, its CPU in ms per second and its threads'
+sleeps per second (blocking waits: ``main`` is the event loop, ``python`` its other Python threads, ``rdk:*``
+librdkafka's), in alternating rounds. It prints the medians and now ÷ before within each round.
 
 Needs the stack of the environment (``deploy/local/stack.sh start``, then ``eval "$(deploy/local/stack.sh env)"``).
 

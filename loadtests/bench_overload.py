@@ -19,7 +19,9 @@ uploads per second, a hold and a decay (:func:`loadtests.shapes.arrivals`), and 
 second in which answers take seconds shows. Open loop: a refused upload is not retried (locust's spike in
 ``loadtests.bench`` retries; its users share a core with everything else).
 
-A variant is ``NAME:INTAKE_X=V[,INTAKE_Y=W...]`` (``NAME:`` alone: the defaults). Runs on the benchmark's
+A variant is ``NAME:INTAKE_X=V[,INTAKE_Y=W...]`` (``NAME:`` alone: the defaults). With ``--before DIR`` (a
+checkout of an earlier commit, as ``bench_cpu --before``) every variant also runs as ``NAME-before``: that
+commit's ``intake serve`` with the same settings, in the same alternating rounds. Runs on the benchmark's
 private stack with its own topics and buckets; about (rates × (duration + 3 s) + 8 s) per variant and round.
 """
 
@@ -59,14 +61,23 @@ class OverloadBench(bench.Bench):
     """Reuses the load benchmark's stack, processes and generator."""
 
     extra_env: dict[str, str] = {}  # noqa: RUF012 - replaced per variant
+    tree: Path | None = None
+    """The checkout the variant's API runs from (``--before``), or None: this one. Replaced per variant."""
 
     def api_env(self, prefix: str, port: int) -> dict[str, str]:
-        return {**super().api_env(prefix, port), **self.extra_env}
+        tree = {"PYTHONPATH": str(self.tree)} if self.tree is not None else {}
+        return {**super().api_env(prefix, port), **self.extra_env, **tree}
+
+    def api_argv(self) -> list[str]:
+        """An earlier checkout's API runs with ``-P``: its ``PYTHONPATH``, not this working directory, is first."""
+        argv = super().api_argv()
+        return argv if self.tree is None else [argv[0], "-P", *argv[1:]]
 
     def variant(self, name: str, env: dict[str, str], round_no: int) -> list[dict[str, Any]]:
         """Start the API with ``env``, warm it, offer each rate in turn; one row per rate."""
         a = self.args
         self.extra_env = env
+        self.tree = a.before if name.endswith("-before") and a.before is not None else None
         prefix = f"{self.run_id}-o{round_no}-{len(self.topics)}"
         self.ensure_topics(prefix)
         url, children = self.start_api(f"r{round_no}-{name}", prefix)
@@ -227,11 +238,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--api-procs", type=int, default=1, help="API processes of each variant (one port, SO_REUSEPORT)")
     p.add_argument("--out", type=Path, default=None, help="folder for overload.md, overload.json, CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
+    p.add_argument(
+        "--before", type=Path, default=None, help="checkout of an earlier commit: each variant also as NAME-before"
+    )
     args = p.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         args.rates = [float(r) for r in args.rates.split(",") if r]
         args.variants = [parse_variant(v) for v in args.variant or ["default:"]]
+        if args.before is not None:
+            args.variants = [w for name, env in args.variants for w in ((f"{name}-before", env), (name, env))]
     except ValueError as exc:
         p.error(str(exc))
     if not args.rates and not args.spike:

@@ -207,12 +207,13 @@ class HttpSettings:
     )
     max_loop_lag_ms: float = setting(
         "INTAKE_MAX_LOOP_LAG_MS",
-        "Event-loop lag (how late a 20 ms timer fires) past which new uploads get 503 at once, in ms: the CPU is "
-        "saturated, so an upload admitted now would wait behind those already taken on, and every answer (refusals "
-        "too) waits for the loop. 0 = off (the lag is then only exported, as intake_http_loop_lag_seconds, sampled "
-        "every second). Measured against off: at 250 % of capacity as many or more uploads accepted (1.0-1.6x) with "
-        "a quarter to a half of the accepted p99; in a spike to 8x no collapse, where off accepted nothing for 4 s "
-        "(loadtests/README.md, 'Overload with a generator that keeps up').",
+        "Event-loop lag (how late a 20 ms timer fires; it runs while requests come, and every second after one "
+        "without any) past which new uploads get 503 at once, in ms: the CPU is saturated, so an upload admitted "
+        "now would wait behind those already taken on, and every answer (refusals too) waits for the loop. 0 = off "
+        "(the lag is then only exported, as intake_http_loop_lag_seconds, sampled every second). Measured against "
+        "off: at 250 % of capacity as many or more uploads accepted (1.0-1.6x) with a quarter to a half of the "
+        "accepted p99; in a spike to 8x no collapse, where off accepted nothing for 4 s (loadtests/README.md, "
+        "'Overload with a generator that keeps up').",
         10.0,
     )
     linger_s: float = setting(

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, unused_port
 
-from ingest.admission import ADMISSION_LAG_INTERVAL_S, GAUGE_LAG_INTERVAL_S, LoopLag
+from ingest.admission import ADMISSION_LAG_INTERVAL_S, IDLE_AFTER_S, IDLE_LAG_INTERVAL_S, LoopLag
 from ingest.app import create_app
 from ingest.keys import ADMISSION
 from ingest.ratelimit import RateLimiter, TokenBucket
@@ -277,19 +277,52 @@ async def test_gate_refuses_before_authentication(client_for: Any) -> None:
 async def test_event_loop_lag_sheds_uploads(client_for: Any) -> None:
     client, sink = await client_for(_settings(max_loop_lag_ms=50.0))
     admission = client.server.app[ADMISSION]
+    admission.lag.poke()  # a request came in (each one pokes a probe), then the loop ran late
     time.sleep(0.3)  # noqa: ASYNC251 - the point: a loop that runs late
-    assert admission.lag.lag_s >= 0.2
+    assert admission.lag.lag_s >= 0.2  # the waiting probe counts while it waits
     resp = await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "overloaded"
     assert resp.headers["Retry-After"]
-    await asyncio.sleep(0.2)  # the loop is on time again
+    await asyncio.sleep(0.35)  # the loop is on time again, and the late sample stood as long as it measured
     assert admission.lag.lag_s < 0.05
     assert (await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))).status == 202
     assert len(sink.records) == 1
 
 
+async def test_the_probe_samples_often_only_while_requests_come() -> None:
+    lag, samples = LoopLag(0.01, idle_interval_s=0.3, idle_after_s=0.05), list[float]()
+    lag.poke()  # not running: remembered, nothing scheduled
+    assert lag.idle and lag.lag_s == 0.0
+    lag = LoopLag(0.01, idle_interval_s=0.3, idle_after_s=0.05)
+    probe = asyncio.ensure_future(lag.run(samples.append))
+    try:
+        await asyncio.sleep(0.1)
+        assert lag.idle and samples == []  # no request yet: one wake-up per 0.3 s
+        for _ in range(10):  # requests every 20 ms
+            lag.poke()
+            assert not lag.idle
+            await asyncio.sleep(0.02)
+        assert len(samples) >= 5  # every 10 ms while they come
+        await asyncio.sleep(0.15)  # then 50 ms without one
+        assert lag.idle
+        count = len(samples)
+        await asyncio.sleep(0.15)
+        assert len(samples) <= count + 1  # slow again
+        stalled = asyncio.get_running_loop().time()
+        lag.poke()  # a request after a quiet spell: the next sample is due in 10 ms, not in up to 0.3 s
+        time.sleep(0.1)  # noqa: ASYNC251 - the point: a loop that runs late
+        assert lag.lag_s >= asyncio.get_running_loop().time() - stalled - 0.02  # overdue while still stalled
+    finally:
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+    count = len(samples)
+    await asyncio.sleep(0.05)
+    assert len(samples) == count and lag.lag_s == 0.0  # cancelled: no timer left, and it says nothing
+
+
 async def test_the_lag_probe_samples_each_wake_up_and_sees_a_stall_while_it_lasts() -> None:
-    lag, samples = LoopLag(0.01), list[float]()
+    lag, samples = LoopLag(0.01, idle_interval_s=0.01), list[float]()
     probe = asyncio.ensure_future(lag.run(samples.append))
     try:
         await asyncio.sleep(0.1)
@@ -319,7 +352,7 @@ async def test_a_failing_sample_callback_does_not_stop_the_probe() -> None:
             raise RuntimeError("gauge broke")
 
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
-    lag = LoopLag(0.01)
+    lag = LoopLag(0.01, idle_interval_s=0.01)
     probe = asyncio.ensure_future(lag.run(on_sample))
     try:
         await asyncio.sleep(0.1)
@@ -332,13 +365,20 @@ async def test_a_failing_sample_callback_does_not_stop_the_probe() -> None:
     assert [type(c.get("exception")) for c in reported] == [RuntimeError]
 
 
-def test_lag_is_sampled_often_only_while_it_decides_admission() -> None:
-    def interval(max_loop_lag_ms: float) -> float:
-        app = create_app(_settings(max_loop_lag_ms=max_loop_lag_ms), sink=FakeSink(), store=api_store())
-        return app[ADMISSION].lag.interval_s
-
-    assert interval(50.0) == ADMISSION_LAG_INTERVAL_S == 0.02
-    assert interval(0.0) == GAUGE_LAG_INTERVAL_S == 1.0  # the gauge alone: an idle loop is not woken 50 times a second
+async def test_requests_probe_the_lag_only_while_it_decides_admission(
+    client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for max_loop_lag_ms, probes in ((50.0, 2), (0.0, 0)):
+        client, _ = await client_for(_settings(max_loop_lag_ms=max_loop_lag_ms))
+        lag = client.server.app[ADMISSION].lag
+        assert lag.interval_s == ADMISSION_LAG_INTERVAL_S == 0.02
+        assert lag.idle_interval_s == IDLE_LAG_INTERVAL_S == IDLE_AFTER_S == 1.0  # an idle API is not woken often
+        pokes = list[None]()
+        monkeypatch.setattr(lag, "poke", lambda pokes=pokes: pokes.append(None))
+        assert (await client.get("/healthz")).status == 200  # health probes and scrapes do not keep it awake
+        assert (await client.post("/v1/registrations", data=multipart(make_registration(), JPEG))).status == 202
+        assert (await client.get("/v1/queue")).status in (200, 503)  # a status read keeps it awake too
+        assert len(pokes) == probes  # off: never poked, so sampled once a second for the gauge alone
 
 
 async def test_event_loop_lag_can_be_switched_off(client_for: Any) -> None:

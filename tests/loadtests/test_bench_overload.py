@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from loadtests import outcomes
-from loadtests.bench_overload import parse_args, parse_variant, per_second, render, summarise
+from loadtests.bench_overload import OverloadBench, parse_args, parse_variant, per_second, render, summarise
 
 
 def test_a_variant_is_a_name_and_intake_settings() -> None:
@@ -29,6 +30,15 @@ def test_the_command_line_defaults_to_the_defaults_and_refuses_twins(tmp_path: o
         parse_args(["--rates", "1", "--variant", "a:", "--variant", "a:INTAKE_X=1"])
     with pytest.raises(SystemExit):
         parse_args(["--rates", "1", "--variant", "a:PATH=x"])
+
+
+def test_before_runs_every_variant_from_an_earlier_checkout_too(tmp_path: Path) -> None:
+    args = parse_args(["--rates", "1", "--variant", "a:INTAKE_X=1", "--variant", "b:", "--before", str(tmp_path)])
+    assert args.variants == [("a-before", {"INTAKE_X": "1"}), ("a", {"INTAKE_X": "1"}), ("b-before", {}), ("b", {})]
+    bench = object.__new__(OverloadBench)  # the argv alone: no stack
+    bench.args, plain = args, OverloadBench.api_argv(bench)
+    bench.tree = tmp_path
+    assert bench.api_argv() == [plain[0], "-P", *plain[1:]]  # the checkout's PYTHONPATH first, not the cwd
 
 
 def _row(variant: str, rate: float, accepted: float, shed_p99: float, round_no: int = 0) -> dict[str, object]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -289,13 +289,24 @@ async def test_event_loop_lag_sheds_uploads(client_for: Any) -> None:
     assert len(sink.records) == 1
 
 
+@contextlib.asynccontextmanager
+async def _sampling(lag: LoopLag, on_sample: Callable[[float], None]) -> AsyncIterator[None]:
+    """``lag.run(on_sample)`` as a task while the block runs; cancelled, and awaited, when it ends."""
+    task = asyncio.ensure_future(lag.run(on_sample))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_the_probe_samples_often_only_while_requests_come() -> None:
     lag, samples = LoopLag(0.01, idle_interval_s=0.3, idle_after_s=0.05), list[float]()
     lag.poke()  # not running: remembered, nothing scheduled
     assert lag.idle and lag.lag_s == 0.0
     lag = LoopLag(0.01, idle_interval_s=0.3, idle_after_s=0.05)
-    probe = asyncio.ensure_future(lag.run(samples.append))
-    try:
+    async with _sampling(lag, samples.append):
         await asyncio.sleep(0.1)
         assert lag.idle and samples == []  # no request yet: one wake-up per 0.3 s
         for _ in range(10):  # requests every 20 ms
@@ -312,10 +323,6 @@ async def test_the_probe_samples_often_only_while_requests_come() -> None:
         lag.poke()  # a request after a quiet spell: the next sample is due in 10 ms, not in up to 0.3 s
         time.sleep(0.1)  # noqa: ASYNC251 - the point: a loop that runs late
         assert lag.lag_s >= asyncio.get_running_loop().time() - stalled - 0.02  # overdue while still stalled
-    finally:
-        probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe
     count = len(samples)
     await asyncio.sleep(0.05)
     assert len(samples) == count and lag.lag_s == 0.0  # cancelled: no timer left, and it says nothing
@@ -323,8 +330,7 @@ async def test_the_probe_samples_often_only_while_requests_come() -> None:
 
 async def test_the_lag_probe_samples_each_wake_up_and_sees_a_stall_while_it_lasts() -> None:
     lag, samples = LoopLag(0.01, idle_interval_s=0.01), list[float]()
-    probe = asyncio.ensure_future(lag.run(samples.append))
-    try:
+    async with _sampling(lag, samples.append):
         await asyncio.sleep(0.1)
         assert len(samples) >= 4  # a sample at each wake-up
         stalled = asyncio.get_running_loop().time()
@@ -334,10 +340,6 @@ async def test_the_lag_probe_samples_each_wake_up_and_sees_a_stall_while_it_last
         await asyncio.sleep(0)  # the overdue wake-up runs and records the stall
         await asyncio.sleep(0.05)
         assert len(samples) > count and max(samples[count:]) >= 0.15
-    finally:
-        probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe
     count = len(samples)
     await asyncio.sleep(0.05)
     assert len(samples) == count  # cancelled: its pending wake-up is cancelled too
@@ -353,13 +355,10 @@ async def test_a_failing_sample_callback_does_not_stop_the_probe() -> None:
 
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     lag = LoopLag(0.01, idle_interval_s=0.01)
-    probe = asyncio.ensure_future(lag.run(on_sample))
     try:
-        await asyncio.sleep(0.1)
+        async with _sampling(lag, on_sample):
+            await asyncio.sleep(0.1)
     finally:
-        probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe
         loop.set_exception_handler(None)
     assert len(calls) >= 4  # sampling went on after the first callback raised
     assert [type(c.get("exception")) for c in reported] == [RuntimeError]

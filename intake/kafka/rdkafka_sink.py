@@ -83,18 +83,18 @@ class RdkafkaSink(KeptSink):
         while True:
             producer = self._factory()
             self._loop.add_reader(producer.fileno(), self._serve, producer)
-            try:  # started = the cluster answered
+            started = False  # started = the cluster answered
+            try:
                 started = await asyncio.to_thread(producer.metadata, self._timeout_s)
-            except BaseException:  # cancelled mid-start (the owner is closing): leave no producer running
-                await self._discard(producer, 0)
-                raise
+            finally:  # not started, or cancelled mid-start (the owner is closing): leave no producer running
+                if not started:
+                    await self._discard(producer, 0)
             if started:
                 self._producer = producer
                 self._reset.clear()
                 self._succeeded()
                 return
             self._last_error = time.monotonic()
-            await self._discard(producer, 0)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -463,6 +463,17 @@ async def test_rdkafka_sink_replaces_a_producer_after_a_fatal_error(running: Any
     await sink.close()
 
 
+async def _cancel_the_first_start(sink: Any, made: list[Any]) -> None:
+    """Keep ``sink`` connected, cancel that while its first producer's start waits for the cluster (the owner shuts
+    down), then close the sink."""
+    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=0.05))
+    await _until(lambda: len(made) == 1)
+    keeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeper
+    await sink.close()
+
+
 class SlowStartNative(FakeNative):
     """Its metadata request (in a worker thread) takes a while and finds no broker."""
 
@@ -479,12 +490,7 @@ async def test_rdkafka_sink_closes_a_producer_whose_start_was_cancelled() -> Non
         return made[-1]
 
     sink = RdkafkaSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
-    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=0.05))
-    await _until(lambda: len(made) == 1)
-    keeper.cancel()  # the owner shuts down while the first start waits for the cluster
-    with contextlib.suppress(asyncio.CancelledError):
-        await keeper
-    await sink.close()
+    await _cancel_the_first_start(sink, made)
     assert made[0].closed  # destroyed: no librdkafka threads, pipe or loop reader left behind
     assert not asyncio.get_running_loop().remove_reader(made[0].read_fd)
 
@@ -505,11 +511,6 @@ async def test_confluent_sink_stops_a_producer_whose_start_was_cancelled() -> No
         return made[-1]
 
     sink = ConfluentSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
-    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=0.05))
-    await _until(lambda: len(made) == 1)
-    keeper.cancel()  # the owner shuts down while the first start waits for the cluster
-    with contextlib.suppress(asyncio.CancelledError):
-        await keeper
-    await sink.close()
+    await _cancel_the_first_start(sink, made)
     assert made[0].flushed  # discarded: flushed and its poll thread stopped
     assert not any(t.name == "kafka-poll" and t.is_alive() for t in threading.enumerate())

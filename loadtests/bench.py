@@ -455,13 +455,30 @@ class Bench:
                 with contextlib.suppress(ValueError):
                     late_k = float(log_text.rsplit("client lateness p99", 1)[1].split("ms")[0])
                     late_p99 = late_k if math.isnan(late_p99) else max(late_p99, late_k)
+        first = min((r.start for r in rows), default=math.nan)
         return {
             "rate": rate,
             "planned": len(rows),
             "launched": len(rows) - len(late),
             "summary": _summary(s),
             "client_late_p99_ms": late_p99,
+            # the seconds in which its requests were due: CPU per request is measured over these, not over the
+            # generator's planning before them, in which a server only idles
+            "window": [first, first + duration_s],
         }
+
+    def open_loop_cpu(self, ol: dict[str, Any], t0: float, t1: float) -> dict[str, Any]:
+        """:meth:`cpu_per_request` of an :meth:`open_loop` run (called within ``[t0, t1]``) over the window in
+        which its requests were due (the whole call when it sent none), flagging the generator saturated when it
+        launched late or not at all (the Go one runs on every core it gets, so only lateness says so)."""
+        w0, w1 = ol.get("window") or (math.nan, math.nan)
+        if math.isnan(w0):
+            w0, w1 = t0, t1
+        cpu = self.cpu_per_request(w0, min(w1, t1), int(ol["summary"]["accepted"]))
+        late = ol["client_late_p99_ms"] > GENERATOR_LATE_MS or ol["launched"] < ol["planned"]
+        busy = cpu["generator_saturated"] and self.args.generator != "go"
+        cpu["generator_saturated"] = busy or late
+        return cpu
 
     # -------------------------------------------------------------------------------------------- phases
     def pipeline_rate(self) -> dict[str, Any]:
@@ -584,18 +601,33 @@ class Bench:
                     )
                     t1 = time.time()
                     self.phase(f"{size} open loop {label}", t0, t1)
-                    accepted = int(ol["summary"]["accepted"])
-                    cpu = self.cpu_per_request(t0, t1, accepted)
-                    # a generator that launches late or cannot launch at all did not offer this load; the Go one
-                    # runs on every core it gets, so near one core it is not saturated: only lateness says so
-                    late = ol["client_late_p99_ms"] > GENERATOR_LATE_MS or ol["launched"] < ol["planned"]
-                    busy = cpu["generator_saturated"] and self.args.generator != "go"
-                    cpu["generator_saturated"] = busy or late
+                    cpu = self.open_loop_cpu(ol, t0, t1)
                     result["open_loop"].append({"label": label, "kind": kind, "fraction": frac, **ol, "cpu": cpu})
                     time.sleep(1.0)
         finally:
             self.stop(api)
             self.delete_topics([t for t in self.topics if t.startswith(prefix + ".")])
+        # e. the bare reader at the rate of the API's 80 % run, with the same generator: CPU per request at equal
+        # rates (the closed loop's two rates differ by the API's whole capacity, and a server's CPU per request
+        # falls as its rate rises, since wake-ups are shared), so this pair is what the CPU target reads
+        below = next((ol for ol in result["open_loop"] if ol["kind"] == "below"), None)
+        if below is not None:
+            url, bare = self.start_baseline(f"{size}-paced")
+            try:
+                t0 = time.time()
+                ol = self.open_loop(
+                    f"{size}-openloop-bare-80",
+                    url=url,
+                    rate=below["rate"],
+                    duration_s=plan.below_s,
+                    size=size,
+                    out=folder / "openloop-bare-80.csv",
+                )
+                t1 = time.time()
+                self.phase(f"{size} bare aiohttp, open loop {below['label']}", t0, t1)
+                result["bare_paced"] = {"label": below["label"], **ol, "cpu": self.open_loop_cpu(ol, t0, t1)}
+            finally:
+                self.stop(bare)
         result["cpu_others_cores"] = self.cpu.mean_between(t_start, time.time())[1]
         return result
 

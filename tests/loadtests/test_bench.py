@@ -89,3 +89,32 @@ def test_variants_are_measured_in_alternating_rounds_and_the_stack_is_cleaned_up
     with pytest.raises(RuntimeError):
         b.in_alternating_rounds(["a"], 1, failing, keep_stack=True)
     assert calls[-1] == "clean True"
+
+
+def _open_loop(first: float, *, accepted: int, late_ms: float = 3.0, launched: int = 100) -> dict[str, object]:
+    return {
+        "rate": 10.0,
+        "planned": 100,
+        "launched": launched,
+        "summary": {"accepted": accepted},
+        "client_late_p99_ms": late_ms,
+        "window": [first, first + 10.0],
+    }
+
+
+def test_open_loop_cpu_counts_the_seconds_its_requests_were_due(tmp_path: Path) -> None:
+    """The generator plans for seconds before its first request, while the server idles: CPU per request is the
+    window's, so a server that costs more idle than a bare one is not charged for that wait."""
+    bench = Bench(parse_args(["--generator", "go", "--out", str(tmp_path)]))
+    t0 = 1_000.0
+    # 5 s of planning with the server idle at 0.01 cores, then 10 s of load at 0.5 cores (one sample a second,
+    # each for the second ending then; the first request half a second before the first loaded sample's end)
+    bench.cpu.group_rows = [(t0 + s, {"api": 0.01}) for s in range(1, 6)]
+    bench.cpu.group_rows += [(t0 + s, {"api": 0.5, "generator": 0.2}) for s in range(6, 16)]
+    cpu = bench.open_loop_cpu(_open_loop(t0 + 5.5, accepted=100), t0, t0 + 16.0)
+    assert cpu["ms_per_request"]["api"] == pytest.approx(50.0)  # 0.5 cores x 10 s / 100
+    assert cpu["generator_saturated"] is False
+    assert bench.open_loop_cpu(_open_loop(t0 + 5.5, accepted=100, late_ms=500.0), t0, t0 + 16.0)["generator_saturated"]
+    assert bench.open_loop_cpu(_open_loop(t0 + 5.5, accepted=100, launched=90), t0, t0 + 16.0)["generator_saturated"]
+    nothing_sent = {**_open_loop(t0, accepted=0), "window": [float("nan"), float("nan")]}
+    assert bench.open_loop_cpu(nothing_sent, t0, t0 + 16.0)["cores"]["api"] == pytest.approx((5 * 0.01 + 5.0) / 15)

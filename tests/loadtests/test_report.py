@@ -114,6 +114,19 @@ def _results() -> dict[str, object]:
                     "others_cores": 0.3,
                     "generator_saturated": False,
                 },
+                "bare_paced": {
+                    "label": "80 %",
+                    "rate": 560.0,
+                    "launched": 5600,
+                    "summary": _summary(accepted_per_s=560.0, p99_ms=8.0),
+                    "client_late_p99_ms": 2.0,
+                    "cpu": {
+                        "cores": {"bare": 0.4, "generator": 0.3},
+                        "ms_per_request": {"bare": 0.66, "generator": 0.5},
+                        "others_cores": 0.1,
+                        "generator_saturated": False,
+                    },
+                },
                 "open_loop": [
                     {
                         "label": "80 %",
@@ -122,6 +135,12 @@ def _results() -> dict[str, object]:
                         "launched": 5600,
                         "summary": _summary(accepted_per_s=560.0, p99_ms=120.0),
                         "client_late_p99_ms": 2.0,
+                        "cpu": {
+                            "cores": {"api": 0.7, "generator": 0.3},
+                            "ms_per_request": {"api": 1.2, "generator": 0.5},
+                            "others_cores": 0.1,
+                            "generator_saturated": False,
+                        },
                     },
                     {
                         "label": "150 %",
@@ -176,15 +195,34 @@ def test_report_md_and_charts_from_synthetic_csv(tmp_path: Path) -> None:
     assert "**Noise:**" in text and "500k ingest (0.60 cores)" in text
     assert "| 500k bare aiohttp, closed loop | 0.50 | 0.90 (0.90) | 0.00 (0.00) | 0.00 (0.00) | 0.20 **(gen" in text
     assert "| 500k ingest API, closed loop | 1.25 | 0.70 (0.50) | 0.60 (0.40) | 0.00 (0.00) | 0.30 |" in text
+    assert "| 500k bare aiohttp, open loop 80 % (the API's rate) | 0.66 | 0.50 (0.30) |" in text
+    assert "| 500k ingest API, open loop 80 % | 1.20 | 0.50 (0.30) |" in text
     assert (
-        "| API CPU per accepted upload ≤ 2× the bare reader's, 500k | 1.25 vs 0.50 ms (ratio 0.40) | **missed** |"
-        in text
+        "| API CPU per accepted upload ≤ 2× the bare reader's, 500k, both at 560.0/s "
+        "| 1.20 vs 0.66 ms (ratio 0.55) | met |" in text
     )
+    assert (
+        "| (context) the same in the closed loops, each at its own rate, 500k | 1.25 vs 0.50 ms (ratio 0.40) "
+        "| reported |" in text
+    )
+    assert "500k: 0.55 at 560.0/s; 500k: 0.40 in the closed loops (each at its own rate)." in text
     assert "| accepted/s ≥ 0.9× sustainable at 150 %, 500k | 1.00× (accepted p99 40.0 ms) | met |" in text
     for name in ("accepted_shed", "latency", "backlog", "failures", "ceilings", "cpu"):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == PNG, name
         assert f"![{name}.png]({name}.png)" in text
+
+
+def test_cpu_target_is_not_judged_from_a_saturated_generator(tmp_path: Path) -> None:
+    """A paced pair whose generator launched late offered another load: no verdict from it, the closed loops'
+    ratio stays as context."""
+    results = _results()
+    ceiling = results["ceilings"][0]  # type: ignore[index]
+    ceiling["bare_paced"]["cpu"]["generator_saturated"] = True
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    text = report.generate(tmp_path).read_text()
+    assert "both at 560.0/s" not in text
+    assert "| (context) the same in the closed loops, each at its own rate, 500k |" in text
 
 
 def test_report_without_run_data_still_renders(tmp_path: Path) -> None:

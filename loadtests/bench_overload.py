@@ -19,6 +19,10 @@ uploads per second, a hold and a decay (:func:`loadtests.shapes.arrivals`), and 
 second in which answers take seconds shows. Open loop: a refused upload is not retried (locust's spike in
 ``loadtests.bench`` retries; its users share a core with everything else).
 
+With ``--consumers N`` each variant's API runs beside N ``intake consume`` processes with the same settings, as on
+one machine at a wave's opening: the API's records keep their image pools busy from the first measured second
+(their capacity is a fraction of the API's), so the figures show what the photo work's CPU does to the front.
+
 A variant is ``NAME:INTAKE_X=V[,INTAKE_Y=W...]`` (``NAME:`` alone: the defaults). With ``--before DIR`` (a
 checkout of an earlier commit, as ``bench_cpu --before``) every variant also runs as ``NAME-before``: that
 commit's ``intake serve`` with the same settings, in the same alternating rounds. Runs on the benchmark's
@@ -35,12 +39,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from intake.topics import topic_names
 from loadtests import bench, outcomes
 from loadtests.bench_cpu import tree_cpu_s
-from loadtests.procs import REPO
+from loadtests.procs import REPO, python
+from loadtests.samplers import BacklogSampler
 
 WARM_RATE = 20.0
 """Uploads per second of the warm-up after each start (connections, metadata, first batches; not measured)."""
+CONSUMER_START_S = 90.0
+"""Longest wait for ``--consumers`` to commit their first records (their pools spawn and import OpenCV)."""
+
+
+def _exited(pid: int) -> bool:
+    """Whether the child ``pid`` is gone or a zombie (exited, not yet reaped)."""
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
@@ -81,10 +99,18 @@ class OverloadBench(bench.Bench):
         prefix = f"{self.run_id}-o{round_no}-{len(self.topics)}"
         self.ensure_topics(prefix)
         url, children = self.start_api(f"r{round_no}-{name}", prefix)
+        consumers: list[Any] = []
         rows = []
         try:
+            consumers = [
+                self.spawn(f"r{round_no}-{name}-consumer{i}", [python(), "-m", "cli", "consume"],
+                           self.api_env(prefix, 1), "consumer")
+                for i in range(a.consumers)
+            ]  # fmt: skip
             self.open_loop(f"r{round_no}-{name}-warm", url=url, rate=WARM_RATE, duration_s=2, size=a.photos,
                            out=self.out / f"r{round_no}-{name}-warm.csv")  # fmt: skip
+            if consumers:
+                self.wait_for_commits(prefix, [c.popen.pid for c in consumers])
             pids = [c.popen.pid for c in children]
             offered = [(rate, False) for rate in a.rates] + ([(a.spike, True)] if a.spike else [])
             for rate, spike in offered:
@@ -114,6 +140,7 @@ class OverloadBench(bench.Bench):
                     "api_ms_per_accepted": (srv1 - srv0) / max(int(s["accepted"]), 1) * 1000,
                     "api_ms_per_answer": (srv1 - srv0) / answered * 1000,
                     "generator_cores": cpu["cores"].get("generator", float("nan")),
+                    "consumer_cores": cpu["cores"].get("consumer", 0.0),
                     "others_cores": cpu["others_cores"],
                     "late_p99_ms": ol["client_late_p99_ms"],
                     "not_sent": ol["planned"] - ol["launched"],
@@ -128,9 +155,33 @@ class OverloadBench(bench.Bench):
                     f"{row['errors']}, API {row['api_cores']:.2f} cores, generator late p99 {row['late_p99_ms']:.0f} ms"
                 )
         finally:
+            self.stop(consumers)
             self.stop(children)
             self.delete_topics([t for t in self.topics if t.startswith(prefix + ".")])
         return rows
+
+    def wait_for_commits(self, prefix: str, pids: list[int]) -> None:
+        """Block until the consumer group of ``prefix`` has committed a record of the warm-up (its members run and
+        their pools work). Raises RuntimeError naming the logs after :data:`CONSUMER_START_S`, or when a
+        consumer process (one of ``pids``) exits."""
+        settings = self.settings(prefix)
+        names = topic_names(settings)
+        sampler = BacklogSampler(
+            self.stack.bootstrap, names.submissions, settings.kafka.group_id, settings.kafka.partitions, 0.5
+        )
+        sampler.start()
+        try:
+            deadline = time.monotonic() + CONSUMER_START_S
+            while time.monotonic() < deadline:
+                row = sampler.latest()
+                if row is not None and row.committed > 0:
+                    return
+                if any(_exited(pid) for pid in pids):
+                    break
+                time.sleep(0.5)
+        finally:
+            sampler.stop()
+        raise RuntimeError(f"the consumers of {prefix} committed nothing (see {self.procs.log_dir})")
 
     def run_overload(self) -> Path:
         a = self.args
@@ -152,6 +203,7 @@ _FIGURES = (
     ("api_cores", "API cores", "{:.2f}"),
     ("api_ms_per_answer", "API ms/answer", "{:.2f}"),
     ("generator_cores", "generator cores", "{:.2f}"),
+    ("consumer_cores", "consumer cores", "{:.2f}"),
     ("late_p99_ms", "generator late p99 ms", "{:.0f}"),
     ("not_sent", "not sent", "{:.0f}"),
 )
@@ -188,7 +240,9 @@ def render(rows: list[dict[str, Any]], a: argparse.Namespace) -> str:
     client = "clients that send `Expect: 100-continue`" if a.expect else "browser-like clients (no `Expect`)"
     lines = [
         f"Overload at fixed offered rates, {a.photos} photos, {a.duration:g} s per rate, {a.rounds} round(s) "
-        f"(medians), {a.api_procs} API process(es), the Go open-loop generator, a connection per upload, {client}. "
+        f"(medians), {a.api_procs} API process(es)"
+        + (f" beside {a.consumers} consumer(s)" if a.consumers else "")
+        + f", the Go open-loop generator, a connection per upload, {client}. "
         "Variants: "
         + "; ".join(
             f"`{name}` {' '.join(f'{k}={v}' for k, v in env.items()) or '(defaults)'}" for name, env in a.variants
@@ -236,6 +290,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--photos", default="500k", help="photo size class (or mix)")
     p.add_argument("--expect", action="store_true", help="clients send Expect: 100-continue")
     p.add_argument("--api-procs", type=int, default=1, help="API processes of each variant (one port, SO_REUSEPORT)")
+    p.add_argument(
+        "--consumers", type=int, default=0, help="intake consume processes beside each variant's API (its settings)"
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for overload.md, overload.json, CSVs and logs")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running")
     p.add_argument(
@@ -256,7 +313,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("variant names must differ")
     if args.out is None:
         args.out = REPO / "reports" / f"bench-overload-{time.strftime('%Y%m%d-%H%M%S')}"
-    return bench.fixed_load(args, generator="go", api_env=[])
+    return bench.fixed_load(args, generator="go", api_env=[], consumers=args.consumers)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from loadtests import outcomes
+from loadtests import bench_overload, outcomes
 from loadtests.bench_overload import OverloadBench, parse_args, parse_variant, per_second, render, summarise
+from loadtests.samplers import BacklogRow
+from tests.support import unit_settings
 
 
 def test_a_variant_is_a_name_and_intake_settings() -> None:
@@ -45,7 +50,7 @@ def _row(variant: str, rate: float, accepted: float, shed_p99: float, round_no: 
     return {
         "variant": variant, "round": round_no, "rate": rate, "accepted_per_s": accepted, "shed": 10, "errors": 0,
         "p50_ms": 5.0, "p99_ms": 9.0, "shed_p50_ms": 1.0, "shed_p99_ms": shed_p99, "api_cores": 0.5,
-        "api_ms_per_answer": 0.4, "generator_cores": 0.2, "late_p99_ms": 1.0, "not_sent": 0,
+        "api_ms_per_answer": 0.4, "generator_cores": 0.2, "consumer_cores": 0.0, "late_p99_ms": 1.0, "not_sent": 0,
     }  # fmt: skip
 
 
@@ -62,6 +67,13 @@ def test_the_report_has_the_median_of_the_rounds_per_rate_and_variant(tmp_path: 
     assert "`b` INTAKE_MAX_IN_FLIGHT=8" in text and "`a` (defaults)" in text
     assert "| 100 | a | 85.0 |" in text and "| 400 | a | 70.0 |" in text
     assert "command: .venv/bin/python -m loadtests.bench_overload --rates 100,400" in text
+    assert args.consumers == 0 and "consumer(s)" not in text
+
+
+def test_consumers_run_beside_each_variant_when_asked(tmp_path: Path) -> None:
+    args = parse_args(["--rates", "100", "--consumers", "2", "--out", str(tmp_path)])
+    assert args.consumers == 2  # not the shape run's default, which fixed_load fills in for the others
+    assert "1 API process(es) beside 2 consumer(s)," in render([_row("default", 100, 90, 10)], args)
 
 
 def test_a_spike_is_reported_by_the_second() -> None:
@@ -82,3 +94,39 @@ def test_a_spike_is_reported_by_the_second() -> None:
     )
     with pytest.raises(SystemExit):
         parse_args(["--variant", "a:"])  # neither rates nor a spike
+
+
+class _Sampler:
+    """Stands in for the backlog sampler: ``committed`` records committed, no broker."""
+
+    committed = 0
+    stopped = False
+
+    def __init__(self, *args: object) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        _Sampler.stopped = True
+
+    def latest(self) -> BacklogRow:
+        return BacklogRow(0.0, 10, _Sampler.committed)
+
+
+def test_the_run_waits_for_the_consumers_first_commit_and_fails_when_one_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = OverloadBench(parse_args(["--rates", "1", "--consumers", "1", "--out", str(tmp_path)]))
+    monkeypatch.setattr(bench_overload, "BacklogSampler", _Sampler)
+    monkeypatch.setattr(bench, "settings", lambda prefix: unit_settings())
+    _Sampler.committed = 3
+    bench.wait_for_commits("lt-x", [os.getpid()])  # returns: the group has committed
+    assert _Sampler.stopped
+    _Sampler.committed, _Sampler.stopped = 0, False
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with pytest.raises(RuntimeError, match="committed nothing"):
+        bench.wait_for_commits("lt-x", [gone.pid])  # the consumer exited: no waiting out the deadline
+    assert _Sampler.stopped

@@ -78,6 +78,23 @@ def _write_run(folder: Path) -> None:
             w.writerow([T0 + sec, 1.2, 0.4, 80.0])
 
 
+def _at_80_percent(server: str, *, cores: float, ms: float, p99_ms: float) -> dict[str, object]:
+    """An open-loop run at 560/s (80 % of the API's 700/s) against ``server``, with its CPU per request."""
+    return {
+        "label": "80 %",
+        "rate": 560.0,
+        "launched": 5600,
+        "summary": _summary(accepted_per_s=560.0, p99_ms=p99_ms),
+        "client_late_p99_ms": 2.0,
+        "cpu": {
+            "cores": {server: cores, "generator": 0.3},
+            "ms_per_request": {server: ms, "generator": 0.5},
+            "others_cores": 0.1,
+            "generator_saturated": False,
+        },
+    }
+
+
 def _results() -> dict[str, object]:
     return {
         "meta": {
@@ -114,34 +131,9 @@ def _results() -> dict[str, object]:
                     "others_cores": 0.3,
                     "generator_saturated": False,
                 },
-                "bare_paced": {
-                    "label": "80 %",
-                    "rate": 560.0,
-                    "launched": 5600,
-                    "summary": _summary(accepted_per_s=560.0, p99_ms=8.0),
-                    "client_late_p99_ms": 2.0,
-                    "cpu": {
-                        "cores": {"bare": 0.4, "generator": 0.3},
-                        "ms_per_request": {"bare": 0.66, "generator": 0.5},
-                        "others_cores": 0.1,
-                        "generator_saturated": False,
-                    },
-                },
+                "bare_paced": _at_80_percent("bare", cores=0.4, ms=0.66, p99_ms=8.0),
                 "open_loop": [
-                    {
-                        "label": "80 %",
-                        "kind": "below",
-                        "rate": 560.0,
-                        "launched": 5600,
-                        "summary": _summary(accepted_per_s=560.0, p99_ms=120.0),
-                        "client_late_p99_ms": 2.0,
-                        "cpu": {
-                            "cores": {"api": 0.7, "generator": 0.3},
-                            "ms_per_request": {"api": 1.2, "generator": 0.5},
-                            "others_cores": 0.1,
-                            "generator_saturated": False,
-                        },
-                    },
+                    {"kind": "below", **_at_80_percent("api", cores=0.7, ms=1.2, p99_ms=120.0)},
                     {
                         "label": "150 %",
                         "kind": "above",

@@ -471,9 +471,7 @@ class Bench:
         """:meth:`cpu_per_request` of an :meth:`open_loop` run (called within ``[t0, t1]``) over the window in
         which its requests were due (the whole call when it sent none), flagging the generator saturated when it
         launched late or not at all (the Go one runs on every core it gets, so only lateness says so)."""
-        w0, w1 = ol.get("window") or (math.nan, math.nan)
-        if math.isnan(w0):
-            w0, w1 = t0, t1
+        w0, w1 = ol["window"] if not math.isnan(ol["window"][0]) else (t0, t1)
         cpu = self.cpu_per_request(w0, min(w1, t1), int(ol["summary"]["accepted"]))
         late = ol["client_late_p99_ms"] > GENERATOR_LATE_MS or ol["launched"] < ol["planned"]
         busy = cpu["generator_saturated"] and self.args.generator != "go"

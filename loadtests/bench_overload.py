@@ -39,26 +39,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from intake.topics import topic_names
 from loadtests import bench, outcomes
 from loadtests.bench_cpu import tree_cpu_s
-from loadtests.procs import REPO, python
+from loadtests.procs import REPO, Child, python
 from loadtests.samplers import BacklogSampler
 
 WARM_RATE = 20.0
 """Uploads per second of the warm-up after each start (connections, metadata, first batches; not measured)."""
 CONSUMER_START_S = 90.0
 """Longest wait for ``--consumers`` to commit their first records (their pools spawn and import OpenCV)."""
-
-
-def _exited(pid: int) -> bool:
-    """Whether the child ``pid`` is gone or a zombie (exited, not yet reaped)."""
-    try:
-        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
@@ -99,7 +89,7 @@ class OverloadBench(bench.Bench):
         prefix = f"{self.run_id}-o{round_no}-{len(self.topics)}"
         self.ensure_topics(prefix)
         url, children = self.start_api(f"r{round_no}-{name}", prefix)
-        consumers: list[Any] = []
+        consumers: list[Child] = []
         rows = []
         try:
             consumers = [
@@ -110,7 +100,7 @@ class OverloadBench(bench.Bench):
             self.open_loop(f"r{round_no}-{name}-warm", url=url, rate=WARM_RATE, duration_s=2, size=a.photos,
                            out=self.out / f"r{round_no}-{name}-warm.csv")  # fmt: skip
             if consumers:
-                self.wait_for_commits(prefix, [c.popen.pid for c in consumers])
+                self.wait_for_commits(prefix, consumers)
             pids = [c.popen.pid for c in children]
             offered = [(rate, False) for rate in a.rates] + ([(a.spike, True)] if a.spike else [])
             for rate, spike in offered:
@@ -160,10 +150,10 @@ class OverloadBench(bench.Bench):
             self.delete_topics([t for t in self.topics if t.startswith(prefix + ".")])
         return rows
 
-    def wait_for_commits(self, prefix: str, pids: list[int]) -> None:
+    def wait_for_commits(self, prefix: str, consumers: list[Child]) -> None:
         """Block until the consumer group of ``prefix`` has committed a record of the warm-up (its members run and
-        their pools work). Raises RuntimeError naming the logs after :data:`CONSUMER_START_S`, or when a
-        consumer process (one of ``pids``) exits."""
+        their pools work). Raises RuntimeError naming the logs after :data:`CONSUMER_START_S`, or when one of the
+        ``consumers`` exits."""
         settings = self.settings(prefix)
         names = topic_names(settings)
         sampler = BacklogSampler(
@@ -176,7 +166,7 @@ class OverloadBench(bench.Bench):
                 row = sampler.latest()
                 if row is not None and row.committed > 0:
                     return
-                if any(_exited(pid) for pid in pids):
+                if any(c.popen.poll() is not None for c in consumers):
                     break
                 time.sleep(0.5)
         finally:

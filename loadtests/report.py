@@ -276,11 +276,14 @@ def _cpu_table(ceilings: list[dict[str, Any]]) -> list[str]:
         at_rate = _paced_cpu(c)
         if at_rate is not None:
             ratios.append(f"{c['size_class']}: {_f(_ratio(*at_rate[1:]), 2)} at {_f(at_rate[0])}/s")
-        closed = _ratio(
-            (bare_cpu.get("ms_per_request") or {}).get("bare"), (ing_cpu.get("ms_per_request") or {}).get("api")
-        )
-        ratios.append(f"{c['size_class']}: {_f(closed, 2)} in the closed loops (each at its own rate)")
+        ratios.append(f"{c['size_class']}: {_f(_ratio(*_closed_cpu(c)), 2)} in the closed loops (each at its own rate)")
     return [*lines, "", "Bare reader's CPU per request ÷ the API's (target ≥ 0.5): " + "; ".join(ratios) + "."]
+
+
+def _closed_cpu(c: dict[str, Any]) -> tuple[Any, Any]:
+    """CPU-ms per request of the bare reader and of the API in their closed loops (each at its own rate)."""
+    bare = ((c.get("bare_cpu") or {}).get("ms_per_request") or {}).get("bare")
+    return bare, ((c.get("ingest_cpu") or {}).get("ms_per_request") or {}).get("api")
 
 
 def _paced_cpu(c: dict[str, Any]) -> tuple[float, float, float] | None:
@@ -344,8 +347,7 @@ def _targets(results: dict[str, Any]) -> list[str]:
                 f"| {_f(api_ms, 2)} vs {_f(bare_ms, 2)} ms (ratio {_f(r, 2)}) "
                 f"| {_verdict(None if math.isnan(r) else r >= CPU_TARGET_RATIO)} |"
             )
-        closed_bare = ((c.get("bare_cpu") or {}).get("ms_per_request") or {}).get("bare")
-        closed_api = ((c.get("ingest_cpu") or {}).get("ms_per_request") or {}).get("api")
+        closed_bare, closed_api = _closed_cpu(c)
         r = _ratio(closed_bare, closed_api)
         if not math.isnan(r):
             lines.append(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from loadtests import bench_overload, outcomes
 from loadtests.bench_overload import OverloadBench, parse_args, parse_variant, per_second, render, summarise
+from loadtests.procs import Procs
 from loadtests.samplers import BacklogRow
 from tests.support import unit_settings
 
@@ -121,12 +121,20 @@ def test_the_run_waits_for_the_consumers_first_commit_and_fails_when_one_exits(
     bench = OverloadBench(parse_args(["--rates", "1", "--consumers", "1", "--out", str(tmp_path)]))
     monkeypatch.setattr(bench_overload, "BacklogSampler", _Sampler)
     monkeypatch.setattr(bench, "settings", lambda prefix: unit_settings())
+    procs = Procs(tmp_path / "logs")
+    running = procs.start("consumer", [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ))
     _Sampler.committed = 3
-    bench.wait_for_commits("lt-x", [os.getpid()])  # returns: the group has committed
+    try:
+        bench.wait_for_commits("lt-x", [running])  # returns: the group has committed
+    finally:
+        procs.stop(running)
     assert _Sampler.stopped
     _Sampler.committed, _Sampler.stopped = 0, False
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    with pytest.raises(RuntimeError, match="committed nothing"):
-        bench.wait_for_commits("lt-x", [gone.pid])  # the consumer exited: no waiting out the deadline
+    gone = procs.start("gone", [sys.executable, "-c", "pass"], dict(os.environ))
+    procs.wait(gone, 30)
+    try:
+        with pytest.raises(RuntimeError, match="committed nothing"):
+            bench.wait_for_commits("lt-x", [gone])  # the consumer exited: no waiting out the deadline
+    finally:
+        procs.stop(gone)
     assert _Sampler.stopped

@@ -17,7 +17,7 @@ from aiokafka.errors import (
 )
 
 from intake.kafka.config import producer_config
-from intake.kafka.kept import KeptSink
+from intake.kafka.kept import KeptSink, runs_to_the_end
 from intake.kafka.sink import Delivery, Headers, QueueUnavailable
 from intake.kafka.starting import start_client
 from intake.settings import Settings
@@ -83,6 +83,7 @@ class AIOKafkaSink(KeptSink):
             self._succeeded()
             return
 
+    @runs_to_the_end
     async def _discard(self, producer: AIOKafkaProducer) -> None:
         """Stop a producer that failed or broke, bounded in time; its connections are closed even when its
         sender is dead and ``stop()`` cannot finish."""
@@ -93,6 +94,7 @@ class AIOKafkaSink(KeptSink):
             async with asyncio.timeout(self._timeout_s):
                 await producer.client.close()
 
+    @runs_to_the_end
     async def close(self) -> None:
         """Flush what is pending and stop the producer (if one is running). Blocks at most twice the send
         timeout: a producer that cannot stop in that time (a broker gone mid-flush) has its connections closed,

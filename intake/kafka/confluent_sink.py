@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from intake.kafka.config import confluent_config
-from intake.kafka.kept import DeliveryFailed, KeptSink
+from intake.kafka.kept import DeliveryFailed, KeptSink, runs_to_the_end
 from intake.kafka.sink import Delivery, Headers
 from intake.settings import Settings
 
@@ -104,6 +104,7 @@ class ConfluentSink(KeptSink):
             self._succeeded()
             return
 
+    @runs_to_the_end
     async def _discard(self, producer: ConfluentProducer, flush_s: float) -> None:
         """Flush for at most ``flush_s`` (records still queued then were never acknowledged), stop polling."""
         with contextlib.suppress(Exception):

@@ -5,10 +5,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 from intake.kafka.sink import Delivery, QueueUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def runs_to_the_end(teardown: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Make a producer's teardown (bounded in time) finish even when its caller is cancelled meanwhile: the
+    cancellation waits for the teardown's end and is raised after it. Without this, a keeper cancelled while it
+    discards a producer (the owner shutting down during a failed start or a replacement) stops half-way: the
+    producer's threads, poller or connections stay running. A second cancellation waits too; the teardown's own
+    exception is raised when nobody cancelled."""
+
+    @functools.wraps(teardown)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        task = asyncio.ensure_future(teardown(*args, **kwargs))
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.wait((task,))  # unlike awaiting it, a cancelled wait leaves the task running
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            if not task.cancelled():
+                task.exception()  # retrieved: the cancellation is what the caller sees
+            raise asyncio.CancelledError
+        return task.result()
+
+    return wrapper
 
 
 class KeptSink:

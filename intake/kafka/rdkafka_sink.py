@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from intake.kafka.config import confluent_config
-from intake.kafka.kept import DeliveryFailed, KeptSink
+from intake.kafka.kept import DeliveryFailed, KeptSink, runs_to_the_end
 from intake.kafka.librdkafka import ERR_FATAL, Failure, NativeProducer, ProduceRefused, Report
 from intake.kafka.sink import Delivery, Headers
 from intake.settings import Settings
@@ -98,6 +98,7 @@ class RdkafkaSink(KeptSink):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    @runs_to_the_end
     async def _discard(self, producer: Native, flush_s: float) -> None:
         """Flush for at most ``flush_s`` (records still queued then were never acknowledged), take the last
         reports, destroy the producer; its sends still waiting fail."""

@@ -181,6 +181,27 @@ async def test_close_is_bounded_when_the_producer_cannot_stop(running: Any) -> N
     assert producer.client.closed
 
 
+class SlowStopProducer(FakeProducer):
+    """Its stop takes a while (a flush in progress)."""
+
+    async def stop(self) -> None:
+        await asyncio.sleep(0.2)
+        await super().stop()
+
+
+async def test_a_cancelled_close_still_stops_the_producer(running: Any) -> None:
+    producer = SlowStopProducer([])
+    sink = AIOKafkaSink(lambda: producer, timeout_s=1.0, readiness_max_age_s=5.0)
+    running(sink)
+    await _until(sink.ready)
+    closing = asyncio.create_task(sink.close())
+    await asyncio.sleep(0.05)
+    closing.cancel()  # the owner gives up waiting: the producer must not be left half-stopped
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert producer.stopped
+
+
 class FakeError:
     """A ``confluent_kafka.KafkaError`` as the delivery report carries it."""
 
@@ -511,6 +532,80 @@ async def test_confluent_sink_stops_a_producer_whose_start_was_cancelled() -> No
         return made[-1]
 
     sink = ConfluentSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    earlier = set(threading.enumerate())  # another test's poller still stopping is not this sink's
     await _cancel_the_first_start(sink, made)
     assert made[0].flushed  # discarded: flushed and its poll thread stopped
-    assert not any(t.name == "kafka-poll" and t.is_alive() for t in threading.enumerate())
+    assert not _pollers_alive(earlier)
+
+
+def _pollers_alive(earlier: set[threading.Thread]) -> list[threading.Thread]:
+    """The ``kafka-poll`` threads started since ``earlier`` was taken and still running."""
+    return [t for t in threading.enumerate() if t.name == "kafka-poll" and t.is_alive() and t not in earlier]
+
+
+async def _cancel_while_discarding(sink: Any, made: list[Any]) -> None:
+    """Keep ``sink`` connected; its first producer finds no cluster, and while it is being discarded (its flush
+    takes a while in a worker thread) the keeper is cancelled (the owner shuts down). Returns once the cancelled
+    keeper has ended."""
+    keeper = asyncio.create_task(sink.keep_connected(probe_interval_s=0.05))
+    await _until(lambda: len(made) == 1 and made[0].flushing)
+    keeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await keeper
+
+
+class SlowFlushNative(FakeNative):
+    """Finds no broker at once; its flush takes a while."""
+
+    flushing = False
+
+    def metadata(self, timeout_s: float) -> bool:
+        return False
+
+    def flush(self, timeout_s: float) -> None:
+        self.flushing = True
+        time.sleep(0.3)
+        super().flush(timeout_s)
+
+
+async def test_rdkafka_sink_destroys_a_producer_when_cancelled_while_discarding_it() -> None:
+    made: list[SlowFlushNative] = []
+
+    def factory() -> SlowFlushNative:
+        made.append(SlowFlushNative())
+        return made[-1]
+
+    sink = RdkafkaSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    await _cancel_while_discarding(sink, made)
+    assert made[0].flushed and made[0].closed  # the discard went on to its end: no librdkafka threads left
+    assert len(made) == 1
+    await sink.close()
+
+
+class SlowFlushConfluent(FakeConfluent):
+    """Finds no broker at once; its flush takes a while."""
+
+    flushing = False
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        raise RuntimeError("KafkaException: transport failure")
+
+    def flush(self, timeout: float) -> int:
+        self.flushing = True
+        time.sleep(0.3)
+        return super().flush(timeout)
+
+
+async def test_confluent_sink_stops_polling_when_cancelled_while_discarding_a_producer() -> None:
+    made: list[SlowFlushConfluent] = []
+
+    def factory(on_error: Any) -> SlowFlushConfluent:
+        made.append(SlowFlushConfluent(on_error))
+        return made[-1]
+
+    sink = ConfluentSink(factory, timeout_s=1.0, readiness_max_age_s=5.0)
+    earlier = set(threading.enumerate())
+    await _cancel_while_discarding(sink, made)
+    assert made[0].flushed
+    assert not _pollers_alive(earlier)  # its poll thread was stopped and joined before the cancellation ended
+    await sink.close()

@@ -64,7 +64,7 @@ from intake.settings import Settings, load_settings
 from intake.topics import TopicSpec, topic_names, topic_specs
 from loadtests import outcomes, report
 from loadtests.payloads import SIZE_CLASSES, BodyFactory, cache_dir, photo_set
-from loadtests.procs import REPO, Procs, Stack, free_port, pin, producer_perf, python, wait_http
+from loadtests.procs import REPO, Procs, Stack, cli_argv, free_port, pin, producer_perf, python, wait_http
 from loadtests.samplers import BacklogRow, BacklogSampler, CpuSampler
 from loadtests.shapes import SoakSchedule, SpikeSchedule
 from processors.photo import PhotoPolicy
@@ -179,6 +179,8 @@ class Bench:
         self.service_env: dict[str, str] = {}
         self.client_keys = f"load:run:{secrets.token_hex(24)}:submit"
         self.t0 = time.time()
+        self.tree: Path | None = args.tree
+        """The checkout the API and the consumers run from (``--tree``), or None: this working tree."""
 
     # ---------------------------------------------------------------------------------------- environment
     def base_env(self) -> dict[str, str]:
@@ -208,6 +210,7 @@ class Bench:
             "INTAKE_LOG_LEVEL": self.args.log_level,
             **({"INTAKE_POOL_WORKERS": str(self.args.pool_workers)} if self.args.pool_workers else {}),
             **dict(kv.split("=", 1) for kv in self.args.api_env),
+            **({"PYTHONPATH": str(self.tree)} if self.tree is not None else {}),
         }
 
     def settings(self, prefix: str) -> Settings:
@@ -369,8 +372,8 @@ class Bench:
         return {**env, MULTIPROC_ENV: str(folder)}
 
     def api_argv(self) -> list[str]:
-        """How an API process is started."""
-        return [python(), "-m", "cli", "serve"]
+        """How an API process is started (from :attr:`tree` when set)."""
+        return cli_argv("serve", self.tree)
 
     def start_api(self, name: str, prefix: str, overrides: dict[str, str] | None = None) -> tuple[str, list[Any]]:
         """``--api-procs`` API processes on this run's settings (``overrides`` last) and their URL once ready."""
@@ -650,7 +653,7 @@ class Bench:
         settings = self.settings(prefix)
         url, api = self.start_api("run", prefix)
         consumers = [
-            self.spawn(f"run-consumer{i}", [python(), "-m", "cli", "consume"], self.api_env(prefix, 1), "consumer")
+            self.spawn(f"run-consumer{i}", cli_argv("consume", self.tree), self.api_env(prefix, 1), "consumer")
             for i in range(args.consumers)
         ]
         sampler = BacklogSampler(
@@ -879,6 +882,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--pool-workers", type=int, default=0, help="image processes per consumer (0 = one per core)")
     p.add_argument(
+        "--tree",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run the API and the consumers from this checkout (e.g. a worktree of an earlier commit, its modules "
+        "first), everything else from this one: the 'before' of a before/after with the same generators and report",
+    )
+    p.add_argument(
         "--api-env",
         action="append",
         default=[],
@@ -919,7 +930,7 @@ def fixed_load(args: argparse.Namespace, **settings: Any) -> argparse.Namespace:
     defaults: dict[str, Any] = {
         "quick": True, "sizes": None, "shape": "none", "duration_shape": None, "peak_users": None,
         "probe_users": 32, "phase_seconds": None, "drain_seconds": None, "log_level": "WARNING", "pool_workers": 0,
-        "consumers": 1, "generators": 1, "pin": [],
+        "consumers": 1, "generators": 1, "pin": [], "tree": None,
     }  # fmt: skip
     for name, value in {**defaults, **settings}.items():
         setattr(args, name, value)

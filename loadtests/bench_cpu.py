@@ -58,7 +58,7 @@ from typing import Any
 import psutil
 
 from loadtests import bench
-from loadtests.procs import REPO, Child, free_port, python
+from loadtests.procs import REPO, Child, cli_argv, free_port, python
 
 PRODUCERS = ("aiokafka", "confluent", "rdkafka")
 FLOORS = ["bare-produce", "api-memory"]
@@ -217,8 +217,8 @@ class CpuBench(bench.Bench):
     def api_argv(self) -> list[str]:
         """As the load benchmark's, but an earlier checkout (``PYTHONPATH``) runs with ``-P``: its own modules
         before this working tree's."""
-        argv = super().api_argv()
-        return [argv[0], "-P", *argv[1:]] if "PYTHONPATH" in self.extra_env else argv
+        tree = self.extra_env.get("PYTHONPATH")
+        return cli_argv("serve", Path(tree)) if tree else super().api_argv()
 
     def _variant_env(self, name: str) -> dict[str, str]:
         """Environment overrides of a variant (an earlier checkout comes first on PYTHONPATH)."""

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from loadtests.bench_cpu import thread_sleeps
-from loadtests.procs import REPO, Procs, free_port, python, tree_cpu_s, wait_http
+from loadtests.procs import REPO, Procs, cli_argv, free_port, tree_cpu_s, wait_http
 
 SETTLE_S = 3.0
 """Seconds after readiness before measuring: the start-up's last fetches and metadata requests are over."""
@@ -41,7 +41,7 @@ def idle_figures(procs: Procs, name: str, tree: Path, seconds: float, api_env: l
     """{"cpu_ms_per_s": …, "sleeps_per_s:<kind>": …} of one idle API process from ``tree``. Raises RuntimeError
     when it does not become ready within a minute."""
     port = free_port()
-    child = procs.start(name, [python(), "-P", "-m", "cli", "serve"], serve_env(tree, port, api_env))
+    child = procs.start(name, cli_argv("serve", tree), serve_env(tree, port, api_env))
     try:
         if not wait_http(f"http://127.0.0.1:{port}/readyz", 60):
             raise RuntimeError(f"{name}: the API did not become ready (see its log in {procs.log_dir})")

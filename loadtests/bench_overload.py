@@ -42,7 +42,7 @@ from typing import Any
 from intake.topics import topic_names
 from loadtests import bench, outcomes
 from loadtests.bench_cpu import tree_cpu_s
-from loadtests.procs import REPO, Child, python
+from loadtests.procs import REPO, Child, cli_argv
 from loadtests.samplers import BacklogSampler
 
 WARM_RATE = 20.0
@@ -69,17 +69,9 @@ class OverloadBench(bench.Bench):
     """Reuses the load benchmark's stack, processes and generator."""
 
     extra_env: dict[str, str] = {}  # noqa: RUF012 - replaced per variant
-    tree: Path | None = None
-    """The checkout the variant's API runs from (``--before``), or None: this one. Replaced per variant."""
 
     def api_env(self, prefix: str, port: int) -> dict[str, str]:
-        tree = {"PYTHONPATH": str(self.tree)} if self.tree is not None else {}
-        return {**super().api_env(prefix, port), **self.extra_env, **tree}
-
-    def api_argv(self) -> list[str]:
-        """An earlier checkout's API runs with ``-P``: its ``PYTHONPATH``, not this working directory, is first."""
-        argv = super().api_argv()
-        return argv if self.tree is None else [argv[0], "-P", *argv[1:]]
+        return {**super().api_env(prefix, port), **self.extra_env}
 
     def variant(self, name: str, env: dict[str, str], round_no: int) -> list[dict[str, Any]]:
         """Start the API with ``env``, warm it, offer each rate in turn; one row per rate."""
@@ -93,7 +85,7 @@ class OverloadBench(bench.Bench):
         rows = []
         try:
             consumers = [
-                self.spawn(f"r{round_no}-{name}-consumer{i}", [python(), "-m", "cli", "consume"],
+                self.spawn(f"r{round_no}-{name}-consumer{i}", cli_argv("consume", self.tree),
                            self.api_env(prefix, 1), "consumer")
                 for i in range(a.consumers)
             ]  # fmt: skip

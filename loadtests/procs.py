@@ -291,6 +291,16 @@ def python() -> str:
     return sys.executable
 
 
+def cli_argv(command: str, tree: Path | None = None) -> list[str]:
+    """How ``intake <command>`` (``serve``, ``consume``) is started: from this working tree, or (``tree``) from an
+    earlier checkout, whose modules come first (``python -P``; the caller sets ``PYTHONPATH=tree``). A checkout older
+    than the ``cli`` package has its CLI in ``intake.cli`` (e.g. 1b30694, where issue #14 was measured)."""
+    if tree is None:
+        return [python(), "-m", "cli", command]
+    module = "cli" if (tree / "cli" / "__main__.py").is_file() else "intake.cli"
+    return [python(), "-P", "-m", module, command]
+
+
 def run_in_tree(script: Path, tree: Path, args: list[str], timeout_s: float = 600) -> Any:
     """Run ``script`` with ``args`` in a fresh interpreter that imports ``tree``'s modules first (``python -P``,
     ``PYTHONPATH=tree``: an earlier checkout against this one, as ``bench_cpu --before``); the JSON on the last

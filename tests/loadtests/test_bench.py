@@ -10,7 +10,7 @@ import pytest
 
 from intake.metrics import MULTIPROC_ENV
 from loadtests.bench import Bench, parse_args, parse_pins
-from loadtests.procs import Procs
+from loadtests.procs import REPO, Procs, cli_argv
 
 
 def test_pins_name_groups_and_cpus() -> None:
@@ -118,3 +118,18 @@ def test_open_loop_cpu_counts_the_seconds_its_requests_were_due(tmp_path: Path) 
     assert bench.open_loop_cpu(_open_loop(t0 + 5.5, accepted=100, launched=90), t0, t0 + 16.0)["generator_saturated"]
     nothing_sent = {**_open_loop(t0, accepted=0), "window": [float("nan"), float("nan")]}
     assert bench.open_loop_cpu(nothing_sent, t0, t0 + 16.0)["cores"]["api"] == pytest.approx((5 * 0.01 + 5.0) / 15)
+
+
+def test_tree_runs_the_api_and_the_consumers_from_a_checkout(tmp_path: Path) -> None:
+    here = Bench(parse_args(["--out", str(tmp_path)]))
+    assert here.api_argv()[1:] == ["-m", "cli", "serve"]
+    assert here.api_env("p", 1)["PYTHONPATH"] == str(REPO)
+    old = tmp_path / "old"  # older than the cli package: its CLI is intake.cli
+    old.mkdir()
+    there = Bench(parse_args(["--tree", str(old), "--out", str(tmp_path)]))
+    assert there.api_argv()[1:] == ["-P", "-m", "intake.cli", "serve"]  # its modules first, not this cwd's
+    assert there.api_env("p", 1)["PYTHONPATH"] == str(old)
+    assert cli_argv("consume", old)[1:] == ["-P", "-m", "intake.cli", "consume"]
+    (old / "cli").mkdir()
+    (old / "cli" / "__main__.py").write_text("")
+    assert cli_argv("consume", old)[1:] == ["-P", "-m", "cli", "consume"]

@@ -41,8 +41,11 @@ def test_before_runs_every_variant_from_an_earlier_checkout_too(tmp_path: Path) 
     args = parse_args(["--rates", "1", "--variant", "a:INTAKE_X=1", "--variant", "b:", "--before", str(tmp_path)])
     assert args.variants == [("a-before", {"INTAKE_X": "1"}), ("a", {"INTAKE_X": "1"}), ("b-before", {}), ("b", {})]
     bench = object.__new__(OverloadBench)  # the argv alone: no stack
+    bench.tree = None
     bench.args, plain = args, OverloadBench.api_argv(bench)
     bench.tree = tmp_path
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / "__main__.py").write_text("")
     assert bench.api_argv() == [plain[0], "-P", *plain[1:]]  # the checkout's PYTHONPATH first, not the cwd
 
 

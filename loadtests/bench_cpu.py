@@ -58,7 +58,7 @@ from typing import Any
 import psutil
 
 from loadtests import bench
-from loadtests.procs import REPO, Child, cli_argv, free_port, python
+from loadtests.procs import REPO, Child, free_port, python
 
 PRODUCERS = ("aiokafka", "confluent", "rdkafka")
 FLOORS = ["bare-produce", "api-memory"]
@@ -214,24 +214,17 @@ class CpuBench(bench.Bench):
         env.update(self.extra_env)
         return env
 
-    def api_argv(self) -> list[str]:
-        """As the load benchmark's, but an earlier checkout (``PYTHONPATH``) runs with ``-P``: its own modules
-        before this working tree's."""
-        tree = self.extra_env.get("PYTHONPATH")
-        return cli_argv("serve", Path(tree)) if tree else super().api_argv()
-
     def _variant_env(self, name: str) -> dict[str, str]:
-        """Environment overrides of a variant (an earlier checkout comes first on PYTHONPATH)."""
-        before = {"PYTHONPATH": str(self.args.before)} if name.endswith("-before") and self.args.before else {}
+        """Environment overrides of a variant (an earlier checkout's is :attr:`tree`, set by :meth:`variant`)."""
         if name.startswith("shed-before"):
-            return {**before, "INTAKE_RATE_PER_CLIENT": "0.001", "INTAKE_BURST_PER_CLIENT": "1"}
+            return {"INTAKE_RATE_PER_CLIENT": "0.001", "INTAKE_BURST_PER_CLIENT": "1"}
         if name == "shed":
             return dict(SHED_ENV)
         if name == "shed-linger":
             return {**SHED_ENV, "INTAKE_LINGER_S": "10"}
         if name.removesuffix("-before").endswith("-plain"):
-            return {**before, "INTAKE_SEAL_RECORDS": "false"}
-        return before
+            return {"INTAKE_SEAL_RECORDS": "false"}
+        return {}
 
     def start_floor(self, name: str, prefix: str) -> tuple[str, list[Any]]:
         """A floor variant (``--floors``) on this run's settings: ``bare-produce`` (the bare reader, tuned heap,
@@ -246,6 +239,7 @@ class CpuBench(bench.Bench):
 
     def variant(self, name: str, round_no: int, profile: bool) -> dict[str, Any]:
         a = self.args
+        self.tree = a.before if name.endswith("-before") else None  # its API runs from that checkout
         if name.startswith("bare") and name not in FLOORS:
             flags = {"bare-tuned": ("--tune-heap",), "bare-refuse": ("--refuse",)}.get(name, ())
             url, children = self.start_baseline(f"r{round_no}-{name}", flags)

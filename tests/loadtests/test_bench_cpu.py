@@ -116,7 +116,7 @@ def test_the_namespace_has_what_the_load_benchmark_reads(tmp_path: Path) -> None
 def test_an_earlier_checkout_runs_its_own_modules_first(tmp_path: Path) -> None:
     b = CpuBench(parse_args(["--before", str(tmp_path), "--out", str(tmp_path)]))
     assert b.api_argv()[1:] == ["-m", "cli", "serve"]
-    b.extra_env = {"PYTHONPATH": str(tmp_path)}
+    b.tree = tmp_path  # as variant() sets it for a -before variant
     assert b.api_argv()[1:] == ["-P", "-m", "intake.cli", "serve"]  # older than the cli package (1b30694)
     (tmp_path / "cli").mkdir()
     (tmp_path / "cli" / "__main__.py").write_text("")

@@ -381,6 +381,11 @@ class Bench:
         env = self.shared_metrics(name, {**self.api_env(prefix, port), **(overrides or {})})
         return self.start_servers(name, "api", port, self.api_argv(), env=env, ready_path="/readyz")
 
+    def start_consumers(self, name: str, prefix: str, n: int) -> list[Any]:
+        """``n`` ``intake consume`` processes (from :attr:`tree` when set) on this run's settings for ``prefix``."""
+        argv = cli_argv("consume", self.tree)
+        return [self.spawn(f"{name}-consumer{i}", argv, self.api_env(prefix, 1), "consumer") for i in range(n)]
+
     def start_baseline(self, name: str, extra_args: tuple[str, ...] = ()) -> tuple[str, list[Any]]:
         port = free_port()
         argv = [python(), "-m", "loadtests.baseline_app", "--port", str(port), *extra_args]
@@ -652,10 +657,7 @@ class Bench:
         self.ensure_topics(prefix)
         settings = self.settings(prefix)
         url, api = self.start_api("run", prefix)
-        consumers = [
-            self.spawn(f"run-consumer{i}", cli_argv("consume", self.tree), self.api_env(prefix, 1), "consumer")
-            for i in range(args.consumers)
-        ]
+        consumers = self.start_consumers("run", prefix, args.consumers)
         sampler = BacklogSampler(
             self.stack.bootstrap, topic_names(settings).submissions, settings.kafka.group_id, settings.kafka.partitions
         )
@@ -790,7 +792,8 @@ class Bench:
             "date": datetime.now().isoformat(timespec="seconds"),
             "t0": self.t0,
             "command": " ".join([".venv/bin/python -m loadtests.bench", *sys.argv[1:]]),
-            "git": _git_rev(),
+            "git": _git_rev(REPO),
+            **({"service_tree": str(self.tree), "service_git": _git_rev(self.tree)} if self.tree is not None else {}),
             "cpus": os.cpu_count(),
             "quick": args.quick,
             "api_procs": args.api_procs,
@@ -836,10 +839,11 @@ def _nofile() -> tuple[int, int]:
     return max(soft, want), hard
 
 
-def _git_rev() -> str:
+def _git_rev(tree: Path) -> str:
+    """The short commit checked out in ``tree`` ("" when git cannot tell)."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5, check=False
+            ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True, timeout=5, check=False
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""

@@ -42,7 +42,7 @@ from typing import Any
 from intake.topics import topic_names
 from loadtests import bench, outcomes
 from loadtests.bench_cpu import tree_cpu_s
-from loadtests.procs import REPO, Child, cli_argv
+from loadtests.procs import REPO, Child
 from loadtests.samplers import BacklogSampler
 
 WARM_RATE = 20.0
@@ -84,11 +84,7 @@ class OverloadBench(bench.Bench):
         consumers: list[Child] = []
         rows = []
         try:
-            consumers = [
-                self.spawn(f"r{round_no}-{name}-consumer{i}", cli_argv("consume", self.tree),
-                           self.api_env(prefix, 1), "consumer")
-                for i in range(a.consumers)
-            ]  # fmt: skip
+            consumers = self.start_consumers(f"r{round_no}-{name}", prefix, a.consumers)
             self.open_loop(f"r{round_no}-{name}-warm", url=url, rate=WARM_RATE, duration_s=2, size=a.photos,
                            out=self.out / f"r{round_no}-{name}-warm.csv")  # fmt: skip
             if consumers:

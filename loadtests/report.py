@@ -486,6 +486,13 @@ def _where_the_time_goes(run: dict[str, Any], s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _service_tree(meta: dict[str, Any]) -> str:
+    """The checkout the API and the consumers ran from (``bench --tree``), when it is not the benchmark's own."""
+    if "service_tree" not in meta:
+        return ""
+    return f" (the benchmark); **API and consumers from `{meta['service_tree']}` at `{meta.get('service_git', '')}`**"
+
+
 def render_markdown(results: dict[str, Any], charts: list[str]) -> str:
     meta = results.get("meta", {})
     ceilings = results.get("ceilings", [])
@@ -494,7 +501,7 @@ def render_markdown(results: dict[str, Any], charts: list[str]) -> str:
         f"# Load benchmark {meta.get('date', '')}",
         "",
         f"Command: `{meta.get('command', '')}`  ",
-        f"Commit: `{meta.get('git', '')}`; machine: {meta.get('cpus')} cores; API processes "
+        f"Commit: `{meta.get('git', '')}`{_service_tree(meta)}; machine: {meta.get('cpus')} cores; API processes "
         f"{meta.get('api_procs')}, consumers {meta.get('consumers')} × {pipe.get('workers')} pool workers; "
         f"load generator on the same machine, loopback only.",
         "",

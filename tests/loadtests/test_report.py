@@ -217,6 +217,16 @@ def test_cpu_target_is_not_judged_from_a_saturated_generator(tmp_path: Path) -> 
     assert "| (context) the same in the closed loops, each at its own rate, 500k |" in text
 
 
+def test_report_names_the_checkout_the_service_ran_from(tmp_path: Path) -> None:
+    results = _results()
+    assert "API and consumers from" not in report.render_markdown(results, [])
+    results["meta"] = {**results["meta"], "service_tree": "/tmp/before", "service_git": "1b30694"}  # type: ignore[dict-item]
+    assert (
+        "Commit: `abc` (the benchmark); **API and consumers from `/tmp/before` at `1b30694`**"
+        in report.render_markdown(results, [])
+    )
+
+
 def test_report_without_run_data_still_renders(tmp_path: Path) -> None:
     results = _results()
     results["run"] = None
